@@ -1,0 +1,30 @@
+"""stnca: spatio-temporal Neural Cellular Automata.
+
+Learn the local update rule of a cellular automaton from time series of images or PDE
+trajectories (Richardson et al., "Learning spatio-temporal patterns with Neural Cellular
+Automata"). The flat public API::
+
+    stnca.NCA                      the model (perceive -> MLP -> stochastic residual update)
+    stnca.perceive, KERNELS        the fixed 3x3 kernels of equation (2), applied depthwise
+    stnca.losses                   euclidean (default) and the paper's alternatives
+    stnca.gray_scott               the Gray-Scott simulator
+    stnca.initial_condition        named Gray-Scott initial conditions
+    stnca.load_trajectory, save_array
+"""
+
+from . import boundaries as boundaries
+from . import losses as losses
+from . import stencils as stencils
+from .data import gray_scott as gray_scott
+from .data.initial_conditions import INITIAL_CONDITIONS as INITIAL_CONDITIONS
+from .data.initial_conditions import initial_condition as initial_condition
+from .data.io import load_states as load_states
+from .data.io import load_trajectory as load_trajectory
+from .data.io import save_array as save_array
+from .losses import LOSSES as LOSSES
+from .model import ACTIVATIONS as ACTIVATIONS
+from .model import NCA as NCA
+from .stencils import KERNELS as KERNELS
+from .stencils import perceive as perceive
+
+__version__ = "0.1.0"

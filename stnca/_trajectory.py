@@ -1,0 +1,97 @@
+"""One rollout helper shared by the NCA and the PDE simulators (after jax-cfd's ``trajectory``)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array, PRNGKeyArray
+
+from ._validate import count
+
+Step = Callable[[Array, PRNGKeyArray | None], Array]
+
+
+def check_steps(steps: int, every: int = 1) -> None:
+    """Validate a rollout length ``steps`` and a frame interval ``every``."""
+    steps = count(steps, "steps")
+    every = count(every, "every", minimum=1)
+    if steps % every:
+        raise ValueError(f"steps ({steps}) must be a multiple of every ({every})")
+
+
+def _step_keys(key: PRNGKeyArray | None, steps: int):
+    return None if key is None else jax.random.split(key, steps)
+
+
+def advance(
+    step: Step,
+    x: Array,
+    steps: int,
+    *,
+    key: PRNGKeyArray | None = None,
+    checkpoint: bool = False,
+) -> Array:
+    """Apply ``step`` ``steps`` times under ``jax.lax.scan`` and return the final state.
+
+    Args:
+        step: pure function ``(state, key) -> state``; ``key`` is ``None`` when no key is given.
+        x: initial state.
+        steps: number of steps (0 returns ``x``).
+        key: PRNG key, split into one key per step; ``None`` for a deterministic step.
+        checkpoint: rematerialise each step in the backward pass (``jax.checkpoint``),
+            trading compute for memory on long rollouts or large lattices.
+    """
+    check_steps(steps)
+    return _advance_with_keys(step, x, steps, _step_keys(key, steps), checkpoint)
+
+
+def trajectory(
+    step: Step,
+    x: Array,
+    steps: int,
+    *,
+    every: int = 1,
+    key: PRNGKeyArray | None = None,
+    checkpoint: bool = False,
+) -> Array:
+    """Run ``step`` for ``steps`` steps and keep every ``every``-th state, frame 0 included.
+
+    Args:
+        step: pure function ``(state, key) -> state``.
+        x: initial state of shape ``(*batch, height, width, channels)``.
+        steps: number of steps, a multiple of ``every``.
+        every: keep one frame every this many steps (default 1).
+        key: PRNG key, split into one key per step; ``None`` for a deterministic step.
+        checkpoint: rematerialise each step in the backward pass.
+
+    Returns:
+        Frames of shape ``(*batch, steps // every + 1, height, width, channels)``: the time
+        axis sits just before the lattice axes, the layout of a trajectory file.
+    """
+    check_steps(steps, every)
+    frames = steps // every
+    keys = _step_keys(key, steps)
+    if keys is not None:
+        keys = keys.reshape((frames, every) + keys.shape[1:])
+
+    def frame_body(state, frame_keys):
+        state = _advance_with_keys(step, state, every, frame_keys, checkpoint)
+        return state, state
+
+    _, later = jax.lax.scan(frame_body, x, keys, length=frames)
+    stacked = jnp.concatenate([x[None], later], axis=0)
+    return jnp.moveaxis(stacked, 0, -4)
+
+
+def _advance_with_keys(step: Step, x: Array, steps: int, keys, checkpoint: bool) -> Array:
+    # A plain function for jax.checkpoint: ``step`` may be a bound method of a Module,
+    # which jax would try (and fail) to hash while its arrays are being traced.
+    body = jax.checkpoint(lambda state, k: step(state, k)) if checkpoint else step
+
+    def scan_body(state, step_key):
+        return body(state, step_key), None
+
+    final, _ = jax.lax.scan(scan_body, x, keys, length=steps)
+    return final

@@ -1,0 +1,1 @@
+"""Training data: PDE simulators and initial conditions, images, augmentation, .npy I/O."""

@@ -1,0 +1,157 @@
+"""Distances between a predicted state and data (the paper's section 2.2.1).
+
+Every loss takes ``prediction`` and ``target`` of the same shape
+``(*batch, height, width, channels)`` (observable channels only: the caller slices them)
+and returns one value per batch element, shape ``batch``. All losses are differentiable
+everywhere (square roots and moduli use the "double where" trick so that their gradient
+at zero is finite), zero on identical inputs and finite on constant inputs. Every loss
+accepts a keyword ``key``; only ``sliced_wasserstein`` uses it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array, Float, PRNGKeyArray
+
+Field = Float[Array, "*batch height width channels"]
+Loss = Callable[..., Float[Array, "*batch"]]
+
+_LATTICE = (-3, -2, -1)
+_EPS = 1e-9
+
+
+def _safe_sqrt(s: Array) -> Array:
+    """``sqrt(s)`` for ``s >= 0`` with gradient 0 (not infinity) at ``s == 0``."""
+    positive = s > 0
+    return jnp.where(positive, jnp.sqrt(jnp.where(positive, s, 1.0)), 0.0)
+
+
+def euclidean(prediction: Field, target: Field, *, key: PRNGKeyArray | None = None):
+    """The paper's default: ``sqrt(sum_{i,j,c} (x - y)^2)`` over the lattice and channels."""
+    del key
+    return _safe_sqrt(jnp.sum((prediction - target) ** 2, axis=_LATTICE))
+
+
+def mse(prediction: Field, target: Field, *, key: PRNGKeyArray | None = None):
+    """Mean squared error over the lattice and channels."""
+    del key
+    return jnp.mean((prediction - target) ** 2, axis=_LATTICE)
+
+
+def l1(prediction: Field, target: Field, *, key: PRNGKeyArray | None = None):
+    """Mean absolute error over the lattice and channels."""
+    del key
+    return jnp.mean(jnp.abs(prediction - target), axis=_LATTICE)
+
+
+def _probability_mass(x: Field) -> Field:
+    """Normalise each channel of ``x`` over the lattice into a probability mass.
+
+    Negative values carry no mass: they are clipped to zero. A small epsilon added to every
+    cell keeps an all-zero (or all-negative) channel finite, as the uniform distribution.
+    """
+    mass = jnp.maximum(x, 0.0) + _EPS
+    return mass / jnp.sum(mass, axis=(-3, -2), keepdims=True)
+
+
+def _squared_hellinger(prediction: Field, target: Field) -> Array:
+    """Per channel ``H^2 = 1/2 sum_{ij} (sqrt p - sqrt q)^2`` of the two probability masses.
+
+    Written as a sum of squares (not ``1 - sum sqrt(p q)``) so that identical fields give
+    exactly zero.
+    """
+    root_p = jnp.sqrt(_probability_mass(prediction))
+    root_q = jnp.sqrt(_probability_mass(target))
+    return jnp.clip(0.5 * jnp.sum((root_p - root_q) ** 2, axis=(-3, -2)), 0.0, 1.0)
+
+
+def hellinger(prediction: Field, target: Field, *, key: PRNGKeyArray | None = None):
+    """Hellinger distance between the fields as probability masses, averaged over channels.
+
+    Each channel is normalised over the lattice into a probability mass: negative values are
+    clipped to zero (they carry no mass) and a tiny epsilon per cell keeps an all-zero
+    channel finite (it becomes uniform). Fields that differ by a positive factor are at
+    distance zero. Values lie in ``[0, 1]``.
+    """
+    del key
+    return jnp.mean(_safe_sqrt(_squared_hellinger(prediction, target)), axis=-1)
+
+
+def bhattacharyya(prediction: Field, target: Field, *, key: PRNGKeyArray | None = None):
+    """Bhattacharyya distance ``-log BC`` of the fields as probability masses, channel mean.
+
+    ``BC = sum sqrt(p q) = 1 - H^2``; normalisation and negative values as in ``hellinger``.
+    """
+    del key
+    coefficient = 1.0 - _squared_hellinger(prediction, target)
+    return jnp.mean(-jnp.log(jnp.maximum(coefficient, _EPS)), axis=-1)
+
+
+def _amplitude_spectrum(x: Field) -> Field:
+    spectrum = jnp.fft.fft2(x, axes=(-3, -2), norm="ortho")
+    return _safe_sqrt(spectrum.real**2 + spectrum.imag**2)
+
+
+def spectral(prediction: Field, target: Field, *, key: PRNGKeyArray | None = None):
+    """Euclidean distance between the 2-D Fourier amplitude spectra ``|FFT(x)|`` per channel.
+
+    The orthonormal FFT keeps the scale of ``euclidean``; phases are ignored, so a pattern
+    and any translate of it are at distance zero.
+    """
+    del key
+    difference = _amplitude_spectrum(prediction) - _amplitude_spectrum(target)
+    return _safe_sqrt(jnp.sum(difference**2, axis=_LATTICE))
+
+
+def sliced_wasserstein(
+    prediction: Field,
+    target: Field,
+    *,
+    key: PRNGKeyArray | None = None,
+    projections: int = 32,
+):
+    """Sliced Wasserstein-2 distance between the two sets of pixel values.
+
+    Each cell's channel vector is a point in ``R^channels``; both point clouds are projected
+    onto ``projections`` random unit directions, each projection is sorted, and the sorted
+    values are compared by mean squared difference. Positions are ignored: this compares
+    the distribution of colours/concentrations, as in texture synthesis.
+
+    Args:
+        key: PRNG key for the random directions (default: a fixed key, so that the loss is a
+            deterministic function when none is given).
+        projections: number of random directions (default 32).
+    """
+    if key is None:
+        key = jax.random.key(0)
+    channels = prediction.shape[-1]
+    directions = jax.random.normal(key, (channels, projections), prediction.dtype)
+    directions = directions / jnp.linalg.norm(directions, axis=0, keepdims=True)
+    batch = prediction.shape[:-3]
+    points_p = prediction.reshape(batch + (-1, channels)) @ directions
+    points_t = target.reshape(batch + (-1, channels)) @ directions
+    sorted_p = jnp.sort(points_p, axis=-2)
+    sorted_t = jnp.sort(points_t, axis=-2)
+    return _safe_sqrt(jnp.mean((sorted_p - sorted_t) ** 2, axis=(-2, -1)))
+
+
+LOSSES: dict[str, Loss] = {
+    "euclidean": euclidean,
+    "mse": mse,
+    "l1": l1,
+    "hellinger": hellinger,
+    "bhattacharyya": bhattacharyya,
+    "spectral": spectral,
+    "sliced_wasserstein": sliced_wasserstein,
+}
+"""Loss name -> function ``(prediction, target, *, key) -> per-batch-element loss``."""
+
+
+def get_loss(name: str) -> Loss:
+    """Look a loss up by name, raising ``ValueError`` listing the choices if it is unknown."""
+    if name not in LOSSES:
+        raise ValueError(f"loss must be one of {sorted(LOSSES)}, got {name!r}")
+    return LOSSES[name]

@@ -1,0 +1,224 @@
+"""The Neural Cellular Automaton of the paper's section 2.1 (equations 1-5, Algorithm 1).
+
+One update maps a state ``x`` (channel-last, ``(*batch, height, width, channels)``) to::
+
+    z = g * x                                  perception: fixed 3x3 kernels, depthwise (eq 1-2)
+    F(z) = W1 u(W2 z) + v                      one hidden layer, applied per cell (eq 3)
+    x' = x + sigma * F(z)                      stochastic residual update (eq 4-5)
+
+``sigma`` is a Bernoulli mask, one draw per cell and channel, equal to 1 with the
+``update_probability`` ``1 - p``. ``W2`` (the input layer, ``w_in`` here) starts random,
+``W1`` and ``v`` (``w_out``, ``b_out``) start at zero, so an untrained NCA leaves every
+state unchanged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array, Float, PRNGKeyArray
+
+from . import _trajectory
+from ._validate import choice, count, real
+from .boundaries import check_boundary
+from .stencils import check_kernels, perceive
+
+ACTIVATIONS: dict[str, Callable[[Array], Array]] = {
+    "relu": jax.nn.relu,
+    "linear": lambda z: z,
+    "tanh": jnp.tanh,
+    "silu": jax.nn.silu,
+    "swish": jax.nn.silu,
+    "gelu": jax.nn.gelu,
+    "sigmoid": jax.nn.sigmoid,
+}
+"""Activation name -> function ``u`` of the hidden layer."""
+
+State = Float[Array, "*batch height width channels"]
+
+
+class NCA(eqx.Module):
+    """A Neural Cellular Automaton: perceive -> one-hidden-layer MLP -> stochastic residual update.
+
+    Args:
+        observable_channels: channels compared with data (e.g. 2 for Gray-Scott's A and B,
+            4 for RGBA images). They come first in the state.
+        hidden_channels: extra channels the rule may use as it likes; they start at zero.
+        kernels: perception kernels by name, any subset of ``stnca.stencils.KERNELS`` in any
+            order (default identity and Laplacian, the paper's PDE model).
+        activation: hidden-layer activation ``u``, one of ``ACTIVATIONS`` (default ``relu``).
+        hidden_width: width ``H`` of the hidden layer (default ``4 C`` as in the paper).
+        update_probability: probability ``1 - p`` that a cell-channel is updated in a step
+            (default 1: deterministic, ``p = 0``).
+        boundary: ``periodic`` (default), ``fixed`` (zero outside) or ``reflect``.
+        hidden_bias: add a bias to the hidden layer (default ``False``: equation 3 has none).
+        init_scale: standard deviation of the random input-layer weights ``W2`` (default 0.1,
+            as in the authors' code).
+        key: PRNG key for the random ``W2``.
+    """
+
+    w_in: Float[Array, "hidden_width channels kernels"]
+    w_out: Float[Array, "channels hidden_width"]
+    b_out: Float[Array, " channels"]
+    b_in: Float[Array, " hidden_width"] | None
+    observable_channels: int = eqx.field(static=True)
+    hidden_channels: int = eqx.field(static=True)
+    kernels: tuple[str, ...] = eqx.field(static=True)
+    activation: str = eqx.field(static=True)
+    update_probability: float = eqx.field(static=True)
+    boundary: str = eqx.field(static=True)
+
+    def __init__(
+        self,
+        observable_channels: int,
+        hidden_channels: int,
+        *,
+        kernels: Sequence[str] = ("identity", "laplacian"),
+        activation: str = "relu",
+        hidden_width: int | None = None,
+        update_probability: float = 1.0,
+        boundary: str = "periodic",
+        hidden_bias: bool = False,
+        init_scale: float = 0.1,
+        key: PRNGKeyArray,
+    ):
+        self.observable_channels = count(observable_channels, "observable_channels", 1)
+        self.hidden_channels = count(hidden_channels, "hidden_channels", 0)
+        self.kernels = check_kernels(kernels)
+        self.activation = choice(activation, "activation", ACTIVATIONS)
+        self.update_probability = real(update_probability, "update_probability", 0.0, 1.0)
+        if self.update_probability == 0.0:
+            raise ValueError("update_probability must be > 0, or no cell would ever update")
+        self.boundary = check_boundary(boundary)
+        channels = self.observable_channels + self.hidden_channels
+        width = 4 * channels if hidden_width is None else count(hidden_width, "hidden_width", 1)
+        init_scale = real(init_scale, "init_scale", 0.0)
+        self.w_in = init_scale * jax.random.normal(key, (width, channels, len(self.kernels)))
+        self.w_out = jnp.zeros((channels, width))
+        self.b_out = jnp.zeros((channels,))
+        self.b_in = jnp.zeros((width,)) if hidden_bias else None
+
+    @property
+    def channels(self) -> int:
+        """Total number of channels ``C``, observable plus hidden."""
+        return self.observable_channels + self.hidden_channels
+
+    @property
+    def hidden_width(self) -> int:
+        """Width ``H`` of the hidden layer."""
+        return self.w_in.shape[0]
+
+    @property
+    def stochastic(self) -> bool:
+        """Whether updates are masked at random (``update_probability < 1``)."""
+        return self.update_probability < 1.0
+
+    def hyperparameters(self) -> dict[str, Any]:
+        """The constructor arguments that fix this model's structure (JSON-serialisable)."""
+        return {
+            "observable_channels": self.observable_channels,
+            "hidden_channels": self.hidden_channels,
+            "kernels": list(self.kernels),
+            "activation": self.activation,
+            "hidden_width": self.hidden_width,
+            "update_probability": self.update_probability,
+            "boundary": self.boundary,
+            "hidden_bias": self.b_in is not None,
+        }
+
+    def increment(self, x: State) -> State:
+        """The deterministic increment ``F(g * x)`` of equation (3), for every cell."""
+        self._check_state(x)
+        z = perceive(x, self.kernels, self.boundary)
+        pre = jnp.einsum("...ck,hck->...h", z, self.w_in)
+        if self.b_in is not None:
+            pre = pre + jnp.broadcast_to(self.b_in, pre.shape)
+        hidden = ACTIVATIONS[self.activation](pre)
+        out = hidden @ self.w_out.T
+        return out + jnp.broadcast_to(self.b_out, out.shape)
+
+    def __call__(self, x: State, *, key: PRNGKeyArray | None = None) -> State:
+        """One update ``x -> x + sigma * F(g * x)`` (equation 4).
+
+        Args:
+            x: state of shape ``(*batch, height, width, channels)``.
+            key: PRNG key for the stochastic mask; required when ``update_probability < 1``,
+                ignored otherwise.
+        """
+        dx = self.increment(x)
+        if self.stochastic:
+            self._check_key(key)
+            mask = jax.random.bernoulli(key, self.update_probability, dx.shape)
+            dx = jnp.where(mask, dx, 0.0)
+        return x + dx
+
+    def _step(self, x: State, key: PRNGKeyArray | None) -> State:
+        return self(x, key=key)
+
+    def advance(
+        self,
+        x: State,
+        steps: int,
+        *,
+        key: PRNGKeyArray | None = None,
+        checkpoint: bool = False,
+    ) -> State:
+        """Apply ``steps`` updates (``Phi^steps``) under ``jax.lax.scan``; return the final state.
+
+        Args:
+            x: initial state ``(*batch, height, width, channels)``.
+            steps: number of updates.
+            key: PRNG key (split per step); required for a stochastic NCA.
+            checkpoint: rematerialise each step in the backward pass to save memory.
+        """
+        self._check_key(key)
+        return _trajectory.advance(self._step, x, steps, key=key, checkpoint=checkpoint)
+
+    def rollout(
+        self,
+        x: State,
+        steps: int,
+        *,
+        every: int = 1,
+        key: PRNGKeyArray | None = None,
+        checkpoint: bool = False,
+    ) -> Float[Array, "*batch frames height width channels"]:
+        """Run ``steps`` updates and return every ``every``-th state, frame 0 included.
+
+        Returns:
+            Array of shape ``(*batch, steps // every + 1, height, width, channels)``.
+        """
+        self._check_key(key)
+        return _trajectory.trajectory(
+            self._step, x, steps, every=every, key=key, checkpoint=checkpoint
+        )
+
+    def initial_state(self, observable: Float[Array, "*batch height width observable"]) -> State:
+        """Append zero hidden channels to observable data, giving a full NCA state."""
+        if observable.ndim < 3 or observable.shape[-1] != self.observable_channels:
+            raise ValueError(
+                f"observable data must have shape (..., height, width, "
+                f"{self.observable_channels}), got {tuple(observable.shape)}"
+            )
+        zeros = jnp.zeros(observable.shape[:-1] + (self.hidden_channels,), observable.dtype)
+        return jnp.concatenate([observable, zeros], axis=-1)
+
+    def observable(self, x: State) -> Float[Array, "*batch height width observable"]:
+        """The observable channels of a state."""
+        return x[..., : self.observable_channels]
+
+    def _check_state(self, x: State) -> None:
+        if x.ndim < 3 or x.shape[-1] != self.channels:
+            raise ValueError(
+                f"state must have shape (..., height, width, {self.channels}), got {tuple(x.shape)}"
+            )
+
+    def _check_key(self, key) -> None:
+        if self.stochastic and key is None:
+            raise ValueError(
+                "a stochastic NCA (update_probability < 1) needs a PRNG key: pass key=..."
+            )

@@ -1,0 +1,95 @@
+"""The paper's fixed 3x3 perception kernels (equation 2), applied depthwise.
+
+A kernel ``g`` acts on a lattice by correlation (equation 1)::
+
+    z[i, j] = sum_{di, dj in -1, 0, 1} g[di + 1, dj + 1] * x[i + di, j + dj]
+
+with ``i`` the row (height) index and ``j`` the column (width) index. Every kernel is
+applied to every channel independently ("depthwise"). The implementation pads the lattice
+once and reads the nine shifted slices of that one padded array; the kernels then combine
+those slices in a single contraction, so no Python loop runs over channels or kernels.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import jax.numpy as jnp
+import numpy as np
+from jaxtyping import Array, Float
+
+from .boundaries import pad
+
+KERNELS: dict[str, np.ndarray] = {
+    "identity": np.array([[0, 0, 0], [0, 1, 0], [0, 0, 0]], np.float32),
+    "average": np.full((3, 3), 1 / 9, np.float32),
+    "gradient_x": np.array([[1, 2, 1], [0, 0, 0], [-1, -2, -1]], np.float32) / 8,
+    "gradient_y": np.array([[1, 0, -1], [2, 0, -2], [1, 0, -1]], np.float32) / 8,
+    "laplacian": np.array([[1, 2, 1], [2, -12, 2], [1, 2, 1]], np.float32) / 4,
+}
+"""Kernel name -> 3x3 array, exactly as in the paper's equation (2)."""
+
+_OFFSETS = [(di, dj) for di in (-1, 0, 1) for dj in (-1, 0, 1)]
+
+
+def check_kernels(kernels: Sequence[str]) -> tuple[str, ...]:
+    """Validate a selection of kernel names and return it as a tuple.
+
+    Any non-empty subset of ``KERNELS`` in any order is allowed; repeats are not.
+    """
+    if isinstance(kernels, str):
+        kernels = (kernels,)
+    kernels = tuple(kernels)
+    if not kernels:
+        raise ValueError(f"kernels must name at least one of {sorted(KERNELS)}")
+    unknown = [k for k in kernels if k not in KERNELS]
+    if unknown:
+        raise ValueError(f"unknown kernel(s) {unknown}; choose from {sorted(KERNELS)}")
+    if len(set(kernels)) != len(kernels):
+        raise ValueError(f"kernels must not repeat, got {list(kernels)}")
+    return kernels
+
+
+def kernel_matrix(kernels: Sequence[str]) -> np.ndarray:
+    """The selected kernels as a ``(9, K)`` matrix, rows ordered like the nine offsets."""
+    stack = np.stack([KERNELS[name] for name in check_kernels(kernels)], axis=-1)
+    return stack.reshape(9, -1)
+
+
+def perceive(
+    x: Float[Array, "*batch height width channels"],
+    kernels: Sequence[str],
+    boundary: str,
+) -> Float[Array, "*batch height width channels kernels"]:
+    """Apply the named kernels depthwise to every channel of ``x``.
+
+    Args:
+        x: lattice state, channel-last, with any leading batch axes.
+        kernels: kernel names from ``KERNELS``, in the order wanted on the last output axis.
+        boundary: ``periodic``, ``fixed`` or ``reflect``.
+
+    Returns:
+        The perception ``z`` with one extra trailing axis of size ``len(kernels)``:
+        ``z[..., i, j, c, k]`` is kernel ``k`` applied to channel ``c`` at cell ``(i, j)``.
+    """
+    matrix = kernel_matrix(kernels)
+    height, width = x.shape[-3], x.shape[-2]
+    padded = pad(x, boundary)
+    used = np.flatnonzero(np.any(matrix != 0, axis=1))
+    # Slices at offsets where every selected kernel is zero are skipped (identity alone
+    # needs only the centre; the gradients skip their zero row or column).
+    shifted = jnp.stack(
+        [
+            padded[..., 1 + di : 1 + di + height, 1 + dj : 1 + dj + width, :]
+            for di, dj in (_OFFSETS[o] for o in used)
+        ],
+        axis=-1,
+    )
+    return shifted @ jnp.asarray(matrix[used], dtype=x.dtype)
+
+
+def apply_kernel(
+    x: Float[Array, "*batch height width channels"], kernel: str, boundary: str
+) -> Float[Array, "*batch height width channels"]:
+    """Apply one named kernel depthwise: ``perceive`` with one kernel, without its last axis."""
+    return perceive(x, (kernel,), boundary)[..., 0]

@@ -1,0 +1,265 @@
+"""Figures and videos of trajectories, losses and comparisons.
+
+Matplotlib is used through ``matplotlib.figure.Figure`` only (no pyplot, no global state,
+no display needed). Every file is written atomically.
+
+How a state is turned into colours (``render``):
+
+- 4 channels: RGBA with premultiplied colour, composited on white (``rgb + 1 - alpha``);
+- 3 channels: RGB, clipped to ``[0, 1]``;
+- otherwise one channel (by default the last: B for Gray-Scott) through a colour map.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from matplotlib import colormaps
+from matplotlib.figure import Figure
+from PIL import Image, ImageDraw
+
+from ._files import atomic_path
+
+
+def composite_on_white(rgba: np.ndarray) -> np.ndarray:
+    """Composite premultiplied RGBA ``(..., 4)`` on a white background, giving RGB in [0, 1]."""
+    rgba = np.clip(np.asarray(rgba, np.float32), 0.0, 1.0)
+    rgb, alpha = rgba[..., :3], rgba[..., 3:4]
+    return np.clip(rgb + 1.0 - alpha, 0.0, 1.0)
+
+
+def render(
+    frames: np.ndarray,
+    *,
+    channel: int | None = None,
+    vmin: float | None = None,
+    vmax: float | None = None,
+    cmap: str = "viridis",
+) -> np.ndarray:
+    """Turn states ``(..., H, W, C)`` into RGB floats ``(..., H, W, 3)`` in ``[0, 1]``.
+
+    Args:
+        frames: observable channels of one or many states.
+        channel: channel to show through the colour map; default: colour for 3 or 4
+            channels, else the last channel.
+        vmin, vmax: colour-map range (default: the data's range).
+        cmap: matplotlib colour-map name for single-channel display.
+    """
+    frames = np.asarray(frames, np.float32)
+    channels = frames.shape[-1]
+    if channel is None and channels == 4:
+        return composite_on_white(frames)
+    if channel is None and channels == 3:
+        return np.clip(frames, 0.0, 1.0)
+    channel = channels - 1 if channel is None else channel
+    if not -channels <= channel < channels:
+        raise ValueError(f"channel must be in [0, {channels}), got {channel}")
+    values = frames[..., channel]
+    low = float(np.min(values)) if vmin is None else vmin
+    high = float(np.max(values)) if vmax is None else vmax
+    scaled = (values - low) / (high - low) if high > low else np.zeros_like(values)
+    return colormaps[cmap](np.clip(scaled, 0.0, 1.0))[..., :3].astype(np.float32)
+
+
+def _to_uint8(rgb: np.ndarray) -> np.ndarray:
+    return (np.clip(rgb, 0.0, 1.0) * 255 + 0.5).astype(np.uint8)
+
+
+def _save_figure(figure: Figure, path: str | os.PathLike, dpi: int = 100) -> Path:
+    path = Path(path)
+    with atomic_path(path) as temporary:
+        figure.savefig(temporary, dpi=dpi, bbox_inches="tight")
+    return path
+
+
+def frames_figure(
+    rows: Sequence[np.ndarray],
+    path: str | os.PathLike,
+    *,
+    row_labels: Sequence[str] | None = None,
+    column_labels: Sequence[str] | None = None,
+    title: str | None = None,
+) -> Path:
+    """A grid of images: ``rows[r][c]`` is an RGB array ``(H, W, 3)``; write it as PNG."""
+    n_rows, n_cols = len(rows), max(len(r) for r in rows)
+    figure = Figure(figsize=(1.6 * n_cols + 0.6, 1.6 * n_rows + (0.5 if title else 0.2)))
+    axes = figure.subplots(n_rows, n_cols, squeeze=False)
+    for r, row in enumerate(rows):
+        for c in range(n_cols):
+            ax = axes[r][c]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if c < len(row):
+                ax.imshow(row[c], interpolation="nearest")
+            else:
+                ax.axis("off")
+            if column_labels is not None and r == 0 and c < len(column_labels):
+                ax.set_title(column_labels[c], fontsize=9)
+            if row_labels is not None and c == 0:
+                ax.set_ylabel(row_labels[r], fontsize=9)
+    if title:
+        figure.suptitle(title, fontsize=10)
+    return _save_figure(figure, path)
+
+
+def trajectory_figure(
+    trajectory: np.ndarray,
+    path: str | os.PathLike,
+    *,
+    every: int = 1,
+    max_frames: int = 9,
+    channel: int | None = None,
+    title: str | None = None,
+) -> Path:
+    """Snapshots of one or more trajectories ``(T, H, W, C)`` / ``(R, T, H, W, C)`` as PNG.
+
+    At most ``max_frames`` evenly spaced frames (first and last included) per trajectory
+    and at most 4 trajectories are shown; ``every`` labels frames with their step number.
+    """
+    trajectory = np.asarray(trajectory)
+    if trajectory.ndim == 4:
+        trajectory = trajectory[None]
+    trajectory = trajectory[:4]
+    frames = trajectory.shape[1]
+    picked = np.unique(np.linspace(0, frames - 1, min(max_frames, frames)).round().astype(int))
+    low, high = float(trajectory.min()), float(trajectory.max())
+    rgb = render(trajectory[:, picked], channel=channel, vmin=low, vmax=high)
+    return frames_figure(
+        [list(r) for r in rgb],
+        path,
+        column_labels=[f"n = {i * every}" for i in picked],
+        row_labels=[f"r = {r}" for r in range(len(rgb))] if len(rgb) > 1 else None,
+        title=title,
+    )
+
+
+def comparison_figure(
+    truth: np.ndarray,
+    prediction: np.ndarray,
+    steps: Sequence[int],
+    path: str | os.PathLike,
+    *,
+    channel: int | None = None,
+    title: str | None = None,
+) -> Path:
+    """The paper's Fig 5 layout: rows truth / NCA / |difference| at the given step numbers.
+
+    Args:
+        truth, prediction: frames ``(T, H, W, C)`` at the times labelled by ``steps``.
+        steps: one step number per frame (column labels).
+    """
+    truth, prediction = np.asarray(truth), np.asarray(prediction)
+    low, high = float(truth.min()), float(truth.max())
+    difference = np.abs(prediction - truth)
+    if truth.shape[-1] in (3, 4) and channel is None:
+        shown = difference[..., :3].max(axis=-1, keepdims=True)
+    else:
+        shown = difference[..., [channel if channel is not None else -1]]
+    rows = [
+        render(truth, channel=channel, vmin=low, vmax=high),
+        render(prediction, channel=channel, vmin=low, vmax=high),
+        render(shown, vmin=0.0, vmax=max(high - low, 1e-6), cmap="magma"),
+    ]
+    return frames_figure(
+        [list(r) for r in rows],
+        path,
+        row_labels=["truth", "NCA", "|difference|"],
+        column_labels=[f"n = {s}" for s in steps],
+        title=title,
+    )
+
+
+def loss_figure(
+    epochs: Sequence[int], losses: Sequence[float], path: str | os.PathLike, *, title: str = ""
+) -> Path:
+    """Training loss against epoch on a log scale, written as PNG."""
+    figure = Figure(figsize=(5, 3.2))
+    ax = figure.subplots()
+    losses = np.asarray(losses, dtype=float)
+    finite = np.isfinite(losses) & (losses > 0)
+    ax.plot(np.asarray(epochs)[finite], losses[finite], lw=1)
+    if finite.any():
+        ax.set_yscale("log")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("training loss")
+    ax.grid(alpha=0.3)
+    if title:
+        ax.set_title(title, fontsize=10)
+    figure.tight_layout()
+    return _save_figure(figure, path)
+
+
+def _upscale(rgb: np.ndarray, min_size: int = 256) -> np.ndarray:
+    """Nearest-neighbour upscale by an even integer factor so the frame is >= ``min_size``."""
+    factor = max(2, -(-min_size // max(rgb.shape[-3], rgb.shape[-2])))
+    factor += factor % 2
+    return np.repeat(np.repeat(rgb, factor, axis=-3), factor, axis=-2)
+
+
+def annotate(frame: np.ndarray, text: str) -> np.ndarray:
+    """Write ``text`` in the top-left corner of a uint8 RGB frame (white box, black text)."""
+    image = Image.fromarray(frame)
+    draw = ImageDraw.Draw(image)
+    box = draw.textbbox((4, 2), text)
+    draw.rectangle((box[0] - 2, box[1] - 2, box[2] + 2, box[3] + 2), fill=(255, 255, 255))
+    draw.text((4, 2), text, fill=(0, 0, 0))
+    return np.asarray(image)
+
+
+def write_video(
+    frames: np.ndarray,
+    path: str | os.PathLike,
+    *,
+    labels: Sequence[str] | None = None,
+    fps: int = 12,
+) -> Path:
+    """Write RGB frames ``(T, H, W, 3)`` in ``[0, 1]`` as ``.mp4`` (H.264) or ``.gif``.
+
+    Frames are upscaled (nearest neighbour) to at least 256 pixels and ``labels[t]`` is
+    written in the top-left corner of frame ``t``.
+    """
+    import imageio.v2 as imageio
+
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in (".mp4", ".gif"):
+        raise ValueError(f"video path must end in .mp4 or .gif, got {path.name!r}")
+    images = _upscale(_to_uint8(np.asarray(frames)))
+    if labels is not None:
+        images = np.stack([annotate(f, label) for f, label in zip(images, labels, strict=True)])
+    with atomic_path(path) as temporary:
+        if suffix == ".gif":
+            pictures = [Image.fromarray(f) for f in images]
+            pictures[0].save(
+                temporary,
+                save_all=True,
+                append_images=pictures[1:],
+                duration=int(1000 / fps),
+                loop=0,
+            )
+        else:
+            imageio.mimwrite(
+                temporary,
+                list(images),
+                fps=fps,
+                codec="libx264",
+                quality=8,
+                macro_block_size=2,
+                pixelformat="yuv420p",
+            )
+    return path
+
+
+def side_by_side(*panels: np.ndarray, gap: int = 2) -> np.ndarray:
+    """Join RGB frame stacks ``(T, H, W, 3)`` left to right with a white gap."""
+    height = panels[0].shape[-3]
+    spacer = np.ones(panels[0].shape[:-3] + (height, gap, 3), np.float32)
+    pieces = []
+    for i, panel in enumerate(panels):
+        if i:
+            pieces.append(spacer)
+        pieces.append(panel)
+    return np.concatenate(pieces, axis=-2)

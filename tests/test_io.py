@@ -1,0 +1,58 @@
+import numpy as np
+import pytest
+
+from stnca.data.io import load_states, load_trajectory, save_array
+
+
+def test_round_trip_and_float32(tmp_path, rng):
+    data = rng.normal(size=(4, 6, 6, 2))
+    path = save_array(tmp_path / "sub" / "t.npy", data)
+    loaded = load_trajectory(path)
+    assert loaded.dtype == np.float32 and loaded.shape == (1, 4, 6, 6, 2)
+    np.testing.assert_allclose(loaded[0], data.astype(np.float32))
+    assert load_trajectory(save_array(tmp_path / "r.npy", data[None].repeat(3, 0))).shape[0] == 3
+
+
+def test_failed_save_leaves_old_file_and_no_temporary(tmp_path):
+    path = save_array(tmp_path / "t.npy", np.ones((3, 3, 3, 1)))
+    with pytest.raises(ValueError):
+        save_array(path, np.array(["a", "b"]))
+    np.testing.assert_array_equal(np.load(path), np.ones((3, 3, 3, 1)))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["t.npy"]
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (np.ones((5, 5, 2)), r"must have shape \(T, H, W, C\)"),
+        (np.ones((1, 5, 5, 2)), "at least 2 frames"),
+        (np.full((2, 5, 5, 2), np.nan), "non-finite"),
+        (np.array(["x"] * 50).reshape(2, 5, 5, 1), "real numbers"),
+    ],
+)
+def test_bad_trajectory_files(tmp_path, content, message):
+    path = tmp_path / "bad.npy"
+    np.save(path, content)
+    with pytest.raises(ValueError, match=message):
+        load_trajectory(path)
+
+
+def test_missing_and_garbage_files(tmp_path):
+    with pytest.raises(ValueError, match="not found"):
+        load_states(tmp_path / "nope.npy")
+    garbage = tmp_path / "garbage.npy"
+    garbage.write_text("hello")
+    with pytest.raises(ValueError, match="not a readable .npy"):
+        load_states(garbage)
+    objects = tmp_path / "objects.npy"
+    np.save(objects, np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    with pytest.raises(ValueError, match="not a readable .npy"):
+        load_states(objects)  # pickled content is refused, never unpickled
+
+
+def test_states_channel_check(tmp_path):
+    path = tmp_path / "s.npy"
+    np.save(path, np.ones((6, 6, 3), np.float32))
+    assert load_states(path).shape == (6, 6, 3)
+    with pytest.raises(ValueError, match=r"\(H, W, 2\)"):
+        load_states(path, channels=2)
