@@ -141,5 +141,182 @@ def simulate_gray_scott(
         typer.echo(f"wrote {picture}")
 
 
+def _load_model(path: Path):
+    from .serialization import load_model
+
+    return load_model(path)
+
+
+@app.command("train")
+@user_errors
+def train_command(
+    config: Annotated[Path, typer.Argument(help="TOML config file (see configs/).")],
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Output folder (default: runs/CONFIG_NAME).")
+    ] = None,
+    epochs: Annotated[
+        int | None, typer.Option("--epochs", help="Total number of epochs (overrides config).")
+    ] = None,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Continue the run saved in --out.")
+    ] = False,
+):
+    """Train an NCA with Algorithm 2; writes model.eqx, metrics.csv, loss.png, config.toml."""
+    from .train import TrainingDiverged, load_config, train
+
+    settings = load_config(config)
+    if epochs is not None and epochs < 0:
+        raise UserError(f"--epochs must be >= 0, got {epochs}")
+    out = Path("runs") / config.stem if out is None else out
+    try:
+        result = train(settings, out, epochs=epochs, resume=resume)
+    except TrainingDiverged as error:
+        _fail(str(error), 1)
+    except KeyboardInterrupt:
+        _fail("interrupted; the checkpoint is saved: rerun with --resume to continue", 130)
+    typer.echo(
+        f"best training loss {result.best_loss:.5g} at epoch {result.best_epoch} "
+        f"of {result.epochs}; model: {out / 'model.eqx'}"
+    )
+
+
+@app.command("rollout")
+@user_errors
+def rollout_command(
+    model_path: Annotated[Path, typer.Argument(metavar="MODEL", help="Trained model.eqx.")],
+    init: Annotated[
+        Path, typer.Option("--init", help="Observable initial state(s): (H, W, C) or (R, H, W, C).")
+    ],
+    out: Annotated[Path, typer.Option("--out", help="Output trajectory (.npy).")],
+    steps: Annotated[int, typer.Option("--steps", help="Number of NCA steps N.")] = 64,
+    every: Annotated[int, typer.Option("--every", help="Keep every K-th frame.")] = 1,
+    seed: Annotated[int, typer.Option("--seed", help="Seed for stochastic updates.")] = 0,
+    video: Annotated[
+        Path | None, typer.Option("--video", help="Also write a video (.mp4 or .gif).")
+    ] = None,
+):
+    """Run a trained NCA from an initial state; write T = N/K + 1 observable frames."""
+    import jax
+    import numpy as np
+
+    from . import viz
+    from ._trajectory import check_steps
+    from .analysis import predict
+    from .data.io import load_states, save_array
+
+    _check_output(out, (".npy",), "--out")
+    if video is not None:
+        _check_output(video, (".mp4", ".gif"), "--video")
+    check_steps(steps, every)
+    model = _load_model(model_path)
+    initial = load_states(init, channels=model.observable_channels, what="--init")
+    frames = predict(
+        model,
+        initial if initial.ndim == 4 else initial[None],
+        steps // every + 1,
+        every,
+        key=jax.random.key(seed),
+    )
+    frames = frames if initial.ndim == 4 else frames[0]
+    if not np.all(np.isfinite(frames)):
+        typer.echo("warning: the rollout produced non-finite values", err=True)
+    save_array(out, frames)
+    typer.echo(f"wrote {out} with shape {frames.shape}")
+    if video is not None:
+        shown = frames if frames.ndim == 4 else frames[0]
+        low, high = float(np.nanmin(shown)), float(np.nanmax(shown))
+        rgb = viz.render(np.nan_to_num(shown), vmin=low, vmax=high)
+        viz.write_video(rgb, video, labels=[f"n={i * every}" for i in range(len(rgb))])
+        typer.echo(f"wrote {video}")
+
+
+@app.command("evaluate")
+@user_errors
+def evaluate_command(
+    model_path: Annotated[Path, typer.Argument(metavar="MODEL", help="Trained model.eqx.")],
+    truth: Annotated[
+        Path, typer.Option("--truth", help="True trajectory (T, H, W, C) or (R, T, H, W, C).")
+    ],
+    steps_between_frames: Annotated[
+        int, typer.Option("--steps-between-frames", help="NCA steps t per frame interval.")
+    ],
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="Folder for evaluation.json/.png (default: the model's)."),
+    ] = None,
+    video: Annotated[
+        Path | None, typer.Option("--video", help="Truth | NCA | difference video (.mp4/.gif).")
+    ] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Seed for stochastic updates.")] = 0,
+):
+    """Roll the model out from the truth's frame 0 and print per-frame metrics as JSON."""
+    import json
+
+    import jax
+    import numpy as np
+
+    from . import viz
+    from ._files import write_text
+    from ._validate import count
+    from .analysis import evaluate
+    from .data.io import load_trajectory
+
+    count(steps_between_frames, "--steps-between-frames", 1)
+    if video is not None:
+        _check_output(video, (".mp4", ".gif"), "--video")
+    model = _load_model(model_path)
+    data = load_trajectory(truth, channels=model.observable_channels, what="--truth")
+    evaluation = evaluate(model, data, steps_between_frames, key=jax.random.key(seed))
+    report = evaluation.to_json()
+    folder = model_path.parent if out is None else out
+    write_text(folder / "evaluation.json", json.dumps(report, indent=2))
+    frames = data.shape[1]
+    picked = np.unique(np.linspace(0, frames - 1, min(frames, 7)).round().astype(int))
+    viz.comparison_figure(
+        data[0][picked],
+        evaluation.prediction[0][picked],
+        [int(i) * steps_between_frames for i in picked],
+        folder / "evaluation.png",
+    )
+    if video is not None:
+        viz.comparison_video(data[0], evaluation.prediction[0], steps_between_frames, video)
+    typer.echo(json.dumps(report, indent=2))
+
+
+@app.command("demo")
+@user_errors
+def demo_command(
+    out: Annotated[Path, typer.Option("--out", help="Output folder.")] = Path("stnca-demo"),
+    epochs: Annotated[
+        int | None, typer.Option("--epochs", help="Override the number of training epochs.")
+    ] = None,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace an earlier demo in --out.")
+    ] = False,
+):
+    """Learn Gray-Scott dynamics end to end in a few CPU minutes; write figures, video, metrics."""
+    import time
+
+    from .demo import run_demo
+
+    start = time.perf_counter()
+    summary = run_demo(out, epochs=epochs, overwrite=overwrite, log=typer.echo)
+    minutes = (time.perf_counter() - start) / 60
+    horizon = summary["test_at_training_horizon"]
+    twice = summary["test_at_twice_the_horizon"]
+    typer.echo("")
+    typer.echo(f"done in {minutes:.1f} min. Relative error on the unseen initial condition:")
+    typer.echo("  step    NCA    persistence  spatial-mean   NCA/persistence")
+    for row in (horizon, twice):
+        typer.echo(
+            f"  {row['step']:>4}  {row['nca_relative_error']:6.3f}  "
+            f"{row['persistence_relative_error']:11.3f}  {row['spatial_mean_relative_error']:12.3f}"
+            f"   {row['nca_over_persistence']:15.3f}"
+        )
+    typer.echo("files:")
+    for name, path in summary["files"].items():
+        typer.echo(f"  {name:22s} {path}")
+
+
 def run() -> None:  # pragma: no cover - console-script convenience
     sys.exit(app())

@@ -13,6 +13,7 @@ How a state is turned into colours (``render``):
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -136,6 +137,22 @@ def trajectory_figure(
     )
 
 
+def _comparison_panels(truth, prediction, channel: int | None) -> list[np.ndarray]:
+    """RGB truth, prediction (same colour scale) and |difference| (magma) frame stacks."""
+    truth, prediction = np.asarray(truth), np.asarray(prediction)
+    low, high = float(truth.min()), float(truth.max())
+    difference = np.abs(prediction - truth)
+    if truth.shape[-1] in (3, 4) and channel is None:
+        difference = difference[..., :3].max(axis=-1, keepdims=True)
+    else:
+        difference = difference[..., [channel if channel is not None else -1]]
+    return [
+        render(truth, channel=channel, vmin=low, vmax=high),
+        render(prediction, channel=channel, vmin=low, vmax=high),
+        render(difference, vmin=0.0, vmax=max(high - low, 1e-6), cmap="magma"),
+    ]
+
+
 def comparison_figure(
     truth: np.ndarray,
     prediction: np.ndarray,
@@ -151,18 +168,7 @@ def comparison_figure(
         truth, prediction: frames ``(T, H, W, C)`` at the times labelled by ``steps``.
         steps: one step number per frame (column labels).
     """
-    truth, prediction = np.asarray(truth), np.asarray(prediction)
-    low, high = float(truth.min()), float(truth.max())
-    difference = np.abs(prediction - truth)
-    if truth.shape[-1] in (3, 4) and channel is None:
-        shown = difference[..., :3].max(axis=-1, keepdims=True)
-    else:
-        shown = difference[..., [channel if channel is not None else -1]]
-    rows = [
-        render(truth, channel=channel, vmin=low, vmax=high),
-        render(prediction, channel=channel, vmin=low, vmax=high),
-        render(shown, vmin=0.0, vmax=max(high - low, 1e-6), cmap="magma"),
-    ]
+    rows = _comparison_panels(truth, prediction, channel)
     return frames_figure(
         [list(r) for r in rows],
         path,
@@ -193,8 +199,8 @@ def loss_figure(
 
 
 def _upscale(rgb: np.ndarray, min_size: int = 256) -> np.ndarray:
-    """Nearest-neighbour upscale by an even integer factor so the frame is >= ``min_size``."""
-    factor = max(2, -(-min_size // max(rgb.shape[-3], rgb.shape[-2])))
+    """Nearest-neighbour upscale by an even factor so the shorter side is >= ``min_size``."""
+    factor = max(2, -(-min_size // min(rgb.shape[-3], rgb.shape[-2])))
     factor += factor % 2
     return np.repeat(np.repeat(rgb, factor, axis=-3), factor, axis=-2)
 
@@ -241,15 +247,19 @@ def write_video(
                 loop=0,
             )
         else:
-            imageio.mimwrite(
-                temporary,
-                list(images),
-                fps=fps,
-                codec="libx264",
-                quality=8,
-                macro_block_size=2,
-                pixelformat="yuv420p",
-            )
+            # imageio-ffmpeg starts ffmpeg with subprocess (fork + exec at once), which JAX's
+            # generic os.fork() warning does not need to flag.
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message="os.fork", category=RuntimeWarning)
+                imageio.mimwrite(
+                    temporary,
+                    list(images),
+                    fps=fps,
+                    codec="libx264",
+                    quality=8,
+                    macro_block_size=2,
+                    pixelformat="yuv420p",
+                )
     return path
 
 
@@ -263,3 +273,23 @@ def side_by_side(*panels: np.ndarray, gap: int = 2) -> np.ndarray:
             pieces.append(spacer)
         pieces.append(panel)
     return np.concatenate(pieces, axis=-2)
+
+
+def comparison_video(
+    truth: np.ndarray,
+    prediction: np.ndarray,
+    steps_between_frames: int,
+    path: str | os.PathLike,
+    *,
+    channel: int | None = None,
+    fps: int = 6,
+) -> Path:
+    """Truth, NCA and |difference| side by side, step number top left (videos S4-S6).
+
+    Args:
+        truth, prediction: observable frames ``(T, H, W, C)``, ``steps_between_frames`` apart.
+        path: ``.mp4`` or ``.gif``.
+    """
+    panels = side_by_side(*_comparison_panels(truth, prediction, channel))
+    labels = [f"n={i * steps_between_frames}  truth | NCA | diff" for i in range(len(truth))]
+    return write_video(panels, path, labels=labels, fps=fps)

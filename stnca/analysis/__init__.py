@@ -1,0 +1,8 @@
+"""Analysis of trained NCA: evaluation metrics and baselines."""
+
+from .evaluate import Evaluation as Evaluation
+from .evaluate import evaluate as evaluate
+from .evaluate import predict as predict
+from .metrics import frame_metrics as frame_metrics
+from .metrics import radial_power_spectrum as radial_power_spectrum
+from .metrics import spectrum_distance as spectrum_distance

@@ -1,0 +1,95 @@
+"""Saving and loading models (and other pytrees) without pickle.
+
+A file is one line of JSON (the header: format name, version, what it holds, and the
+hyperparameters needed to rebuild the structure), then the array leaves as written by
+``equinox.tree_serialise_leaves`` (NumPy ``.npy`` records, read back with pickle off).
+Files are written atomically: a crash mid-write leaves the previous file intact.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import equinox as eqx
+import jax
+
+from ._files import write_bytes
+from .model import NCA
+
+FORMAT = "stnca"
+VERSION = 1
+_MAX_HEADER = 1 << 20
+
+
+def save_tree(path: str | os.PathLike, tree: Any, header: dict[str, Any]) -> Path:
+    """Write ``header`` (JSON) and the array leaves of ``tree`` to ``path`` atomically."""
+    header = {"format": FORMAT, "version": VERSION, **header}
+    buffer = io.BytesIO()
+    buffer.write(json.dumps(header, sort_keys=True).encode("utf-8") + b"\n")
+    eqx.tree_serialise_leaves(buffer, tree)
+    write_bytes(path, buffer.getvalue())
+    return Path(path)
+
+
+def read_header(path: str | os.PathLike, kind: str | None = None) -> dict[str, Any]:
+    """Read and check the JSON header of an stnca file.
+
+    Args:
+        path: the file.
+        kind: the ``kind`` the header must declare (e.g. ``"model"``), if any.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"model file not found: {path}")
+    with open(path, "rb") as handle:
+        line = handle.readline(_MAX_HEADER)
+    try:
+        header = json.loads(line.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        header = None
+    if not isinstance(header, dict) or header.get("format") != FORMAT:
+        raise ValueError(f"{path} is not an stnca file (no stnca header)")
+    if header.get("version") != VERSION:
+        raise ValueError(
+            f"{path} has stnca format version {header.get('version')}; "
+            f"this stnca reads version {VERSION}"
+        )
+    if kind is not None and header.get("kind") != kind:
+        raise ValueError(f"{path} holds a {header.get('kind')!r}, not a {kind!r}")
+    return header
+
+
+def load_tree(path: str | os.PathLike, like: Any) -> Any:
+    """Read the leaves of a file written by ``save_tree`` into the structure of ``like``."""
+    path = Path(path)
+    with open(path, "rb") as handle:
+        handle.readline(_MAX_HEADER)
+        try:
+            return eqx.tree_deserialise_leaves(handle, like)
+        except (ValueError, OSError, EOFError, RuntimeError) as error:
+            raise ValueError(f"{path} is damaged or does not match its header ({error})") from None
+
+
+def model_skeleton(hyperparameters: dict[str, Any]) -> NCA:
+    """An NCA with the structure given by ``hyperparameters`` (weights arbitrary)."""
+    try:
+        return NCA(**hyperparameters, key=jax.random.key(0))
+    except TypeError as error:
+        raise ValueError(f"bad model hyperparameters in file header: {error}") from None
+
+
+def save_model(path: str | os.PathLike, model: NCA, **extra: Any) -> Path:
+    """Save an NCA to ``path`` (conventionally ``model.eqx``); ``extra`` goes in the header."""
+    return save_tree(
+        path, model, {"kind": "model", "hyperparameters": model.hyperparameters(), **extra}
+    )
+
+
+def load_model(path: str | os.PathLike) -> NCA:
+    """Load an NCA saved by ``save_model``; the result is bit-identical to what was saved."""
+    header = read_header(path, kind="model")
+    return load_tree(path, model_skeleton(header["hyperparameters"]))

@@ -1,0 +1,312 @@
+"""Training configuration: TOML files validated into frozen, typed settings.
+
+A config has three tables::
+
+    [model]      the NCA's structure (observable channels come from the data)
+    [data]       where the training trajectories come from: source = "gray_scott" | "file"
+                 | "images"
+    [training]   Algorithm 2's settings
+
+Unknown tables or keys, wrong types and out-of-range values raise ``ValueError`` with a
+message naming the key. Every default lives here once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import tomllib
+import types
+import typing
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+
+from .._validate import choice
+from ..boundaries import BOUNDARIES
+from ..data.initial_conditions import INITIAL_CONDITIONS
+from ..losses import LOSSES
+from ..model import ACTIVATIONS
+from ..stencils import check_kernels
+
+OPTIMIZERS = ("nadam", "adam", "adamw", "sgd", "rmsprop", "lion")
+
+
+def _positive(value, name):
+    if value < 1:
+        raise ValueError(f"{name} must be >= 1, got {value}")
+
+
+def _non_negative(value, name):
+    if value < 0:
+        raise ValueError(f"{name} must be >= 0, got {value}")
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+    """The NCA's structure (see ``stnca.NCA``); observable channels are set by the data."""
+
+    hidden_channels: int = 6
+    kernels: tuple[str, ...] = ("identity", "laplacian")
+    activation: str = "relu"
+    hidden_width: int | None = None
+    update_probability: float = 1.0
+    boundary: str = "periodic"
+    hidden_bias: bool = False
+    init_scale: float = 0.1
+
+    def __post_init__(self):
+        _non_negative(self.hidden_channels, "model.hidden_channels")
+        check_kernels(self.kernels)
+        choice(self.activation, "model.activation", ACTIVATIONS)
+        choice(self.boundary, "model.boundary", BOUNDARIES)
+        if self.hidden_width is not None:
+            _positive(self.hidden_width, "model.hidden_width")
+        if not 0 < self.update_probability <= 1:
+            raise ValueError(
+                f"model.update_probability must be in (0, 1], got {self.update_probability}"
+            )
+        _non_negative(self.init_scale, "model.init_scale")
+
+
+@dataclasses.dataclass(frozen=True)
+class GrayScottData:
+    """Training trajectories simulated from the Gray-Scott equations.
+
+    ``trajectories`` initial conditions of family ``initial_condition`` are drawn with
+    ``seed``; each is integrated for ``steps`` Euler steps and sampled every ``every`` steps
+    (default: the training's ``steps_between_frames``), giving ``M = steps / every``
+    transitions per trajectory.
+    """
+
+    source: str = "gray_scott"
+    size: int = 64
+    steps: int = 1024
+    every: int | None = None
+    trajectories: int = 4
+    initial_condition: str = "smooth"
+    seed: int = 0
+    diffusion_a: float = 0.1
+    diffusion_b: float = 0.05
+    alpha: float = 0.06230
+    gamma: float = 0.06268
+    dt: float = 1.0
+    noise: float = 0.0
+
+    def __post_init__(self):
+        if self.size < 3:
+            raise ValueError(f"data.size must be >= 3, got {self.size}")
+        _positive(self.steps, "data.steps")
+        _positive(self.trajectories, "data.trajectories")
+        if self.every is not None:
+            _positive(self.every, "data.every")
+            if self.steps % self.every:
+                raise ValueError(
+                    f"data.steps ({self.steps}) must be a multiple of data.every ({self.every})"
+                )
+        choice(self.initial_condition, "data.initial_condition", INITIAL_CONDITIONS)
+        if self.dt <= 0:
+            raise ValueError(f"data.dt must be > 0, got {self.dt}")
+        _check_noise(self.noise)
+
+
+@dataclasses.dataclass(frozen=True)
+class FileData:
+    """Training trajectories read from a ``.npy`` file of shape (T, H, W, C) or (R, T, H, W, C).
+
+    ``path`` is relative to the config file's folder. The file's frames are taken as
+    ``steps_between_frames`` NCA steps apart.
+    """
+
+    source: str = "file"
+    path: str = ""
+    noise: float = 0.0
+    seed: int = 0
+
+    def __post_init__(self):
+        if not self.path:
+            raise ValueError("data.path must name the trajectory .npy file")
+        _check_noise(self.noise)
+
+
+def _check_noise(noise: float) -> None:
+    if not 0 <= noise <= 1:
+        raise ValueError(f"data.noise (xi) must be in [0, 1], got {noise}")
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainingConfig:
+    """Algorithm 2's settings.
+
+    ``minibatches`` (B) must divide the number of transitions ``M x R``; the first
+    ``reinitialised_batches`` trajectories restart from the data every epoch, the others
+    propagate their predicted states. ``learning_rate`` decays as
+    ``learning_rate * lr_decay_rate ** (epoch / lr_decay_epochs)`` (no decay by default).
+    """
+
+    epochs: int = 4000
+    steps_between_frames: int = 32
+    minibatches: int = 1
+    reinitialised_batches: int = 1
+    loss: str = "euclidean"
+    optimizer: str = "nadam"
+    learning_rate: float = 1e-3
+    lr_decay_rate: float = 1.0
+    lr_decay_epochs: int = 1000
+    gradient_normalisation: bool = True
+    checkpoint_rollout: bool = True
+    checkpoint_every: int = 100
+    seed: int = 0
+
+    def __post_init__(self):
+        _non_negative(self.epochs, "training.epochs")
+        _positive(self.steps_between_frames, "training.steps_between_frames")
+        _positive(self.minibatches, "training.minibatches")
+        _non_negative(self.reinitialised_batches, "training.reinitialised_batches")
+        choice(self.loss, "training.loss", LOSSES)
+        choice(self.optimizer, "training.optimizer", OPTIMIZERS)
+        if not self.learning_rate > 0:
+            raise ValueError(f"training.learning_rate must be > 0, got {self.learning_rate}")
+        if not 0 < self.lr_decay_rate <= 1:
+            raise ValueError(f"training.lr_decay_rate must be in (0, 1], got {self.lr_decay_rate}")
+        _positive(self.lr_decay_epochs, "training.lr_decay_epochs")
+        _positive(self.checkpoint_every, "training.checkpoint_every")
+
+
+DATA_SOURCES: dict[str, type] = {"gray_scott": GrayScottData, "file": FileData}
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """A whole training configuration."""
+
+    model: ModelConfig = ModelConfig()
+    data: Any = GrayScottData()
+    training: TrainingConfig = TrainingConfig()
+    base_dir: str = "."
+    """Folder that relative paths in ``data`` are resolved against (the config file's)."""
+
+    def replace(self, section: str | None = None, **changes) -> Config:
+        """A copy with ``changes`` applied to ``section`` (or to the config itself)."""
+        if section is None:
+            return dataclasses.replace(self, **changes)
+        updated = dataclasses.replace(getattr(self, section), **changes)
+        return dataclasses.replace(self, **{section: updated})
+
+    def resolve(self, path: str) -> Path:
+        """A data path made absolute against ``base_dir``."""
+        return (Path(self.base_dir) / path).resolve()
+
+    def to_dict(self) -> dict[str, Any]:
+        """The config as plain TOML-ready tables (``None`` values left out)."""
+
+        def table(settings) -> dict[str, Any]:
+            out = {}
+            for field in dataclasses.fields(settings):
+                value = getattr(settings, field.name)
+                if value is None:
+                    continue
+                if isinstance(value, tuple):
+                    value = list(value)
+                if field.name == "path" and isinstance(settings, FileData):
+                    value = str(self.resolve(value))
+                if isinstance(value, list) and field.name == "images":
+                    value = [str(self.resolve(v)) for v in value]
+                out[field.name] = value
+            return out
+
+        return {
+            "model": table(self.model),
+            "data": table(self.data),
+            "training": table(self.training),
+        }
+
+    def to_toml(self) -> str:
+        """The config as TOML text (the resolved config written beside a trained model)."""
+        return tomli_w.dumps(self.to_dict())
+
+
+def _type_name(annotation) -> str:
+    return getattr(annotation, "__name__", str(annotation))
+
+
+def _coerce(value: Any, annotation: Any, where: str) -> Any:
+    """Check a TOML value against a field's type; return it converted (lists to tuples)."""
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        options = [a for a in typing.get_args(annotation) if a is not type(None)]
+        return _coerce(value, options[0], where)
+    if origin is tuple:
+        (item,) = {a for a in typing.get_args(annotation) if a is not Ellipsis}
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list):
+            raise ValueError(f"{where} must be a list of {_type_name(item)}, got {value!r}")
+        return tuple(_coerce(v, item, where) for v in value)
+    if annotation is bool:
+        if not isinstance(value, bool):
+            raise ValueError(f"{where} must be true or false, got {value!r}")
+        return value
+    if annotation is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError(f"{where} must be an integer, got {value!r}")
+        return value
+    if annotation is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ValueError(f"{where} must be a number, got {value!r}")
+        if not math.isfinite(value):
+            raise ValueError(f"{where} must be finite, got {value!r}")
+        return float(value)
+    if annotation is str:
+        if not isinstance(value, str):
+            raise ValueError(f"{where} must be a string, got {value!r}")
+        return value
+    raise TypeError(f"unsupported config type {annotation!r}")  # pragma: no cover
+
+
+def _build(cls: type, table: Any, section: str):
+    if not isinstance(table, dict):
+        raise ValueError(f"[{section}] must be a table, got {table!r}")
+    hints = typing.get_type_hints(cls)
+    known = [f.name for f in dataclasses.fields(cls)]
+    unknown = sorted(set(table) - set(known))
+    if unknown:
+        raise ValueError(
+            f"unknown key {unknown[0]!r} in [{section}]; known keys: {', '.join(known)}"
+        )
+    values = {k: _coerce(v, hints[k], f"{section}.{k}") for k, v in table.items()}
+    return cls(**values)
+
+
+def config_from_dict(tables: dict[str, Any], base_dir: str | os.PathLike = ".") -> Config:
+    """Validate plain tables (as read from TOML) into a ``Config``."""
+    unknown = sorted(set(tables) - {"model", "data", "training"})
+    if unknown:
+        raise ValueError(f"unknown table [{unknown[0]}]; a config has [model], [data], [training]")
+    data = dict(tables.get("data", {}))
+    source = data.get("source", "gray_scott")
+    if source not in DATA_SOURCES:
+        raise ValueError(f"data.source must be one of {sorted(DATA_SOURCES)}, got {source!r}")
+    return Config(
+        model=_build(ModelConfig, tables.get("model", {}), "model"),
+        data=_build(DATA_SOURCES[source], data, "data"),
+        training=_build(TrainingConfig, tables.get("training", {}), "training"),
+        base_dir=str(Path(base_dir).resolve()),
+    )
+
+
+def load_config(path: str | os.PathLike) -> Config:
+    """Read and validate a TOML config file."""
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"config file not found: {path}")
+    try:
+        tables = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+        raise ValueError(f"config {path} is not valid TOML: {error}") from None
+    try:
+        return config_from_dict(tables, base_dir=path.parent)
+    except ValueError as error:
+        raise ValueError(f"config {path}: {error}") from None

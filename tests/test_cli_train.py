@@ -1,0 +1,230 @@
+import json
+import sys
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from stnca.cli import app
+from stnca.serialization import load_model
+
+sys.path.insert(0, str(__import__("pathlib").Path(__file__).parent))
+from test_train import diffusion_data  # noqa: E402
+
+runner = CliRunner()
+
+
+def invoke(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+@pytest.fixture
+def config_file(tmp_path, rng):
+    diffusion_data(tmp_path / "d.npy", rng, size=10, frames=4, steps=2)
+    path = tmp_path / "c.toml"
+    path.write_text(
+        "[model]\nhidden_channels = 1\n"
+        '[data]\nsource = "file"\npath = "d.npy"\n'
+        "[training]\nepochs = 4\nsteps_between_frames = 2\ncheckpoint_every = 2\n"
+    )
+    return path
+
+
+@pytest.fixture
+def trained(tmp_path, config_file):
+    out = tmp_path / "run"
+    result = invoke("train", config_file, "--out", out)
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def test_train_writes_the_run_folder(trained):
+    for name in ("model.eqx", "checkpoint.eqx", "config.toml", "metrics.csv", "loss.png"):
+        assert (trained / name).is_file()
+    assert len((trained / "metrics.csv").read_text().splitlines()) == 5
+
+
+def test_train_resume_extends_and_refuses_to_overwrite(trained, config_file):
+    again = invoke("train", config_file, "--out", trained)
+    assert again.exit_code == 2 and "already holds a training run" in again.output
+    more = invoke("train", config_file, "--out", trained, "--epochs", 6, "--resume")
+    assert more.exit_code == 0, more.output
+    assert len((trained / "metrics.csv").read_text().splitlines()) == 7
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("[training]\nepochs = -3\n", "training.epochs must be >= 0"),
+        ("[trainig]\nepochs = 3\n", "unknown table [trainig]"),
+        ('[data]\nsource = "file"\npath = "missing.npy"\n', "data.path not found"),
+        (
+            "[training]\nminibatches = 7\nepochs = 1\n[data]\nsize = 8\nsteps = 64\n",
+            "must divide the number of transitions",
+        ),
+    ],
+)
+def test_bad_configs_exit_2_one_line(tmp_path, content, message):
+    path = tmp_path / "bad.toml"
+    path.write_text(content)
+    result = invoke("train", path, "--out", tmp_path / "out")
+    assert result.exit_code == 2, result.output
+    assert message in result.output
+    assert result.output.strip().count("\n") == 0
+    assert not (tmp_path / "out" / "model.eqx").exists()
+
+
+def test_missing_config_and_bad_data_file(tmp_path):
+    assert invoke("train", tmp_path / "no.toml").exit_code == 2
+    np.save(tmp_path / "nan.npy", np.full((3, 6, 6, 1), np.nan, np.float32))
+    path = tmp_path / "c.toml"
+    path.write_text('[data]\nsource = "file"\npath = "nan.npy"\n')
+    result = invoke("train", path, "--out", tmp_path / "out")
+    assert result.exit_code == 2 and "non-finite" in result.output
+
+
+def test_rollout_shapes_any_lattice_and_video(trained, tmp_path, rng):
+    init = tmp_path / "init.npy"
+    np.save(init, rng.uniform(size=(20, 14, 1)).astype(np.float32))  # not the training size
+    out = tmp_path / "roll.npy"
+    video = tmp_path / "roll.gif"
+    result = invoke(
+        "rollout",
+        trained / "model.eqx",
+        "--init",
+        init,
+        "--steps",
+        12,
+        "--every",
+        4,
+        "--out",
+        out,
+        "--video",
+        video,
+    )
+    assert result.exit_code == 0, result.output
+    frames = np.load(out)
+    assert frames.shape == (4, 20, 14, 1)
+    np.testing.assert_allclose(frames[0], np.load(init))
+    assert video.stat().st_size > 0
+    batch = tmp_path / "batch.npy"
+    np.save(batch, rng.uniform(size=(3, 9, 9, 1)).astype(np.float32))
+    result = invoke(
+        "rollout",
+        trained / "model.eqx",
+        "--init",
+        batch,
+        "--steps",
+        4,
+        "--out",
+        tmp_path / "b.npy",
+        "--video",
+        tmp_path / "b.mp4",
+    )
+    assert result.exit_code == 0, result.output
+    assert np.load(tmp_path / "b.npy").shape == (3, 5, 9, 9, 1)
+    assert (tmp_path / "b.mp4").stat().st_size > 0
+    # the model is the one saved: a rollout matches the library's
+    model = load_model(trained / "model.eqx")
+    state = model.initial_state(np.load(batch))
+    expected = model.observable(model.rollout(state, 4))
+    np.testing.assert_allclose(np.load(tmp_path / "b.npy"), expected, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--init", "WRONG"], "must have shape (H, W, 1)"),
+        (["--init", "GOOD", "--steps", 10, "--every", 3], "multiple of every"),
+        (["--init", "GOOD", "--video", "v.avi"], "--video must end in .mp4 or .gif"),
+        (["--init", "GOOD", "--model", "JUNK"], "not an stnca file"),
+    ],
+)
+def test_rollout_bad_input(trained, tmp_path, args, message):
+    np.save(tmp_path / "wrong.npy", np.ones((5, 5, 2), np.float32))
+    np.save(tmp_path / "good.npy", np.ones((5, 5, 1), np.float32))
+    (tmp_path / "junk.eqx").write_text("not a model")
+    files = {
+        "WRONG": tmp_path / "wrong.npy",
+        "GOOD": tmp_path / "good.npy",
+        "JUNK": tmp_path / "junk.eqx",
+    }
+    args = [files.get(a, a) if isinstance(a, str) else a for a in args]
+    model = trained / "model.eqx"
+    if "--model" in args:
+        i = args.index("--model")
+        model = args[i + 1]
+        del args[i : i + 2]
+    out = tmp_path / "o.npy"
+    result = invoke("rollout", model, *args, "--out", out)
+    assert result.exit_code == 2, result.output
+    assert message in result.output
+    assert not out.exists()
+
+
+def test_evaluate_prints_json_and_writes_figure(trained, tmp_path):
+    truth = np.load(trained / "train_data.npy")
+    np.save(tmp_path / "truth.npy", truth[0])
+    result = invoke(
+        "evaluate",
+        trained / "model.eqx",
+        "--truth",
+        tmp_path / "truth.npy",
+        "--steps-between-frames",
+        2,
+        "--out",
+        tmp_path / "ev",
+        "--video",
+        tmp_path / "ev.gif",
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert len(report["frames"]) == truth.shape[1]
+    first = report["frames"][0]
+    assert first["nca"]["euclidean"] == 0 and first["persistence"]["euclidean"] == 0
+    last = report["frames"][-1]
+    assert last["persistence"]["relative_error"] > 0
+    assert set(last) == {"frame", "step", "nca", "persistence", "spatial_mean"}
+    assert set(last["nca"]) == {"euclidean", "relative_error", "spectrum_distance"}
+    assert (tmp_path / "ev" / "evaluation.png").stat().st_size > 1000
+    assert json.loads((tmp_path / "ev" / "evaluation.json").read_text()) == report
+    assert (tmp_path / "ev.gif").stat().st_size > 0
+
+
+def test_evaluate_bad_truth(trained, tmp_path):
+    np.save(tmp_path / "t.npy", np.ones((3, 5, 5, 2), np.float32))
+    result = invoke(
+        "evaluate",
+        trained / "model.eqx",
+        "--truth",
+        tmp_path / "t.npy",
+        "--steps-between-frames",
+        2,
+    )
+    assert result.exit_code == 2 and "must have shape (T, H, W, 1)" in result.output
+
+
+def test_demo_wires_everything_together(tmp_path):
+    out = tmp_path / "demo"
+    result = invoke("demo", "--out", out, "--epochs", 2)
+    assert result.exit_code == 0, result.output
+    for name in (
+        "model.eqx",
+        "evaluation.png",
+        "evaluation.mp4",
+        "train_data.png",
+        "loss.png",
+        "summary.json",
+        "evaluation.json",
+        "test_truth.npy",
+    ):
+        assert (out / name).is_file(), name
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["training"]["epochs"] == 2
+    assert (
+        summary["test_at_twice_the_horizon"]["step"]
+        == 2 * summary["test_at_training_horizon"]["step"]
+    )
+    assert "NCA/persistence" in result.output
+    again = invoke("demo", "--out", out, "--epochs", 2)
+    assert again.exit_code == 2 and "--overwrite" in again.output

@@ -1,0 +1,296 @@
+import dataclasses
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from stnca import NCA
+from stnca.serialization import load_model, read_header, save_model
+from stnca.train import (
+    TrainingDiverged,
+    accumulate_gradients,
+    config_from_dict,
+    initial_states,
+    propagate,
+    train,
+)
+from stnca.train import loop as train_loop
+from stnca.train.algorithm import make_epoch, make_optimizer
+
+R, M, S, OBS, HID = 3, 4, 8, 2, 2
+
+
+def random_model(key, **kwargs):
+    model = NCA(OBS, HID, key=key, **kwargs)
+    k1, k2 = jax.random.split(key)
+    model = eqx.tree_at(lambda m: m.w_out, model, 0.05 * jax.random.normal(k1, model.w_out.shape))
+    return eqx.tree_at(lambda m: m.b_out, model, 0.05 * jax.random.normal(k2, model.b_out.shape))
+
+
+@pytest.fixture
+def data(rng):
+    return jnp.asarray(rng.uniform(size=(R, M + 1, S, S, OBS)).astype(np.float32))
+
+
+def leaves(tree):
+    return jax.tree_util.tree_leaves(eqx.filter(tree, eqx.is_array))
+
+
+def test_initial_states_are_data_with_zero_hidden(key, data):
+    x = initial_states(NCA(OBS, HID, key=key), data)
+    assert x.shape == (R, M, S, S, OBS + HID)
+    np.testing.assert_array_equal(x[..., :OBS], data[:, :-1])
+    np.testing.assert_array_equal(x[..., OBS:], 0)
+
+
+def test_propagate_reinitialises_first_batches_and_carries_predictions(key, data, rng):
+    model = NCA(OBS, HID, key=key)
+    states = jnp.asarray(rng.normal(size=(R, M, S, S, OBS + HID)).astype(np.float32))
+    predictions = jnp.asarray(rng.normal(size=(R, M, S, S, OBS + HID)).astype(np.float32))
+    new = np.asarray(propagate(model, states, predictions, data, reinitialised_batches=1))
+    # r = 0: restarted from data, hidden channels zero
+    np.testing.assert_array_equal(new[0, ..., :OBS], data[0, :-1])
+    np.testing.assert_array_equal(new[0, ..., OBS:], 0)
+    # r >= 1: x[r, m] <- xhat[r, m] (prediction of transition m), hidden channels included
+    np.testing.assert_array_equal(new[1:, 1:], predictions[1:, :-1])
+    assert np.any(new[1:, 1:, ..., OBS:] != 0)
+    # transition 1 of a propagated trajectory keeps its start state (frame 0)
+    np.testing.assert_array_equal(new[1:, 0], states[1:, 0])
+    two = np.asarray(propagate(model, states, predictions, data, reinitialised_batches=2))
+    np.testing.assert_array_equal(two[1, ..., :OBS], data[1, :-1])
+
+
+def direct_mean_loss(model, states, targets, steps):
+    finals = model.advance(states, steps)
+    diff = model.observable(finals) - targets
+    return jnp.mean(jnp.sqrt(jnp.sum(diff**2, axis=(-3, -2, -1))))
+
+
+@pytest.mark.parametrize("minibatches", [1, 2, 3, 4, 6, 12])
+def test_minibatch_accumulation_equals_full_batch_gradient(key, data, rng, minibatches):
+    model = random_model(key)
+    states = jnp.asarray(rng.uniform(size=(R, M, S, S, OBS + HID)).astype(np.float32))
+    targets = data[:, 1:]
+    loss, grad, predictions = accumulate_gradients(
+        model, states, targets, key=key, steps_between_frames=3, minibatches=minibatches
+    )
+    expected_loss, expected_grad = eqx.filter_value_and_grad(direct_mean_loss)(
+        model, states, targets, 3
+    )
+    np.testing.assert_allclose(loss, expected_loss, rtol=1e-5)
+    for got, want in zip(leaves(grad), leaves(expected_grad), strict=True):
+        np.testing.assert_allclose(got, want, rtol=2e-4, atol=1e-6)
+    np.testing.assert_allclose(predictions, model.advance(states, 3), atol=1e-6)
+
+
+def test_minibatches_must_divide_transitions(key, data):
+    model = NCA(OBS, HID, key=key)
+    with pytest.raises(ValueError, match="must divide the number of transitions"):
+        accumulate_gradients(
+            model,
+            initial_states(model, data),
+            data[:, 1:],
+            key=key,
+            steps_between_frames=2,
+            minibatches=5,
+        )
+
+
+def test_one_epoch_updates_model_and_states_consistently(key, data):
+    config = config_from_dict(
+        {"training": {"minibatches": 2, "steps_between_frames": 3, "reinitialised_batches": 1}}
+    )
+    model = random_model(key)
+    optimizer = make_optimizer(config.training)
+    opt_state = optimizer.init(eqx.filter(model, eqx.is_inexact_array))
+    states = initial_states(model, data)
+    epoch = make_epoch(config.training, optimizer)
+    result = epoch(model, opt_state, states, data, key)
+    # the model moved, by about learning_rate per element (normalised gradients, Nadam)
+    step = [np.abs(a - b).max() for a, b in zip(leaves(result.model), leaves(model), strict=True)]
+    assert 0 < max(step) < 10 * config.training.learning_rate
+    # propagated trajectories start from the model's own predictions, hidden channels too
+    predicted = model.advance(states, 3)
+    np.testing.assert_allclose(result.states[1:, 1:], predicted[1:, :-1], atol=1e-6)
+    np.testing.assert_array_equal(result.states[0], states[0])
+    assert float(result.loss) == pytest.approx(
+        float(direct_mean_loss(model, states, data[:, 1:], 3)), rel=1e-5
+    )
+
+
+def test_epoch_compiles_once(key, data):
+    config = config_from_dict({"training": {"steps_between_frames": 2}})
+    model = NCA(OBS, HID, key=key)
+    optimizer = make_optimizer(config.training)
+    opt_state = optimizer.init(eqx.filter(model, eqx.is_inexact_array))
+    epoch = make_epoch(config.training, optimizer)
+    states = initial_states(model, data)
+    for i in range(3):
+        model, opt_state, states, _, _ = epoch(
+            model, opt_state, states, data, jax.random.fold_in(key, i)
+        )
+    assert epoch._cached._cache_size() == 1
+
+
+# ---- end to end: tiny runs -------------------------------------------------------------
+
+
+def diffusion_data(path, rng, size=12, frames=6, steps=4, diffusion=0.15):
+    """A diffusing smooth field (1 channel), frames `steps` Euler steps apart."""
+    from stnca.stencils import apply_kernel
+
+    field = rng.uniform(size=(2, size, size, 1)).astype(np.float32)
+    x = jnp.asarray(field)
+    out = [x]
+    for _ in range(frames - 1):
+        for _ in range(steps):
+            x = x + diffusion * apply_kernel(x, "laplacian", "periodic")
+        out.append(x)
+    trajectory = np.stack([np.asarray(o) for o in out], axis=1)
+    np.save(path, trajectory)
+    return trajectory
+
+
+def tiny_config(tmp_path, rng, **training):
+    diffusion_data(tmp_path / "diffusion.npy", rng)
+    settings = {
+        "epochs": 600,
+        "steps_between_frames": 4,
+        "learning_rate": 0.02,
+        "lr_decay_rate": 0.01,
+        "lr_decay_epochs": 600,
+        "checkpoint_every": 200,
+        **training,
+    }
+    return config_from_dict(
+        {
+            "model": {"hidden_channels": 1, "kernels": ["identity", "laplacian"]},
+            "data": {"source": "file", "path": "diffusion.npy"},
+            "training": settings,
+        },
+        base_dir=tmp_path,
+    )
+
+
+def test_tiny_training_run_lowers_the_loss_tenfold(tmp_path, rng):
+    config = tiny_config(tmp_path, rng)
+    result = train(config, tmp_path / "run", progress=False, log=lambda _: None)
+    first = result.metrics[0]["loss"]
+    assert result.best_loss < first / 10, (first, result.best_loss)
+    for name in (
+        "model.eqx",
+        "checkpoint.eqx",
+        "config.toml",
+        "metrics.csv",
+        "loss.png",
+        "train_data.npy",
+    ):
+        assert (tmp_path / "run" / name).is_file(), name
+    rows = train_loop.read_metrics(tmp_path / "run" / "metrics.csv")
+    assert [r["epoch"] for r in rows] == list(range(1, 601))
+    assert set(rows[0]) == {"epoch", "loss", "gradient_norm", "learning_rate", "elapsed_seconds"}
+    best = load_model(tmp_path / "run" / "model.eqx")
+    header = read_header(tmp_path / "run" / "model.eqx")
+    assert header["loss"] == pytest.approx(result.best_loss)
+    for a, b in zip(leaves(best), leaves(result.model), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_save_load_round_trip_is_bit_identical(tmp_path, key, rng):
+    model = random_model(
+        key,
+        kernels=("gradient_x", "identity"),
+        activation="tanh",
+        update_probability=0.5,
+        boundary="fixed",
+        hidden_bias=True,
+    )
+    path = save_model(tmp_path / "m.eqx", model)
+    loaded = load_model(path)
+    assert loaded.hyperparameters() == model.hyperparameters()
+    for a, b in zip(leaves(loaded), leaves(model), strict=True):
+        assert a.dtype == b.dtype
+        np.testing.assert_array_equal(a, b)
+    x = jnp.asarray(rng.normal(size=(6, 6, 4)).astype(np.float32))
+    np.testing.assert_array_equal(loaded.rollout(x, 5, key=key), model.rollout(x, 5, key=key))
+
+
+def test_load_rejects_non_stnca_files(tmp_path):
+    junk = tmp_path / "junk.eqx"
+    junk.write_bytes(b"\x93NUMPY garbage")
+    with pytest.raises(ValueError, match="not an stnca file"):
+        load_model(junk)
+    with pytest.raises(ValueError, match="not found"):
+        load_model(tmp_path / "none.eqx")
+
+
+def stochastic_config(tmp_path, rng, epochs):
+    return dataclasses.replace(
+        tiny_config(tmp_path, rng, epochs=epochs, minibatches=2, checkpoint_every=3),
+        model=dataclasses.replace(tiny_config(tmp_path, rng).model, update_probability=0.5),
+    )
+
+
+def test_resumed_run_matches_uninterrupted_run_exactly(tmp_path, rng):
+    quiet = dict(progress=False, log=lambda _: None)
+    config = stochastic_config(tmp_path, rng, epochs=8)
+    full = train(config, tmp_path / "full", **quiet)
+    train(config, tmp_path / "part", epochs=5, **quiet)  # checkpoint at 3, then 5 (the end)
+    resumed = train(config, tmp_path / "part", epochs=8, resume=True, **quiet)
+    for a, b in zip(leaves(full.final_model), leaves(resumed.final_model), strict=True):
+        np.testing.assert_array_equal(a, b)
+    for a, b in zip(leaves(full.model), leaves(resumed.model), strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert full.best_epoch == resumed.best_epoch
+    assert [r["loss"] for r in full.metrics] == [r["loss"] for r in resumed.metrics]
+    # the saved training state (past the JSON header, which holds wall-clock time) is identical
+    full_state = (tmp_path / "full" / "checkpoint.eqx").read_bytes().split(b"\n", 1)[1]
+    part_state = (tmp_path / "part" / "checkpoint.eqx").read_bytes().split(b"\n", 1)[1]
+    assert full_state == part_state
+
+
+def test_resume_refuses_a_changed_config_and_a_missing_checkpoint(tmp_path, rng):
+    quiet = dict(progress=False, log=lambda _: None)
+    config = tiny_config(tmp_path, rng, epochs=2)
+    with pytest.raises(ValueError, match="nothing to resume"):
+        train(config, tmp_path / "run", resume=True, **quiet)
+    train(config, tmp_path / "run", **quiet)
+    changed = config.replace("training", learning_rate=0.5)
+    with pytest.raises(ValueError, match="config differs"):
+        train(changed, tmp_path / "run", resume=True, **quiet)
+    with pytest.raises(ValueError, match="already holds a training run"):
+        train(config, tmp_path / "run", **quiet)
+
+
+def test_forced_nan_stops_training_and_keeps_the_best_model(tmp_path, rng, monkeypatch):
+    real_make_epoch = train_loop.make_epoch
+
+    def poisoned_make_epoch(training, optimizer):
+        epoch_fn = real_make_epoch(training, optimizer)
+        calls = {"n": 0}
+
+        def epoch(*args):
+            calls["n"] += 1
+            result = epoch_fn(*args)
+            if calls["n"] >= 6:
+                return result._replace(loss=jnp.asarray(jnp.nan))
+            return result
+
+        return epoch
+
+    monkeypatch.setattr(train_loop, "make_epoch", poisoned_make_epoch)
+    config = tiny_config(tmp_path, rng, epochs=20, checkpoint_every=4)
+    out = tmp_path / "run"
+    with pytest.raises(TrainingDiverged, match="epoch 6: the loss became nan"):
+        train(config, out, progress=False, log=lambda _: None)
+    header = read_header(out / "model.eqx")
+    rows = train_loop.read_metrics(out / "metrics.csv")
+    assert [r["epoch"] for r in rows] == [1, 2, 3, 4, 5]
+    best = min(rows, key=lambda r: r["loss"])
+    assert header["epoch"] == best["epoch"] and header["loss"] == pytest.approx(best["loss"])
+    model = load_model(out / "model.eqx")
+    assert all(np.all(np.isfinite(leaf)) for leaf in leaves(model))
+    # the checkpoint is the last periodic one (epoch 4), still resumable
+    assert read_header(out / "checkpoint.eqx")["epoch"] == 4
