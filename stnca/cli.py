@@ -150,9 +150,20 @@ def _load_model(path: Path):
 @app.command("train")
 @user_errors
 def train_command(
-    config: Annotated[Path, typer.Argument(help="TOML config file (see configs/).")],
+    inputs: Annotated[
+        list[Path],
+        typer.Argument(
+            metavar="CONFIG.toml | IMAGES...",
+            help="A TOML config (see configs/), or with --images the image files to morph "
+            "through (or emoji:NAME for a packaged emoji).",
+        ),
+    ],
+    images: Annotated[
+        bool,
+        typer.Option("--images", help="Morph through the given images with the paper's defaults."),
+    ] = False,
     out: Annotated[
-        Path | None, typer.Option("--out", help="Output folder (default: runs/CONFIG_NAME).")
+        Path | None, typer.Option("--out", help="Output folder (default: runs/NAME).")
     ] = None,
     epochs: Annotated[
         int | None, typer.Option("--epochs", help="Total number of epochs (overrides config).")
@@ -161,13 +172,25 @@ def train_command(
         bool, typer.Option("--resume", help="Continue the run saved in --out.")
     ] = False,
 ):
-    """Train an NCA with Algorithm 2; writes model.eqx, metrics.csv, loss.png, config.toml."""
-    from .train import TrainingDiverged, load_config, train
+    """Train an NCA with Algorithm 2; writes model.eqx, metrics.csv, loss.png, config.toml.
 
-    settings = load_config(config)
+    For image sequences it also writes snapshots.png, morph.json and the videos
+    trajectory.mp4 and hidden.mp4.
+    """
+    from .train import TrainingDiverged, load_config, train
+    from .train.config import ImageData
+
+    if images:
+        settings = _image_config([str(p) for p in inputs])
+        name = f"{Path(str(inputs[0])).stem.split(':')[-1]}-morph"
+    else:
+        if len(inputs) != 1:
+            raise UserError("give one CONFIG.toml (or --images with the image files)")
+        settings = load_config(inputs[0])
+        name = inputs[0].stem
     if epochs is not None and epochs < 0:
         raise UserError(f"--epochs must be >= 0, got {epochs}")
-    out = Path("runs") / config.stem if out is None else out
+    out = Path("runs") / name if out is None else out
     try:
         result = train(settings, out, epochs=epochs, resume=resume)
     except TrainingDiverged as error:
@@ -178,6 +201,37 @@ def train_command(
         f"best training loss {result.best_loss:.5g} at epoch {result.best_epoch} "
         f"of {result.epochs}; model: {out / 'model.eqx'}"
     )
+    if isinstance(settings.data, ImageData):
+        _report_morph(result.model, out)
+
+
+def _image_config(paths: list[str]):
+    """The paper's image-morphing defaults (presets/images.toml) with the user's images."""
+    import tomllib
+
+    from .train import config_from_dict
+
+    preset = Path(__file__).with_name("presets") / "images.toml"
+    tables = tomllib.loads(preset.read_text(encoding="utf-8"))
+    tables["data"]["images"] = paths
+    return config_from_dict(tables, base_dir=Path.cwd())
+
+
+def _report_morph(model, out: Path) -> None:
+    import numpy as np
+
+    from .analysis.morphing import morph_report
+    from .train import load_config
+
+    config = load_config(out / "config.toml")
+    sequence = np.load(out / "train_data.npy")[0]
+    report = morph_report(model, sequence, config.training.steps_between_frames, out)
+    for row in report["images"] + [report["extrapolation"]]:
+        typer.echo(
+            f"  n = {row['step']:>4}: image {row['target']}  "
+            f"relative error {row['relative_error']:.3f}"
+        )
+    typer.echo(f"wrote {out / 'snapshots.png'}, {out / 'trajectory.mp4'}, {out / 'hidden.mp4'}")
 
 
 @app.command("rollout")

@@ -26,7 +26,7 @@ from .data.initial_conditions import initial_condition
 from .data.io import save_array
 from .train import load_config, train
 
-DEMO_CONFIG = Path(__file__).with_name("demo.toml")
+DEMO_CONFIG = Path(__file__).with_name("presets") / "demo.toml"
 """The demo's training configuration (a copy is written to ``DIR/config.toml`` by the run)."""
 
 TEST_SIZE = 64

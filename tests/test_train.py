@@ -267,8 +267,8 @@ def test_resume_refuses_a_changed_config_and_a_missing_checkpoint(tmp_path, rng)
 def test_forced_nan_stops_training_and_keeps_the_best_model(tmp_path, rng, monkeypatch):
     real_make_epoch = train_loop.make_epoch
 
-    def poisoned_make_epoch(training, optimizer):
-        epoch_fn = real_make_epoch(training, optimizer)
+    def poisoned_make_epoch(*args):
+        epoch_fn = real_make_epoch(*args)
         calls = {"n": 0}
 
         def epoch(*args):

@@ -21,3 +21,101 @@ def measurement_noise(
         return data
     eta = jax.random.uniform(key, data.shape, data.dtype, jnp.min(data), jnp.max(data))
     return (1 - xi) * data + xi * eta
+
+
+def embed(frames: Float[Array, "... H W C"], padding: int) -> Float[Array, "... H2 W2 C"]:
+    """Embed a lattice in a larger one: ``padding`` empty (zero) cells on every side."""
+    if padding < 0:
+        raise ValueError(f"padding must be >= 0, got {padding}")
+    frames = jnp.asarray(frames)
+    widths = [(0, 0)] * (frames.ndim - 3) + [(padding, padding), (padding, padding), (0, 0)]
+    return jnp.pad(frames, widths)
+
+
+def translate(frames: Float[Array, "... H W C"], shift) -> Float[Array, "... H W C"]:
+    """Shift the lattice content by ``shift = (rows, columns)`` cells (cyclically).
+
+    On an embedded lattice (``embed``) with ``|shift| <= padding`` only empty cells wrap.
+    """
+    return jnp.roll(frames, (shift[0], shift[1]), axis=(-3, -2))
+
+
+def rotate(frames: Float[Array, "... H W C"], degrees) -> Float[Array, "... H W C"]:
+    """Rotate the lattice content by ``degrees`` anticlockwise (as displayed, rows downwards)
+    about the lattice centre; ``rotate(x, 90)`` equals ``numpy.rot90(x, 1, axes=(-3, -2))``.
+
+    Bilinear interpolation, zero outside; multiples of 90 degrees map cells onto cells
+    exactly (on-lattice rotations).
+    """
+    frames = jnp.asarray(frames)
+    height, width = frames.shape[-3], frames.shape[-2]
+    theta = jnp.deg2rad(degrees)
+    rows, cols = jnp.meshgrid(jnp.arange(height), jnp.arange(width), indexing="ij")
+    centre_r, centre_c = (height - 1) / 2, (width - 1) / 2
+    dr, dc = rows - centre_r, cols - centre_c
+    # the output cell (r, c) reads the input at the inverse rotation of its position
+    source_r = centre_r + jnp.cos(theta) * dr + jnp.sin(theta) * dc
+    source_c = centre_c - jnp.sin(theta) * dr + jnp.cos(theta) * dc
+    source_r = jnp.round(source_r * 1e4) / 1e4  # exact cells for on-lattice angles
+    source_c = jnp.round(source_c * 1e4) / 1e4
+    flat = frames.reshape((-1, height, width, frames.shape[-1]))
+
+    def one(image):
+        def channel(plane):
+            return jax.scipy.ndimage.map_coordinates(
+                plane, [source_r, source_c], order=1, mode="constant", cval=0.0
+            )
+
+        return jax.vmap(channel, in_axes=-1, out_axes=-1)(image)
+
+    return jax.vmap(one)(flat).reshape(frames.shape)
+
+
+def flip(frames: Float[Array, "... H W C"], axis: int = -2) -> Float[Array, "... H W C"]:
+    """Mirror the lattice: ``axis=-2`` left-right, ``axis=-3`` up-down."""
+    return jnp.flip(frames, axis=axis)
+
+
+ROTATIONS = ("none", "lattice", "any")
+
+
+def augmented_copies(
+    sequence: Float[Array, "frames H W C"],
+    copies: int,
+    *,
+    key: PRNGKeyArray,
+    max_shift: int = 0,
+    rotation: str = "none",
+    flips: bool = False,
+) -> Float[Array, "copies frames H W C"]:
+    """``copies`` versions of one trajectory, each moved by its own random transformation.
+
+    Every frame of a copy gets the same transformation, so a copy is still a consistent
+    trajectory. Copy 0 is the untouched sequence. Each other copy is, in this order,
+    flipped left-right with probability 1/2 (if ``flips``), rotated (``rotation``:
+    ``"none"``; ``"lattice"``, a random multiple of 90 degrees; ``"any"``, a uniform angle in
+    [0, 360)), and translated by a uniform integer shift in ``[-max_shift, max_shift]``.
+    """
+    if rotation not in ROTATIONS:
+        raise ValueError(f"rotation must be one of {ROTATIONS}, got {rotation!r}")
+    sequence = jnp.asarray(sequence)
+    k_flip, k_angle, k_shift = jax.random.split(key, 3)
+    flipped = jax.random.bernoulli(k_flip, 0.5, (copies,)) & flips
+    if rotation == "lattice":
+        angles = 90.0 * jax.random.randint(k_angle, (copies,), 0, 4)
+    elif rotation == "any":
+        angles = jax.random.uniform(k_angle, (copies,), maxval=360.0)
+    else:
+        angles = jnp.zeros((copies,))
+    shifts = jax.random.randint(k_shift, (copies, 2), -max_shift, max_shift + 1)
+    identity = jnp.arange(copies) == 0
+    flipped = flipped & ~identity
+    angles = jnp.where(identity, 0.0, angles)
+    shifts = jnp.where(identity[:, None], 0, shifts)
+
+    def one(is_flipped, angle, shift):
+        frames = jnp.where(is_flipped, flip(sequence), sequence)
+        frames = jax.lax.cond(angle == 0, lambda f: f, lambda f: rotate(f, angle), frames)
+        return translate(frames, shift)
+
+    return jax.vmap(one)(flipped, angles, shifts)

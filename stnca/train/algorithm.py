@@ -32,6 +32,7 @@ import jax.numpy as jnp
 import optax
 from jaxtyping import Array, Float, PRNGKeyArray
 
+from ..data.augment import measurement_noise
 from ..losses import get_loss
 from ..model import NCA
 from .config import TrainingConfig
@@ -158,11 +159,21 @@ class EpochResult(NamedTuple):
     gradient_norm: Array
 
 
-def make_epoch(training: TrainingConfig, optimizer: optax.GradientTransformation):
-    """Build the jitted epoch function ``(model, opt_state, states, y, key) -> EpochResult``."""
+def make_epoch(
+    training: TrainingConfig,
+    optimizer: optax.GradientTransformation,
+    augment_noise: float = 0.0,
+):
+    """Build the jitted epoch function ``(model, opt_state, states, y, key) -> EpochResult``.
+
+    With ``augment_noise = a > 0`` the data of each epoch are ``(1 - a) y + a U(min y, max y)``
+    (fresh noise every epoch; the paper's noise augmentation for stable final states).
+    """
 
     @eqx.filter_jit
     def epoch(model, opt_state, states, y, key) -> EpochResult:
+        k_noise, key = jax.random.split(key)
+        y = measurement_noise(y, augment_noise, key=k_noise)
         loss, gradient, predictions = accumulate_gradients(
             model,
             states,

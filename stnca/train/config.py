@@ -26,6 +26,8 @@ import tomli_w
 
 from .._validate import choice
 from ..boundaries import BOUNDARIES
+from ..data.augment import ROTATIONS
+from ..data.images import EMOJI_PREFIX
 from ..data.initial_conditions import INITIAL_CONDITIONS
 from ..losses import LOSSES
 from ..model import ACTIVATIONS
@@ -131,6 +133,61 @@ class FileData:
         _check_noise(self.noise)
 
 
+@dataclasses.dataclass(frozen=True)
+class ImageData:
+    """An image sequence to morph through (section 3.2), made into training trajectories.
+
+    ``images`` (paths relative to the config's folder, or ``emoji:NAME`` for the packaged
+    emoji) are resized to ``size`` x ``size`` by area averaging (0 keeps their own, common,
+    size); the last appears ``final_repeats`` times in all so that it must be held stable.
+    The sequence is embedded with ``padding`` empty cells on every side and made into
+    ``copies`` trajectories, each (but copy 0) translated by up to ``max_shift`` cells
+    (default: ``padding``) and optionally rotated (``rotate``: none, lattice or any) and
+    flipped, redrawn every ``redraw_every`` epochs (0: never). Each epoch the data get
+    ``augment_noise`` of uniform noise, ``(1 - a) y + a U(0, 1)``.
+    """
+
+    source: str = "images"
+    images: tuple[str, ...] = ()
+    size: int = 60
+    final_repeats: int = 2
+    padding: int = 10
+    copies: int = 8
+    max_shift: int | None = None
+    redraw_every: int = 64
+    augment_noise: float = 0.001
+    rotate: str = "none"
+    flip: bool = False
+    seed: int = 0
+
+    def __post_init__(self):
+        if not self.images:
+            raise ValueError("data.images must list at least one image")
+        if self.size != 0 and self.size < 3:
+            raise ValueError(
+                f"data.size must be >= 3 (or 0 to keep the images' size), got {self.size}"
+            )
+        _positive(self.final_repeats, "data.final_repeats")
+        _non_negative(self.padding, "data.padding")
+        _positive(self.copies, "data.copies")
+        if self.max_shift is not None:
+            _non_negative(self.max_shift, "data.max_shift")
+        _non_negative(self.redraw_every, "data.redraw_every")
+        if not 0 <= self.augment_noise <= 1:
+            raise ValueError(f"data.augment_noise must be in [0, 1], got {self.augment_noise}")
+        choice(self.rotate, "data.rotate", ROTATIONS)
+        if len(self.images) + self.final_repeats - 1 < 2:
+            raise ValueError(
+                "an image sequence needs at least 2 frames: give 2 images or set "
+                "data.final_repeats >= 2"
+            )
+
+    @property
+    def shift(self) -> int:
+        """The largest translation of a copy, in cells."""
+        return self.padding if self.max_shift is None else self.max_shift
+
+
 def _check_noise(noise: float) -> None:
     if not 0 <= noise <= 1:
         raise ValueError(f"data.noise (xi) must be in [0, 1], got {noise}")
@@ -175,7 +232,11 @@ class TrainingConfig:
         _positive(self.checkpoint_every, "training.checkpoint_every")
 
 
-DATA_SOURCES: dict[str, type] = {"gray_scott": GrayScottData, "file": FileData}
+DATA_SOURCES: dict[str, type] = {
+    "gray_scott": GrayScottData,
+    "file": FileData,
+    "images": ImageData,
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -213,7 +274,9 @@ class Config:
                 if field.name == "path" and isinstance(settings, FileData):
                     value = str(self.resolve(value))
                 if isinstance(value, list) and field.name == "images":
-                    value = [str(self.resolve(v)) for v in value]
+                    value = [
+                        v if v.startswith(EMOJI_PREFIX) else str(self.resolve(v)) for v in value
+                    ]
                 out[field.name] = value
             return out
 

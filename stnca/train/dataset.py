@@ -1,4 +1,10 @@
-"""Turn a config's [data] table into training trajectories ``y`` of shape (R, M+1, H, W, C)."""
+"""Turn a config's [data] table into training trajectories ``y`` of shape (R, M+1, H, W, C).
+
+``training_data`` builds the *base* data once (simulated, read from a file, or an embedded
+image sequence); it is what a run saves as ``train_data.npy``. ``TrainingData`` turns the
+base into the trajectories of a given epoch: the base itself, or, for images, ``copies``
+randomly transformed copies of it, redrawn every ``redraw_every`` epochs.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +12,11 @@ import jax
 import numpy as np
 
 from ..data import gray_scott
-from ..data.augment import measurement_noise
+from ..data.augment import augmented_copies, embed, measurement_noise
+from ..data.images import image_sequence
 from ..data.initial_conditions import initial_condition
 from ..data.io import load_trajectory
-from .config import Config, FileData, GrayScottData
+from .config import Config, FileData, GrayScottData, ImageData
 
 
 def gray_scott_trajectories(data: GrayScottData, every: int) -> np.ndarray:
@@ -31,16 +38,66 @@ def gray_scott_trajectories(data: GrayScottData, every: int) -> np.ndarray:
 
 
 def training_data(config: Config) -> np.ndarray:
-    """The training trajectories ``y``, float32 (R, M+1, H, W, C), measurement noise applied."""
+    """The base training data, float32 (R, M+1, H, W, C), measurement noise applied.
+
+    For images, R = 1: the embedded sequence, from which ``TrainingData`` makes copies.
+    """
     data = config.data
     if isinstance(data, GrayScottData):
         every = data.every or config.training.steps_between_frames
         y = gray_scott_trajectories(data, every)
     elif isinstance(data, FileData):
         y = load_trajectory(config.resolve(data.path), what="data.path")
+    elif isinstance(data, ImageData):
+        sequence = image_sequence(data.images, data.size, data.final_repeats, config.base_dir)
+        return np.asarray(embed(sequence, data.padding))[None]
     else:  # pragma: no cover - guarded by the config loader
         raise ValueError(f"unsupported data source {data.source!r}")
     if data.noise:
         noise_key = jax.random.fold_in(jax.random.key(data.seed), 1)
         y = np.asarray(measurement_noise(y, data.noise, key=noise_key))
     return y.astype(np.float32)
+
+
+class TrainingData:
+    """The trajectories to train on at each epoch, made from the base data.
+
+    Args:
+        config: the run's configuration.
+        base: the base data from ``training_data`` (or a run's saved ``train_data.npy``).
+    """
+
+    def __init__(self, config: Config, base: np.ndarray):
+        self.config, self.base = config, np.asarray(base, np.float32)
+        self._cache: tuple[int, np.ndarray] | None = None
+
+    @property
+    def augment_noise(self) -> float:
+        """Per-epoch noise augmentation ``a`` of the data (0 for PDE data)."""
+        return getattr(self.config.data, "augment_noise", 0.0)
+
+    def draw(self, epoch: int) -> int:
+        """Which random draw of the copies epoch ``epoch`` (from 1) trains on."""
+        data = self.config.data
+        if not isinstance(data, ImageData) or not data.redraw_every:
+            return 0
+        return (max(epoch, 1) - 1) // data.redraw_every
+
+    def trajectories(self, epoch: int) -> np.ndarray:
+        """The trajectories ``y`` (R, M+1, H, W, C) of epoch ``epoch``."""
+        data = self.config.data
+        if not isinstance(data, ImageData):
+            return self.base
+        draw = self.draw(epoch)
+        if self._cache is None or self._cache[0] != draw:
+            key = jax.random.fold_in(jax.random.key(data.seed), draw)
+            copies = augmented_copies(
+                self.base[0],
+                data.copies,
+                key=key,
+                max_shift=data.shift,
+                rotation=data.rotate,
+                flips=data.flip,
+            )
+            self._cache = (draw, np.asarray(copies))
+        return self._cache[1]

@@ -39,7 +39,7 @@ from ..model import NCA
 from ..serialization import load_tree, read_header, save_model, save_tree
 from .algorithm import initial_states, learning_rate_schedule, make_epoch, make_optimizer
 from .config import Config, load_config
-from .dataset import training_data
+from .dataset import TrainingData, training_data
 
 MODEL_FILE = "model.eqx"
 CHECKPOINT_FILE = "checkpoint.eqx"
@@ -185,7 +185,7 @@ class _Progress:
 def _prepare_run(
     config: Config, out: Path, resume: bool
 ) -> tuple[Config, np.ndarray, list[dict[str, float]]]:
-    """Validate the output folder and return (config, data, earlier metrics)."""
+    """Validate the output folder and return (config, base data, earlier metrics)."""
     checkpoint = out / CHECKPOINT_FILE
     if out.exists() and not out.is_dir():
         raise ValueError(f"output path {out} exists and is not a folder")
@@ -200,16 +200,16 @@ def _prepare_run(
                 f"(only training.epochs may change on --resume); see {out / CONFIG_FILE}"
             )
         config = saved.replace("training", epochs=config.training.epochs)
-        y = load_trajectory(out / DATA_FILE, what="saved training data")
+        base = load_trajectory(out / DATA_FILE, what="saved training data")
         metrics = read_metrics(out / METRICS_FILE) if (out / METRICS_FILE).is_file() else []
-        return config, y, metrics
+        return config, base, metrics
     for name in (MODEL_FILE, CHECKPOINT_FILE):
         if (out / name).exists():
             raise ValueError(
                 f"{out} already holds a training run ({name}); pass --resume to continue it "
                 f"or choose another output folder"
             )
-    return config, training_data(config), []
+    return config, training_data(config), []  # base data (see TrainingData)
 
 
 def train(
@@ -246,7 +246,9 @@ def train(
     if epochs is not None:
         config = config.replace("training", epochs=epochs)
     out = Path(out_dir)
-    config, y, metrics = _prepare_run(config, out, resume)
+    config, base, metrics = _prepare_run(config, out, resume)
+    data = TrainingData(config, base)
+    y = data.trajectories(1)
     _check_data(config, y)
     training = config.training
 
@@ -274,11 +276,12 @@ def train(
         log(f"resuming {out} at epoch {state.epoch} of {training.epochs}")
     else:
         out.mkdir(parents=True, exist_ok=True)
-        save_array(out / DATA_FILE, y)
+        save_array(out / DATA_FILE, base)
         write_text(out / CONFIG_FILE, config.to_toml())
 
-    y_device = jnp.asarray(y)
-    epoch_fn = make_epoch(training, optimizer)
+    draw = data.draw(max(state.epoch, 1))
+    y_device = jnp.asarray(data.trajectories(max(state.epoch, 1)))
+    epoch_fn = make_epoch(training, optimizer, data.augment_noise)
     schedule = learning_rate_schedule(training)
     base_key = jax.random.wrap_key_data(state.key_data)
     bar = _Progress(training.epochs, state.epoch, progress, log)
@@ -315,6 +318,11 @@ def train(
     try:
         while state.epoch < training.epochs:
             epoch = state.epoch + 1
+            if data.draw(epoch) != draw:
+                # new random copies of the data: every trajectory restarts from them
+                draw = data.draw(epoch)
+                y_device = jnp.asarray(data.trajectories(epoch))
+                state.states = initial_states(state.model, y_device)
             result = epoch_fn(
                 state.model,
                 state.opt_state,

@@ -1,0 +1,139 @@
+import json
+import tomllib
+from pathlib import Path
+
+import jax
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from stnca.analysis.morphing import hidden_as_rgb, morph_report
+from stnca.cli import app
+from stnca.train import config_from_dict, load_config, train
+from stnca.train.config import ImageData
+from stnca.train.dataset import TrainingData, training_data
+
+ROOT = Path(__file__).resolve().parents[1]
+EMOJI = ["emoji:alien_monster", "emoji:microbe", "emoji:rooster"]
+
+
+def tiny_morph_config(tmp_path, **training):
+    return config_from_dict(
+        {
+            "model": {
+                "hidden_channels": 4,
+                "kernels": ["identity", "gradient_x", "gradient_y", "laplacian"],
+                "update_probability": 0.5,
+                "boundary": "fixed",
+            },
+            "data": {
+                "source": "images",
+                "images": EMOJI,
+                "size": 8,
+                "padding": 2,
+                "copies": 2,
+                "redraw_every": 10,
+            },
+            "training": {
+                "epochs": 300,
+                "steps_between_frames": 4,
+                "learning_rate": 1e-2,
+                "checkpoint_every": 100,
+                **training,
+            },
+        },
+        base_dir=tmp_path,
+    )
+
+
+def test_paper_config_is_the_images_preset_plus_the_emoji():
+    paper = tomllib.loads((ROOT / "configs" / "emoji_morph_paper.toml").read_text())
+    preset = tomllib.loads((ROOT / "stnca" / "presets" / "images.toml").read_text())
+    assert paper["data"].pop("images") == EMOJI
+    assert paper == preset
+    config = load_config(ROOT / "configs" / "emoji_morph_paper.toml")
+    assert config.model.hidden_channels + 4 == 16
+    assert config.model.update_probability == 0.5 and config.model.boundary == "fixed"
+    assert config.training.steps_between_frames == 64
+
+
+def test_image_training_data_copies_and_redraws(tmp_path):
+    config = tiny_morph_config(tmp_path)
+    base = training_data(config)
+    assert base.shape == (1, 4, 12, 12, 4)  # 3 images + the rooster again, 8 + 2 * 2 cells
+    np.testing.assert_array_equal(base[0, 2], base[0, 3])
+    data = TrainingData(config, base)
+    first = data.trajectories(1)
+    assert first.shape == (2, 4, 12, 12, 4)
+    np.testing.assert_array_equal(first[0], base[0])
+    assert data.draw(10) == 0 and data.draw(11) == 1
+    np.testing.assert_array_equal(data.trajectories(10), first)
+    assert not np.array_equal(data.trajectories(11)[1], first[1])
+
+
+def test_tiny_morphing_run_lowers_its_loss_and_reports(tmp_path):
+    config = tiny_morph_config(tmp_path)
+    result = train(config, tmp_path / "run", progress=False, log=lambda _: None)
+    first = result.metrics[0]["loss"]
+    assert result.best_loss < 0.7 * first, (first, result.best_loss)
+    sequence = np.load(tmp_path / "run" / "train_data.npy")[0]
+    report = morph_report(result.model, sequence, 4, tmp_path / "run")
+    assert [row["step"] for row in report["images"]] == [4, 8, 12]
+    assert report["extrapolation"]["step"] == 24
+    assert report["extrapolation"]["target"] == 3
+    for name in ("snapshots.png", "morph.json", "trajectory.mp4", "hidden.mp4"):
+        assert (tmp_path / "run" / name).stat().st_size > 0, name
+    assert json.loads((tmp_path / "run" / "morph.json").read_text()) == report
+
+
+def test_resume_with_redrawn_copies_is_exact(tmp_path):
+    quiet = dict(progress=False, log=lambda _: None)
+    config = tiny_morph_config(tmp_path, epochs=14, checkpoint_every=7)
+    full = train(config, tmp_path / "full", **quiet)
+    train(config, tmp_path / "part", epochs=7, **quiet)
+    resumed = train(config, tmp_path / "part", epochs=14, resume=True, **quiet)
+    leaves = lambda m: jax.tree_util.tree_leaves(m)  # noqa: E731
+    for a, b in zip(leaves(full.final_model), leaves(resumed.final_model), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_hidden_channels_as_rgb():
+    frames = np.zeros((2, 5, 5, 4 + 7), np.float32)
+    frames[..., 4] = 2.0
+    frames[..., 5] = -1.0
+    stacks = hidden_as_rgb(frames, 4)
+    assert len(stacks) == 3 and all(s.shape == (2, 5, 5, 3) for s in stacks)
+    np.testing.assert_allclose(stacks[0][..., 0], 1.0)
+    np.testing.assert_allclose(stacks[0][..., 1], 0.0)
+    np.testing.assert_allclose(stacks[2][..., 1:], 0.5)  # channels 11, 12 do not exist
+
+
+def test_images_shortcut_on_the_cli(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(
+        app, ["train", "--images", *EMOJI, "--out", "morph", "--epochs", "1"]
+    )
+    assert result.exit_code == 0, result.output
+    config = load_config(tmp_path / "morph" / "config.toml")
+    assert isinstance(config.data, ImageData) and config.data.images == tuple(EMOJI)
+    assert config.training.steps_between_frames == 64 and config.data.size == 60
+    assert "n =  384: image 3" in result.output
+    assert (tmp_path / "morph" / "snapshots.png").is_file()
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--images", "missing.png", "emoji:rooster"], "image not found"),
+        (["--images", "notes.png", "emoji:rooster"], "is not a readable image"),
+        (["--images", "emoji:dragon"], "unknown packaged image"),
+        (["a.toml", "b.toml"], "give one CONFIG.toml"),
+    ],
+)
+def test_bad_images_on_the_cli(tmp_path, monkeypatch, args, message):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "notes.png").write_text("hello")
+    result = CliRunner().invoke(app, ["train", *args, "--out", "run"])
+    assert result.exit_code == 2, result.output
+    assert message in result.output and result.output.strip().count("\n") == 0
+    assert not (tmp_path / "run" / "model.eqx").exists()
