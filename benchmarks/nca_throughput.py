@@ -6,6 +6,7 @@ Prints cell-updates per second of one jitted value-and-gradient call (the unit o
 2's inner loop), the median over repeats, after a compile/warm-up call.
 
     python benchmarks/nca_throughput.py [--size 64] [--steps 32] [--batch 32] [--repeats 10]
+                                        [--no-checkpoint]
 """
 
 from __future__ import annotations
@@ -29,7 +30,13 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--channels", type=int, default=8)
     parser.add_argument("--repeats", type=int, default=10)
-    parser.add_argument("--checkpoint", action="store_true", help="rematerialise each step")
+    parser.add_argument(
+        "--no-checkpoint",
+        dest="checkpoint",
+        action="store_false",
+        help="keep every step's activations instead of rematerialising them (the training "
+        "default, training.checkpoint_rollout = true, rematerialises)",
+    )
     args = parser.parse_args()
 
     k_model, k_x, k_y = jax.random.split(jax.random.key(0), 3)

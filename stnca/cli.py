@@ -43,6 +43,9 @@ def user_errors(command):
             return command(*args, **kwargs)
         except ValueError as error:
             _fail(str(error).splitlines()[0] if str(error) else type(error).__name__)
+        except OSError as error:  # unwritable or unreadable paths
+            where = f": {error.filename}" if error.filename else ""
+            _fail(f"{error.strerror or error}{where}")
 
     return wrapper
 
@@ -64,12 +67,32 @@ def main(
     """Learn the local update rule of a Neural Cellular Automaton from PDE or image time series."""
 
 
+def _check_folder(path: Path, option: str) -> Path:
+    """Fail early if ``path`` cannot be (or become) a folder: it or an ancestor is a file."""
+    for folder in (path, *path.parents):
+        if folder.exists():
+            if not folder.is_dir():
+                raise UserError(f"{option} {path}: {folder} is a file, not a folder")
+            break
+    return path
+
+
 def _check_output(path: Path, suffixes: tuple[str, ...], option: str) -> Path:
     if path.suffix.lower() not in suffixes:
         raise UserError(f"{option} must end in {' or '.join(suffixes)}, got {path.name!r}")
     if path.exists() and path.is_dir():
         raise UserError(f"{option} {path} is a folder")
+    _check_folder(path.parent, option)
     return path
+
+
+def _key(seed: int):
+    """A PRNG key from a user's --seed (0 <= seed < 2**32)."""
+    import jax
+
+    if not 0 <= seed < 2**32:
+        raise UserError(f"--seed must be in [0, 2**32), got {seed}")
+    return jax.random.key(seed)
 
 
 @simulate_app.command("gray-scott")
@@ -100,7 +123,6 @@ def simulate_gray_scott(
     ] = False,
 ):
     """Simulate the Gray-Scott equations; write T = N/K + 1 frames as float32 (T, S, S, 2)."""
-    import jax
     import numpy as np
 
     from . import viz
@@ -126,7 +148,7 @@ def simulate_gray_scott(
             raise UserError(f"--size must be at least 3, got {size}")
         if batch is not None and batch < 1:
             raise UserError(f"--batch must be at least 1, got {batch}")
-        initial = initial_condition(init, size, key=jax.random.key(seed), batch=batch)
+        initial = initial_condition(init, size, key=_key(seed), batch=batch)
     trajectory = np.asarray(gray_scott.simulate(initial, steps, every=every, params=params))
     if not np.all(np.isfinite(trajectory)):
         _fail(
@@ -190,13 +212,13 @@ def train_command(
         name = inputs[0].stem
     if epochs is not None and epochs < 0:
         raise UserError(f"--epochs must be >= 0, got {epochs}")
-    out = Path("runs") / name if out is None else out
+    out = _check_folder(Path("runs") / name if out is None else out, "--out")
     try:
         result = train(settings, out, epochs=epochs, resume=resume)
     except TrainingDiverged as error:
         _fail(str(error), 1)
     except KeyboardInterrupt:
-        _fail("interrupted; the checkpoint is saved: rerun with --resume to continue", 130)
+        _fail("interrupted", 130)
     typer.echo(
         f"best training loss {result.best_loss:.5g} at epoch {result.best_epoch} "
         f"of {result.epochs}; model: {out / 'model.eqx'}"
@@ -250,7 +272,6 @@ def rollout_command(
     ] = None,
 ):
     """Run a trained NCA from an initial state; write T = N/K + 1 observable frames."""
-    import jax
     import numpy as np
 
     from . import viz
@@ -262,6 +283,7 @@ def rollout_command(
     if video is not None:
         _check_output(video, (".mp4", ".gif"), "--video")
     check_steps(steps, every)
+    key = _key(seed)
     model = _load_model(model_path)
     initial = load_states(init, channels=model.observable_channels, what="--init")
     frames = predict(
@@ -269,7 +291,7 @@ def rollout_command(
         initial if initial.ndim == 4 else initial[None],
         steps // every + 1,
         every,
-        key=jax.random.key(seed),
+        key=key,
     )
     frames = frames if initial.ndim == 4 else frames[0]
     if not np.all(np.isfinite(frames)):
@@ -306,7 +328,6 @@ def evaluate_command(
     """Roll the model out from the truth's frame 0 and print per-frame metrics as JSON."""
     import json
 
-    import jax
     import numpy as np
 
     from . import viz
@@ -318,12 +339,12 @@ def evaluate_command(
     count(steps_between_frames, "--steps-between-frames", 1)
     if video is not None:
         _check_output(video, (".mp4", ".gif"), "--video")
+    folder = _check_folder(model_path.parent if out is None else out, "--out")
+    key = _key(seed)
     model = _load_model(model_path)
     data = load_trajectory(truth, channels=model.observable_channels, what="--truth")
-    evaluation = evaluate(model, data, steps_between_frames, key=jax.random.key(seed))
+    evaluation = evaluate(model, data, steps_between_frames, key=key)
     report = evaluation.to_json()
-    folder = model_path.parent if out is None else out
-    write_text(folder / "evaluation.json", json.dumps(report, indent=2))
     frames = data.shape[1]
     picked = np.unique(np.linspace(0, frames - 1, min(frames, 7)).round().astype(int))
     viz.comparison_figure(
@@ -334,7 +355,9 @@ def evaluate_command(
     )
     if video is not None:
         viz.comparison_video(data[0], evaluation.prediction[0], steps_between_frames, video)
-    typer.echo(json.dumps(report, indent=2))
+    text = json.dumps(report, indent=2)
+    write_text(folder / "evaluation.json", text)
+    typer.echo(text)
 
 
 @app.command("demo")

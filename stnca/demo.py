@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -31,18 +30,35 @@ DEMO_CONFIG = Path(__file__).with_name("presets") / "demo.toml"
 
 TEST_SIZE = 64
 TEST_SEED = 2024
-DEMO_FILES = ("model.eqx", "checkpoint.eqx", "summary.json", "evaluation.json")
+DEMO_FILES = (
+    "model.eqx",
+    "checkpoint.eqx",
+    "config.toml",
+    "metrics.csv",
+    "loss.png",
+    "train_data.npy",
+    "train_data.png",
+    "test_truth.npy",
+    "test_prediction.npy",
+    "evaluation.json",
+    "evaluation.png",
+    "evaluation.mp4",
+    "summary.json",
+)
+"""Every file the demo writes (and the only ones ``--overwrite`` removes)."""
 
 
 def _clear(out: Path, overwrite: bool) -> None:
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out} exists and is not a folder")
     existing = [name for name in DEMO_FILES if (out / name).exists()]
     if existing and not overwrite:
         raise ValueError(
             f"{out} already holds a demo run ({existing[0]}); pass --overwrite to replace it "
             f"or --out to write elsewhere"
         )
-    if existing:
-        shutil.rmtree(out)
+    for name in existing:
+        (out / name).unlink()
 
 
 def run_demo(
@@ -63,6 +79,8 @@ def run_demo(
         log: where messages go.
     """
     out = Path(out_dir)
+    if epochs is not None and epochs < 1:
+        raise ValueError(f"--epochs must be at least 1 for the demo, got {epochs}")
     _clear(out, overwrite)
     config = load_config(DEMO_CONFIG)
     if epochs is not None:

@@ -69,16 +69,19 @@ def load_tree(path: str | os.PathLike, like: Any) -> Any:
     with open(path, "rb") as handle:
         handle.readline(_MAX_HEADER)
         try:
-            return eqx.tree_deserialise_leaves(handle, like)
-        except (ValueError, OSError, EOFError, RuntimeError) as error:
+            tree = eqx.tree_deserialise_leaves(handle, like)
+        except (ValueError, OSError, EOFError, RuntimeError, TypeError) as error:
             raise ValueError(f"{path} is damaged or does not match its header ({error})") from None
+        if handle.read(1):
+            raise ValueError(f"{path} is damaged: unexpected bytes after the arrays")
+    return tree
 
 
 def model_skeleton(hyperparameters: dict[str, Any]) -> NCA:
     """An NCA with the structure given by ``hyperparameters`` (weights arbitrary)."""
     try:
         return NCA(**hyperparameters, key=jax.random.key(0))
-    except TypeError as error:
+    except (TypeError, ValueError) as error:
         raise ValueError(f"bad model hyperparameters in file header: {error}") from None
 
 
@@ -92,4 +95,7 @@ def save_model(path: str | os.PathLike, model: NCA, **extra: Any) -> Path:
 def load_model(path: str | os.PathLike) -> NCA:
     """Load an NCA saved by ``save_model``; the result is bit-identical to what was saved."""
     header = read_header(path, kind="model")
-    return load_tree(path, model_skeleton(header["hyperparameters"]))
+    hyperparameters = header.get("hyperparameters")
+    if not isinstance(hyperparameters, dict):
+        raise ValueError(f"{path} has no model hyperparameters in its header")
+    return load_tree(path, model_skeleton(hyperparameters))

@@ -228,3 +228,63 @@ def test_demo_wires_everything_together(tmp_path):
     assert "NCA/persistence" in result.output
     again = invoke("demo", "--out", out, "--epochs", 2)
     assert again.exit_code == 2 and "--overwrite" in again.output
+
+
+def test_more_bad_inputs_exit_2(trained, tmp_path):
+    np.save(tmp_path / "t.npy", np.ones((3, 5, 5, 1), np.float32))
+    a_file = tmp_path / "a_file"
+    a_file.write_text("x")
+    result = invoke(
+        "evaluate",
+        trained / "model.eqx",
+        "--truth",
+        tmp_path / "t.npy",
+        "--steps-between-frames",
+        2,
+        "--out",
+        a_file,
+    )
+    assert result.exit_code == 2 and "is a file, not a folder" in result.output
+    result = invoke(
+        "rollout",
+        trained / "model.eqx",
+        "--init",
+        tmp_path / "t.npy",
+        "--seed",
+        2**64,
+        "--out",
+        tmp_path / "r.npy",
+    )
+    assert result.exit_code == 2 and "--seed must be in" in result.output
+    result = invoke(
+        "rollout", trained / "model.eqx", "--init", tmp_path / "t.npy", "--out", a_file / "r.npy"
+    )
+    assert result.exit_code == 2 and "is a file, not a folder" in result.output
+    header_only = tmp_path / "h.eqx"
+    header_only.write_text('{"format": "stnca", "version": 1, "kind": "model"}\n')
+    result = invoke(
+        "rollout", header_only, "--init", tmp_path / "t.npy", "--out", tmp_path / "r.npy"
+    )
+    assert result.exit_code == 2 and "no model hyperparameters" in result.output
+    bad = tmp_path / "bad.toml"
+    for text, message in [
+        ("data = 3\n", "[data] must be a single table"),
+        ("[data]\nsource = ['x']\n", "data.source must be one of"),
+        ("[training]\nseed = -1\n", "training.seed must be in"),
+    ]:
+        bad.write_text(text)
+        result = invoke("train", bad, "--out", tmp_path / "o")
+        assert result.exit_code == 2 and message in result.output, result.output
+    assert not (tmp_path / "r.npy").exists() and not (tmp_path / "o").exists()
+
+
+def test_demo_overwrite_removes_only_its_own_files(tmp_path):
+    out = tmp_path / "demo"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    (out / "summary.json").write_text("{}")
+    assert invoke("demo", "--out", out, "--epochs", 0).exit_code == 2
+    result = invoke("demo", "--out", out, "--epochs", 1, "--overwrite")
+    assert result.exit_code == 0, result.output
+    assert (out / "notes.txt").read_text() == "mine"
+    assert json.loads((out / "summary.json").read_text())["training"]["epochs"] == 1

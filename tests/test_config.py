@@ -54,6 +54,10 @@ def test_file_data_paths_resolve_against_the_config_folder(tmp_path):
         ("[data]\nnoise = 1.5\n", "data.noise (xi) must be in [0, 1]"),
         ("[data]\ninitial_condition = 'stripes'\n", "data.initial_condition must be one of"),
         ("[data]\nsource = 'file'\n", "data.path must name"),
+        (
+            "[data]\nsource = 'images'\nimages = ['a.png']\npadding = 2\nmax_shift = 3\n",
+            "must not exceed data.padding",
+        ),
         ("[training\nepochs = 1\n", "is not valid TOML"),
     ],
 )

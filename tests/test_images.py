@@ -165,3 +165,41 @@ def test_augmented_copies_rotate_and_flip_whole_copies(key, rng):
         augmented_copies(sequence, 2, key=key, rotation="random")
     anyangle = np.asarray(augmented_copies(sequence, 3, key=jax.random.key(3), rotation="any"))
     assert anyangle.shape == (3,) + sequence.shape
+
+
+def test_translation_fills_with_zeros_and_never_wraps(rng):
+    x = rng.uniform(0.5, 1.0, size=(1, 6, 6, 1)).astype(np.float32)
+    moved = np.asarray(translate(x, (2, -3)))
+    np.testing.assert_array_equal(moved[0, 2:, :3], x[0, :4, 3:])
+    assert np.all(moved[0, :2] == 0) and np.all(moved[0, :, 3:] == 0)
+
+
+def test_sixteen_bit_grey_png(tmp_path):
+    grey = (np.arange(64, dtype=np.uint16).reshape(8, 8) * 1000).astype(np.uint16)
+    path = tmp_path / "deep.png"
+    Image.fromarray(grey).save(path)
+    image = load_image(path, size=0)
+    np.testing.assert_allclose(image[..., 0], grey / 65535, atol=1e-4)
+    np.testing.assert_array_equal(image[..., 3], 1.0)
+
+
+def test_exif_orientation_is_applied(tmp_path, rng):
+    rgb = rng.integers(0, 256, size=(4, 6, 3), dtype=np.uint8)
+    picture = Image.fromarray(rgb)
+    exif = picture.getexif()
+    exif[0x0112] = 6  # "rotate 90 CW to display"
+    path = tmp_path / "photo.png"
+    picture.save(path, exif=exif)
+    assert load_image(path, size=0).shape == (6, 4, 4)
+
+
+def test_off_lattice_copies_keep_their_mass(key, rng):
+    sequence = np.asarray(embed(rng.uniform(size=(2, 6, 6, 4)).astype(np.float32), 5))
+    copies = np.asarray(augmented_copies(sequence, 4, key=key, rotation="any", max_shift=2))
+    for copy in copies[1:]:
+        assert not np.allclose(copy, sequence)
+        # bilinear rotation inside the padding conserves the total roughly
+        np.testing.assert_allclose(copy.sum(axis=(1, 2)), sequence.sum(axis=(1, 2)), rtol=0.05)
+        np.testing.assert_allclose(
+            copy[0].sum(), copy[1].sum() * sequence[0].sum() / sequence[1].sum(), rtol=0.05
+        )

@@ -36,10 +36,21 @@ def test_kernel_matches_analytic_symbol_on_sinusoids(name, modes, phase):
     np.testing.assert_allclose(got, expected, atol=2e-5)
 
 
-def test_laplacian_is_unit_scaled_for_long_waves():
-    # For k -> 0 the symbol tends to -(k^2 + l^2): a properly scaled Laplacian.
-    k = 2 * np.pi / 256
-    assert symbol("laplacian", k, 0).real == pytest.approx(-(k**2), rel=1e-3)
+def test_laplacian_and_gradients_are_unit_scaled_for_long_waves():
+    # On a long wave the kernels approach the continuum operators: lap -> -k^2, and the
+    # Sobel gradients -> -d/di and -d/dj (the sign and orientation of equation 2).
+    size = 128
+    k = 2 * np.pi / size
+    i, j = np.meshgrid(np.arange(size), np.arange(size), indexing="ij")
+    along_i = jnp.asarray(np.sin(k * i)[..., None].astype(np.float32))
+    along_j = jnp.asarray(np.sin(k * j)[..., None].astype(np.float32))
+    lap = np.asarray(apply_kernel(along_i, "laplacian", "periodic"))[..., 0]
+    np.testing.assert_allclose(lap, -(k**2) * np.sin(k * i), atol=2e-5)
+    grad_x = np.asarray(apply_kernel(along_i, "gradient_x", "periodic"))[..., 0]
+    np.testing.assert_allclose(grad_x, -k * np.cos(k * i), atol=1e-4)
+    grad_y = np.asarray(apply_kernel(along_j, "gradient_y", "periodic"))[..., 0]
+    np.testing.assert_allclose(grad_y, -k * np.cos(k * j), atol=1e-4)
+    assert np.abs(np.asarray(apply_kernel(along_i, "gradient_y", "periodic"))).max() < 1e-6
 
 
 def test_perceive_any_subset_and_order_depthwise(rng):

@@ -12,6 +12,7 @@ numbers in context:
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Any
 
 import equinox as eqx
@@ -63,7 +64,13 @@ class Evaluation:
         }
 
     def to_json(self) -> dict[str, Any]:
-        """A JSON-ready summary: per-frame metrics (trajectory means) and a summary."""
+        """A JSON-ready summary: per-frame metrics (trajectory means) and a summary.
+
+        Non-finite values (a diverged rollout) become ``null``, so the result is strict JSON.
+        """
+        return json_safe(self._summary())
+
+    def _summary(self) -> dict[str, Any]:
         frames = self.prediction.shape[1]
         rows = [
             {"frame": m, "step": m * self.steps_between_frames, **self.at_frame(m)}
@@ -80,6 +87,17 @@ class Evaluation:
                 **last,
             },
         }
+
+
+def json_safe(value: Any) -> Any:
+    """``value`` with every non-finite float replaced by ``None`` (strict JSON)."""
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
 
 
 def evaluate(

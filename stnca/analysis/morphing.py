@@ -18,6 +18,7 @@ import numpy as np
 from .. import viz
 from .._files import write_text
 from ..model import NCA
+from .evaluate import json_safe
 from .metrics import euclidean, relative_error
 
 
@@ -110,7 +111,7 @@ def morph_report(
         "extrapolation": errors(total, images),
     }
     out.mkdir(parents=True, exist_ok=True)
-    write_text(out / "morph.json", json.dumps(report, indent=2))
+    write_text(out / "morph.json", json.dumps(json_safe(report), indent=2))
 
     steps = [m * t for m in range(images + 1)] + [total]
     targets = list(sequence) + [sequence[-1]]

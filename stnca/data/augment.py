@@ -32,17 +32,30 @@ def embed(frames: Float[Array, "... H W C"], padding: int) -> Float[Array, "... 
     return jnp.pad(frames, widths)
 
 
-def translate(frames: Float[Array, "... H W C"], shift) -> Float[Array, "... H W C"]:
-    """Shift the lattice content by ``shift = (rows, columns)`` cells (cyclically).
+def translate(
+    frames: Float[Array, "... H W C"], shift, max_shift: int | None = None
+) -> Float[Array, "... H W C"]:
+    """Shift the lattice content by ``shift = (rows, columns)`` cells, filling with zeros.
 
-    On an embedded lattice (``embed``) with ``|shift| <= padding`` only empty cells wrap.
+    Content shifted past an edge is lost (it never wraps to the other side). ``shift`` may
+    be traced (e.g. under ``vmap``); then ``max_shift``, a static bound on ``|shift|``, is
+    required.
     """
-    return jnp.roll(frames, (shift[0], shift[1]), axis=(-3, -2))
+    frames = jnp.asarray(frames)
+    if max_shift is None:
+        max_shift = max(abs(int(shift[0])), abs(int(shift[1])))
+    height, width = frames.shape[-3], frames.shape[-2]
+    padded = embed(frames, max_shift)
+    start = [0] * (frames.ndim - 3) + [max_shift - shift[0], max_shift - shift[1], 0]
+    return jax.lax.dynamic_slice(
+        padded, start, frames.shape[:-3] + (height, width, frames.shape[-1])
+    )
 
 
 def rotate(frames: Float[Array, "... H W C"], degrees) -> Float[Array, "... H W C"]:
     """Rotate the lattice content by ``degrees`` anticlockwise (as displayed, rows downwards)
-    about the lattice centre; ``rotate(x, 90)`` equals ``numpy.rot90(x, 1, axes=(-3, -2))``.
+    about the lattice centre; on a square lattice ``rotate(x, 90)`` equals
+    ``numpy.rot90(x, 1, axes=(-3, -2))``.
 
     Bilinear interpolation, zero outside; multiples of 90 degrees map cells onto cells
     exactly (on-lattice rotations).
@@ -94,7 +107,10 @@ def augmented_copies(
     trajectory. Copy 0 is the untouched sequence. Each other copy is, in this order,
     flipped left-right with probability 1/2 (if ``flips``), rotated (``rotation``:
     ``"none"``; ``"lattice"``, a random multiple of 90 degrees; ``"any"``, a uniform angle in
-    [0, 360)), and translated by a uniform integer shift in ``[-max_shift, max_shift]``.
+    [0, 360)), and translated by a uniform integer shift in ``[-max_shift, max_shift]``
+    (zero fill: on a lattice embedded with ``padding >= max_shift`` nothing is lost).
+    Off-lattice rotations turn the image's corners up to 21% of its size beyond its box;
+    with too little padding they are clipped at the lattice edge.
     """
     if rotation not in ROTATIONS:
         raise ValueError(f"rotation must be one of {ROTATIONS}, got {rotation!r}")
@@ -114,8 +130,9 @@ def augmented_copies(
     shifts = jnp.where(identity[:, None], 0, shifts)
 
     def one(is_flipped, angle, shift):
-        frames = jnp.where(is_flipped, flip(sequence), sequence)
-        frames = jax.lax.cond(angle == 0, lambda f: f, lambda f: rotate(f, angle), frames)
-        return translate(frames, shift)
+        frames = jnp.where(is_flipped, flip(sequence), sequence) if flips else sequence
+        if rotation != "none":
+            frames = rotate(frames, angle)
+        return translate(frames, shift, max_shift)
 
     return jax.vmap(one)(flipped, angles, shifts)

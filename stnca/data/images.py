@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 EMOJI_FOLDER = Path(__file__).with_name("emoji")
 EMOJI_PREFIX = "emoji:"
@@ -53,6 +53,18 @@ def _size(size) -> tuple[int, int] | None:
     return height, width
 
 
+def _rgba(image: Image.Image) -> np.ndarray:
+    """Straight (not premultiplied) RGBA floats in [0, 1] from any Pillow image mode."""
+    if image.mode in ("I", "I;16", "I;16B", "I;16L", "F"):
+        # 16-bit (or float) grey: Pillow's RGBA conversion would clip it at 255
+        grey = np.asarray(image, np.float32)
+        if image.mode != "F":
+            grey = grey / 65535.0
+        grey = np.clip(grey, 0.0, 1.0)
+        return np.stack([grey, grey, grey, np.ones_like(grey)], axis=-1)
+    return np.asarray(image.convert("RGBA"), np.float32) / 255.0
+
+
 def load_image(path: str | os.PathLike, size=60) -> np.ndarray:
     """Read an image as premultiplied RGBA float32 ``(height, width, 4)`` in ``[0, 1]``.
 
@@ -68,10 +80,9 @@ def load_image(path: str | os.PathLike, size=60) -> np.ndarray:
     try:
         with Image.open(path) as image:
             image.load()
-            rgba = image.convert("RGBA")
+            pixels = _rgba(ImageOps.exif_transpose(image))
     except (UnidentifiedImageError, OSError, ValueError) as error:
         raise ValueError(f"{path} is not a readable image ({error})") from None
-    pixels = np.asarray(rgba, np.float32) / 255.0
     pixels[..., :3] *= pixels[..., 3:4]
     target = _size(size)
     if target is None or target == pixels.shape[:2]:

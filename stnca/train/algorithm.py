@@ -142,10 +142,20 @@ def propagate(
     channels; the others start transition ``m + 1`` from the prediction of transition ``m``
     (hidden channels included), transition 1 always from frame 0.
     """
-    fresh = model.initial_state(y[:, :-1])
     carried = jnp.concatenate([states[:, :1], predictions[:, :-1]], axis=1)
-    restart = (jnp.arange(states.shape[0]) < reinitialised_batches).reshape(-1, 1, 1, 1, 1)
-    return jnp.where(restart, fresh, carried)
+    return restart(model, carried, y, reinitialised_batches)
+
+
+def restart(
+    model: NCA,
+    states: Float[Array, "R M H W C"],
+    y: Float[Array, "R frames H W obs"],
+    reinitialised_batches: int,
+) -> Float[Array, "R M H W C"]:
+    """Start states with trajectories ``r < reinitialised_batches`` reset to the data."""
+    fresh = model.initial_state(y[:, :-1])
+    first = (jnp.arange(states.shape[0]) < reinitialised_batches).reshape(-1, 1, 1, 1, 1)
+    return jnp.where(first, fresh, states)
 
 
 class EpochResult(NamedTuple):
@@ -173,11 +183,14 @@ def make_epoch(
     @eqx.filter_jit
     def epoch(model, opt_state, states, y, key) -> EpochResult:
         k_noise, key = jax.random.split(key)
-        y = measurement_noise(y, augment_noise, key=k_noise)
+        noisy = measurement_noise(y, augment_noise, key=k_noise)
+        if augment_noise:
+            # re-initialised trajectories start from this epoch's (noisy) data
+            states = restart(model, states, noisy, training.reinitialised_batches)
         loss, gradient, predictions = accumulate_gradients(
             model,
             states,
-            y[:, 1:],
+            noisy[:, 1:],
             key=key,
             loss=training.loss,
             steps_between_frames=training.steps_between_frames,

@@ -41,6 +41,11 @@ def _positive(value, name):
         raise ValueError(f"{name} must be >= 1, got {value}")
 
 
+def _seed(value, name):
+    if not 0 <= value < 2**32:
+        raise ValueError(f"{name} must be in [0, 2**32), got {value}")
+
+
 def _non_negative(value, name):
     if value < 0:
         raise ValueError(f"{name} must be >= 0, got {value}")
@@ -109,6 +114,7 @@ class GrayScottData:
                     f"data.steps ({self.steps}) must be a multiple of data.every ({self.every})"
                 )
         choice(self.initial_condition, "data.initial_condition", INITIAL_CONDITIONS)
+        _seed(self.seed, "data.seed")
         if self.dt <= 0:
             raise ValueError(f"data.dt must be > 0, got {self.dt}")
         _check_noise(self.noise)
@@ -130,6 +136,7 @@ class FileData:
     def __post_init__(self):
         if not self.path:
             raise ValueError("data.path must name the trajectory .npy file")
+        _seed(self.seed, "data.seed")
         _check_noise(self.noise)
 
 
@@ -172,10 +179,16 @@ class ImageData:
         _positive(self.copies, "data.copies")
         if self.max_shift is not None:
             _non_negative(self.max_shift, "data.max_shift")
+            if self.max_shift > self.padding:
+                raise ValueError(
+                    f"data.max_shift ({self.max_shift}) must not exceed data.padding "
+                    f"({self.padding}), or shifted images would be cut at the lattice edge"
+                )
         _non_negative(self.redraw_every, "data.redraw_every")
         if not 0 <= self.augment_noise <= 1:
             raise ValueError(f"data.augment_noise must be in [0, 1], got {self.augment_noise}")
         choice(self.rotate, "data.rotate", ROTATIONS)
+        _seed(self.seed, "data.seed")
         if len(self.images) + self.final_repeats - 1 < 2:
             raise ValueError(
                 "an image sequence needs at least 2 frames: give 2 images or set "
@@ -230,6 +243,7 @@ class TrainingConfig:
             raise ValueError(f"training.lr_decay_rate must be in (0, 1], got {self.lr_decay_rate}")
         _positive(self.lr_decay_epochs, "training.lr_decay_epochs")
         _positive(self.checkpoint_every, "training.checkpoint_every")
+        _seed(self.seed, "training.seed")
 
 
 DATA_SOURCES: dict[str, type] = {
@@ -348,9 +362,12 @@ def config_from_dict(tables: dict[str, Any], base_dir: str | os.PathLike = ".") 
     unknown = sorted(set(tables) - {"model", "data", "training"})
     if unknown:
         raise ValueError(f"unknown table [{unknown[0]}]; a config has [model], [data], [training]")
+    for name, table in tables.items():
+        if not isinstance(table, dict):
+            raise ValueError(f"[{name}] must be a single table of keys, got {table!r:.60}")
     data = dict(tables.get("data", {}))
     source = data.get("source", "gray_scott")
-    if source not in DATA_SOURCES:
+    if not isinstance(source, str) or source not in DATA_SOURCES:
         raise ValueError(f"data.source must be one of {sorted(DATA_SOURCES)}, got {source!r}")
     return Config(
         model=_build(ModelConfig, tables.get("model", {}), "model"),

@@ -76,7 +76,7 @@ def build_model(config: Config, observable_channels: int, key) -> NCA:
     return NCA(observable_channels, key=key, **settings)
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(frozen=True)
 class _State:
     model: NCA
     opt_state: object
@@ -273,6 +273,7 @@ def train(
             elapsed=header["elapsed"],
         )
         metrics = [row for row in metrics if row["epoch"] <= state.epoch]
+        write_text(out / CONFIG_FILE, config.to_toml())  # the new number of epochs
         log(f"resuming {out} at epoch {state.epoch} of {training.epochs}")
     else:
         out.mkdir(parents=True, exist_ok=True)
@@ -287,33 +288,44 @@ def train(
     bar = _Progress(training.epochs, state.epoch, progress, log)
     run_start = time.perf_counter()
     elapsed_at_start = state.elapsed
-    saved_best = state.best_epoch
+    # After a resume model.eqx is rewritten from the checkpoint at the first save, so that
+    # the two files always describe the same run.
+    saved_best = None if resume else state.best_epoch
 
-    def save_all(checkpoint_state: _State | None):
+    def save_all(current: _State) -> None:
+        """Save metrics, then the checkpoint, then the best model (each file atomically).
+
+        In this order a crash at any point leaves files that agree: metrics may run ahead
+        of the checkpoint (a resume drops the extra rows), and model.eqx is never newer
+        than the checkpoint it came from.
+        """
         nonlocal saved_best
-        if state.best_epoch and state.best_epoch != saved_best or not (out / MODEL_FILE).exists():
-            save_model(
-                out / MODEL_FILE, state.best_model, epoch=state.best_epoch, loss=state.best_loss
-            )
-            saved_best = state.best_epoch
-        if checkpoint_state is not None:
-            save_tree(
-                out / CHECKPOINT_FILE,
-                checkpoint_state.tree(),
-                {
-                    "kind": "training_state",
-                    "epoch": checkpoint_state.epoch,
-                    "best_loss": checkpoint_state.best_loss,
-                    "best_epoch": checkpoint_state.best_epoch,
-                    "elapsed": checkpoint_state.elapsed,
-                    "hyperparameters": checkpoint_state.model.hyperparameters(),
-                },
-            )
-        _write_metrics(out / METRICS_FILE, metrics)
-        if metrics:
+        rows = [m for m in metrics if m["epoch"] <= current.epoch]
+        _write_metrics(out / METRICS_FILE, rows)
+        if rows:
             viz.loss_figure(
-                [m["epoch"] for m in metrics], [m["loss"] for m in metrics], out / LOSS_FIGURE
+                [m["epoch"] for m in rows], [m["loss"] for m in rows], out / LOSS_FIGURE
             )
+        save_tree(
+            out / CHECKPOINT_FILE,
+            current.tree(),
+            {
+                "kind": "training_state",
+                "epoch": current.epoch,
+                "best_loss": current.best_loss,
+                "best_epoch": current.best_epoch,
+                "elapsed": current.elapsed,
+                "hyperparameters": current.model.hyperparameters(),
+            },
+        )
+        if current.best_epoch != saved_best or not (out / MODEL_FILE).exists():
+            save_model(
+                out / MODEL_FILE,
+                current.best_model,
+                epoch=current.best_epoch,
+                loss=current.best_loss,
+            )
+            saved_best = current.best_epoch
 
     try:
         while state.epoch < training.epochs:
@@ -322,7 +334,7 @@ def train(
                 # new random copies of the data: every trajectory restarts from them
                 draw = data.draw(epoch)
                 y_device = jnp.asarray(data.trajectories(epoch))
-                state.states = initial_states(state.model, y_device)
+                state = dataclasses.replace(state, states=initial_states(state.model, y_device))
             result = epoch_fn(
                 state.model,
                 state.opt_state,
@@ -333,15 +345,12 @@ def train(
             loss = float(result.loss)
             elapsed = elapsed_at_start + time.perf_counter() - run_start
             if not math.isfinite(loss):
-                save_all(None)
+                save_all(state)  # the last finite state, and the best model so far
                 raise TrainingDiverged(
                     f"training stopped at epoch {epoch}: the loss became {loss}. The best model "
                     f"(epoch {state.best_epoch}, loss {state.best_loss:.5g}) is kept in "
                     f"{out / MODEL_FILE}; try a lower training.learning_rate"
                 )
-            if loss < state.best_loss:
-                # the loss was measured with the parameters before this epoch's update
-                state.best_model, state.best_loss, state.best_epoch = state.model, loss, epoch
             metrics.append(
                 {
                     "epoch": epoch,
@@ -351,19 +360,29 @@ def train(
                     "elapsed_seconds": elapsed,
                 }
             )
-            state.model, state.opt_state, state.states = (
-                result.model,
-                result.opt_state,
-                result.states,
+            best = (
+                # the loss was measured with the parameters before this epoch's update
+                dict(best_model=state.model, best_loss=loss, best_epoch=epoch)
+                if loss < state.best_loss
+                else {}
             )
-            state.epoch, state.elapsed = epoch, elapsed
+            # one rebinding, so an interrupt never sees a half-updated state
+            state = dataclasses.replace(
+                state,
+                model=result.model,
+                opt_state=result.opt_state,
+                states=result.states,
+                epoch=epoch,
+                elapsed=elapsed,
+                **best,
+            )
             bar.update(epoch, loss, state.best_loss, elapsed, run_start)
             if epoch % training.checkpoint_every == 0 or epoch == training.epochs:
                 save_all(state)
     except KeyboardInterrupt:
         bar.close()
         save_all(state)
-        log(f"interrupted at epoch {state.epoch}; resume with --resume (checkpoint saved)")
+        log(f"interrupted at epoch {state.epoch}; the checkpoint is saved: resume with --resume")
         raise
     finally:
         bar.close()
