@@ -10,11 +10,16 @@ Automata"). The flat public API::
     stnca.gray_scott               the Gray-Scott simulator
     stnca.initial_condition        named Gray-Scott initial conditions
     stnca.load_trajectory, save_array
+    stnca.train.train              Algorithm 2 on a TOML config (stnca.train.load_config)
+    stnca.load_model, save_model   model files (JSON header + arrays; no pickle)
+    stnca.evaluate                 a model against a true trajectory, with baselines
 """
 
 from . import boundaries as boundaries
 from . import losses as losses
 from . import stencils as stencils
+from . import train as train
+from .analysis import evaluate as evaluate
 from .data import gray_scott as gray_scott
 from .data.initial_conditions import INITIAL_CONDITIONS as INITIAL_CONDITIONS
 from .data.initial_conditions import initial_condition as initial_condition
@@ -24,6 +29,8 @@ from .data.io import save_array as save_array
 from .losses import LOSSES as LOSSES
 from .model import ACTIVATIONS as ACTIVATIONS
 from .model import NCA as NCA
+from .serialization import load_model as load_model
+from .serialization import save_model as save_model
 from .stencils import KERNELS as KERNELS
 from .stencils import perceive as perceive
 
