@@ -1,5 +1,5 @@
 """``python -m stnca`` runs the command line."""
 
-from .cli import app
+from .cli import main_entry
 
-app(prog_name="stnca")
+main_entry()

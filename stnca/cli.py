@@ -14,6 +14,8 @@ from typing import Annotated
 
 import typer
 
+from .data.gray_scott import GrayScottParams
+
 app = typer.Typer(
     name="stnca",
     help="Learn the local rule of a Neural Cellular Automaton from PDE or image time series.",
@@ -113,11 +115,19 @@ def simulate_gray_scott(
         Path | None, typer.Option("--init-file", help="(H, W, 2) or (R, H, W, 2) .npy of (A, B).")
     ] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed for the initial conditions.")] = 0,
-    dt: Annotated[float, typer.Option("--dt", help="Euler time step.")] = 1.0,
-    diffusion_a: Annotated[float, typer.Option("--DA", help="Diffusion constant of A.")] = 0.1,
-    diffusion_b: Annotated[float, typer.Option("--DB", help="Diffusion constant of B.")] = 0.05,
-    alpha: Annotated[float, typer.Option("--alpha", help="Feed rate alpha.")] = 0.06230,
-    gamma: Annotated[float, typer.Option("--gamma", help="Decay rate gamma.")] = 0.06268,
+    dt: Annotated[float, typer.Option("--dt", help="Euler time step.")] = GrayScottParams.dt,
+    diffusion_a: Annotated[
+        float, typer.Option("--DA", help="Diffusion constant of A.")
+    ] = GrayScottParams.diffusion_a,
+    diffusion_b: Annotated[
+        float, typer.Option("--DB", help="Diffusion constant of B.")
+    ] = GrayScottParams.diffusion_b,
+    alpha: Annotated[
+        float, typer.Option("--alpha", help="Feed rate alpha.")
+    ] = GrayScottParams.alpha,
+    gamma: Annotated[
+        float, typer.Option("--gamma", help="Decay rate gamma (B dies at gamma + alpha).")
+    ] = GrayScottParams.gamma,
     png: Annotated[
         bool, typer.Option("--png", help="Also write a PNG of frames next to the .npy.")
     ] = False,
@@ -151,8 +161,8 @@ def simulate_gray_scott(
         initial = initial_condition(init, size, key=_key(seed), batch=batch)
     trajectory = np.asarray(gray_scott.simulate(initial, steps, every=every, params=params))
     if not np.all(np.isfinite(trajectory)):
-        _fail(
-            "the simulation diverged (non-finite values); lower --dt or the diffusion constants", 1
+        raise UserError(
+            "the simulation diverged (non-finite values); lower --dt or the diffusion constants"
         )
     io.save_array(out, trajectory)
     typer.echo(f"wrote {out} with shape {trajectory.shape}")
@@ -395,5 +405,24 @@ def demo_command(
         typer.echo(f"  {name:22s} {path}")
 
 
-def run() -> None:  # pragma: no cover - console-script convenience
-    sys.exit(app())
+def run(argv: list[str] | None = None) -> int:
+    """The console script: ``app``, with usage errors (unknown option, missing or unparsable
+    value) reduced to one line on stderr and exit code 2."""
+    from typer.exceptions import TyperException
+
+    try:
+        code = app(args=argv, prog_name="stnca", standalone_mode=False)
+    except TyperException as error:
+        if type(error).__name__ == "NoArgsIsHelpError":
+            typer.echo(error.format_message())
+            return 0
+        typer.echo(f"error: {error.format_message()}", err=True)
+        return error.exit_code
+    except typer.Abort:
+        typer.echo("error: interrupted", err=True)
+        return 130
+    return code if isinstance(code, int) else 0
+
+
+def main_entry() -> None:  # pragma: no cover - the installed `stnca` command
+    sys.exit(run())

@@ -153,3 +153,34 @@ def test_existing_output_survives_a_failed_run(tmp_path):
     result = invoke("simulate", "gray-scott", "--steps", 7, "--every", 2, "--out", out)
     assert result.exit_code == 2
     np.testing.assert_array_equal(np.load(out), np.arange(3.0))
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["simulate", "gray-scott"], "Missing option '--out'"),
+        (
+            ["simulate", "gray-scott", "--out", "x.npy", "--size", "abc"],
+            "Invalid value for '--size'",
+        ),
+        (["frobnicate"], "No such command 'frobnicate'"),
+        (["simulate", "gray-scott", "--out", "x.npy", "--colour", "red"], "No such option"),
+    ],
+)
+def test_console_script_usage_errors_are_one_line_exit_2(
+    argv, message, capsys, tmp_path, monkeypatch
+):
+    from stnca.cli import run
+
+    monkeypatch.chdir(tmp_path)
+    assert run(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and message in err and err.count("\n") == 1
+    assert not (tmp_path / "x.npy").exists()
+
+
+def test_console_script_help_and_version(capsys):
+    from stnca.cli import run
+
+    assert run(["--version"]) == 0 and "stnca" in capsys.readouterr().out
+    assert run([]) == 0 and "simulate" in capsys.readouterr().out

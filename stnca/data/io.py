@@ -42,6 +42,19 @@ def _check_values(array: np.ndarray, path, what: str) -> np.ndarray:
     return array
 
 
+def _load_shaped(path, what: str, channels: int | None, ndims: tuple[int, int], axes: str):
+    """Load an array of ``ndims`` dimensions laid out as ``([R,] axes)`` with ``channels``."""
+    array = load_array(path, what)
+    if array.ndim not in ndims or (channels is not None and array.shape[-1] != channels):
+        wanted = axes.replace("C", "C" if channels is None else str(channels))
+        raise ValueError(
+            f"{what} {path} must have shape ({wanted}) or (R, {wanted}), got {array.shape}"
+        )
+    if min(array.shape[-3:-1]) < 3:
+        raise ValueError(f"{what} {path}: the lattice must be at least 3x3, got {array.shape}")
+    return array
+
+
 def load_states(
     path: str | os.PathLike, channels: int | None = None, what: str = "initial-state file"
 ) -> np.ndarray:
@@ -52,15 +65,7 @@ def load_states(
         channels: the number of channels required, if any.
         what: how to call the file in error messages.
     """
-    array = load_array(path, what)
-    if array.ndim not in (3, 4) or (channels is not None and array.shape[-1] != channels):
-        wanted = "C" if channels is None else str(channels)
-        raise ValueError(
-            f"{what} {path} must have shape (H, W, {wanted}) or (R, H, W, {wanted}), "
-            f"got {array.shape}"
-        )
-    if min(array.shape[-3:-1]) < 3:
-        raise ValueError(f"{what} {path}: the lattice must be at least 3x3, got {array.shape}")
+    array = _load_shaped(path, what, channels, (3, 4), "H, W, C")
     return _check_values(array, path, what)
 
 
@@ -74,13 +79,7 @@ def load_trajectory(
         channels: the number of channels required, if any.
         what: how to call the file in error messages.
     """
-    array = load_array(path, what)
-    if array.ndim not in (4, 5) or (channels is not None and array.shape[-1] != channels):
-        wanted = "C" if channels is None else str(channels)
-        raise ValueError(
-            f"{what} {path} must have shape (T, H, W, {wanted}) or (R, T, H, W, {wanted}), "
-            f"got {array.shape}"
-        )
+    array = _load_shaped(path, what, channels, (4, 5), "T, H, W, C")
     if array.shape[-4] < 2:
         raise ValueError(f"{what} {path} must hold at least 2 frames, got {array.shape[-4]}")
     array = _check_values(array, path, what)

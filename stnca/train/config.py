@@ -27,6 +27,7 @@ import tomli_w
 from .._validate import choice
 from ..boundaries import BOUNDARIES
 from ..data.augment import ROTATIONS
+from ..data.gray_scott import GrayScottParams
 from ..data.images import EMOJI_PREFIX
 from ..data.initial_conditions import INITIAL_CONDITIONS
 from ..losses import LOSSES
@@ -95,11 +96,11 @@ class GrayScottData:
     trajectories: int = 4
     initial_condition: str = "smooth"
     seed: int = 0
-    diffusion_a: float = 0.1
-    diffusion_b: float = 0.05
-    alpha: float = 0.06230
-    gamma: float = 0.06268
-    dt: float = 1.0
+    diffusion_a: float = GrayScottParams.diffusion_a
+    diffusion_b: float = GrayScottParams.diffusion_b
+    alpha: float = GrayScottParams.alpha
+    gamma: float = GrayScottParams.gamma
+    dt: float = GrayScottParams.dt
     noise: float = 0.0
 
     def __post_init__(self):
