@@ -6,7 +6,9 @@
 #   python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 \
 #       --implementation cp --platform manylinux2014_x86_64 --platform manylinux_2_17_x86_64 -d .whl tomli-w==1.2.0 imageio-ffmpeg==0.6.0
 # then call the device tool with  carry=[".whl"]  and the command
-#   bash benchmarks/gpu_paper_runs.sh
+#   bash benchmarks/gpu_paper_runs.sh            (everything: bench, gs, em)
+#   bash benchmarks/gpu_paper_runs.sh bench gs   (only some parts, if one call is too short)
+# Not yet run on a GPU: written without one; expect to fix small things on first use.
 # The device image already has JAX (CUDA), Equinox, Optax, typer, rich, matplotlib, Pillow,
 # imageio and jaxtyping; tomli-w and imageio-ffmpeg (for .mp4 videos) come from .whl.
 # Results land in $OUT (at most 8 files come back): copy them into REPRODUCTION.md.
@@ -18,14 +20,19 @@ OUT=${OUT:-/tmp/out}
 LOG=$OUT/log.txt
 mkdir -p "$OUT/gs" "$OUT/em"
 stnca() { python3 -m stnca "$@"; }
+PARTS=${*:-bench gs em}
+want() { [[ " $PARTS " == *" $1 "* ]]; }
 {
   nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv
   python3 -c "import jax; print('jax', jax.__version__, jax.devices())"
 
+  if want bench; then
   echo "== throughput (paper Gray-Scott setting)"
   python3 benchmarks/nca_throughput.py --repeats 20
   python3 benchmarks/nca_throughput.py --repeats 20 --no-checkpoint
+  fi
 
+  if want gs; then
   echo "== Gray-Scott paper configuration"
   start=$(date +%s)
   stnca train configs/gray_scott_paper.toml --out runs/gs
@@ -43,11 +50,14 @@ for row in r["frames"]:
                             if isinstance(d, dict)})
 PY
   cp runs/gs/model.eqx runs/gs/metrics.csv runs/gs/evaluation.json runs/gs/evaluation.png "$OUT/gs/"
+  fi
 
+  if want em; then
   echo "== image morphing paper configuration"
   start=$(date +%s)
   stnca train configs/emoji_morph_paper.toml --out runs/em
   echo "emoji training wall time: $(( $(date +%s) - start )) s"
   cat runs/em/morph.json
   cp runs/em/snapshots.png runs/em/morph.json "$OUT/em/"
+  fi
 } 2>&1 | tee "$LOG"

@@ -305,3 +305,32 @@ def test_forced_nan_stops_training_and_keeps_the_best_model(tmp_path, rng, monke
         config.replace("training", epochs=5), out, resume=True, progress=False, log=lambda _: None
     )
     assert all(np.all(np.isfinite(leaf)) for leaf in leaves(resumed.final_model))
+
+
+def test_measurement_noise_is_the_papers_interpolation(key, rng):
+    from stnca.data.augment import measurement_noise
+
+    y = jnp.asarray(rng.uniform(0.2, 0.7, size=(2, 3, 8, 8, 2)).astype(np.float32))
+    np.testing.assert_array_equal(measurement_noise(y, 0.0, key=key), y)
+    pure = np.asarray(measurement_noise(y, 1.0, key=key))
+    assert pure.min() >= float(y.min()) and pure.max() <= float(y.max())
+    assert abs(np.corrcoef(pure.ravel(), np.asarray(y).ravel())[0, 1]) < 0.1
+    xi = 0.3
+    noisy = np.asarray(measurement_noise(y, xi, key=key))
+    np.testing.assert_allclose(noisy, (1 - xi) * np.asarray(y) + xi * pure, atol=1e-6)
+    with pytest.raises(ValueError, match="xi must be in"):
+        measurement_noise(y, 1.5, key=key)
+
+
+def test_config_noise_reaches_the_training_data(tmp_path, rng):
+    from stnca.train.dataset import training_data
+
+    config = tiny_config(tmp_path, rng)
+    clean = training_data(config)
+    noisy = training_data(config.replace("data", noise=0.2))
+    assert np.abs(noisy - clean).max() > 0.01
+    assert noisy.min() >= clean.min() - 1e-6 and noisy.max() <= clean.max() + 1e-6
+    # noise that stays within the data's range, interpolated with weight 0.2: the residual
+    # (noisy - 0.8 clean) / 0.2 lies in [min, max]
+    eta = (noisy - 0.8 * clean) / 0.2
+    assert eta.min() >= clean.min() - 1e-4 and eta.max() <= clean.max() + 1e-4
