@@ -89,9 +89,9 @@ def accumulate_gradients(
     """Lines 6-19: the mean loss over all ``M x R`` transitions and its gradient.
 
     Returns:
-        ``(loss, gradient, predictions)``: the mean loss, its gradient with respect to the
-        model's arrays (accumulated over the mini-batches), and the predicted states
-        ``Phi^t(x)``, shape ``(R, M, H, W, C)``.
+        ``(loss, gradient, predictions, losses)``: the mean loss, its gradient with respect
+        to the model's arrays (accumulated over the mini-batches), the predicted states
+        ``Phi^t(x)``, shape ``(R, M, H, W, C)``, and each transition's loss, ``(R, M)``.
     """
     loss_fn = get_loss(loss)
     transitions = states.shape[0] * states.shape[1]
@@ -111,22 +111,26 @@ def accumulate_gradients(
         k_rollout, k_loss = jax.random.split(k)
         rollout_key = k_rollout if nca.stochastic else None
         predicted = nca.advance(start, steps_between_frames, key=rollout_key, checkpoint=checkpoint)
-        value = jnp.sum(loss_fn(nca.observable(predicted), target, key=k_loss)) / transitions
-        return value, predicted
+        each = loss_fn(nca.observable(predicted), target, key=k_loss)
+        return jnp.sum(each) / transitions, (predicted, each)
 
     value_and_grad = jax.value_and_grad(minibatch_loss, has_aux=True)
 
     def body(carry, inputs):
-        gradient, total, predictions = carry
+        gradient, total, predictions, losses = carry
         index, k = inputs
-        (value, predicted), g = value_and_grad(params, flat_states[index], flat_targets[index], k)
+        (value, (predicted, each)), g = value_and_grad(
+            params, flat_states[index], flat_targets[index], k
+        )
         gradient = jax.tree.map(jnp.add, gradient, g)
-        return (gradient, total + value, predictions.at[index].set(predicted)), None
+        predictions = predictions.at[index].set(predicted)
+        return (gradient, total + value, predictions, losses.at[index].set(each)), None
 
-    start = (jax.tree.map(jnp.zeros_like, params), jnp.zeros((), states.dtype), flat_states)
+    zero = jnp.zeros((), states.dtype)
+    start = (jax.tree.map(jnp.zeros_like, params), zero, flat_states, jnp.zeros(transitions))
     keys = jax.random.split(k_batches, minibatches)
-    (gradient, total, predictions), _ = jax.lax.scan(body, start, (order, keys))
-    return total, gradient, predictions.reshape(states.shape)
+    (gradient, total, predictions, losses), _ = jax.lax.scan(body, start, (order, keys))
+    return total, gradient, predictions.reshape(states.shape), losses.reshape(states.shape[:2])
 
 
 def propagate(
@@ -160,12 +164,18 @@ def restart(
 
 class EpochResult(NamedTuple):
     """What one epoch returns: the updated model, optimiser state and start states, and the
-    mean loss and raw gradient norm measured with the model as it was before the update."""
+    losses and raw gradient norm measured with the model as it was before the update.
+
+    ``reinitialised_loss`` is the mean loss of the trajectories that restart from the data
+    every epoch (equal to ``loss`` when none do): unlike ``loss`` it does not depend on how
+    far the propagated trajectories have drifted, so it compares models across epochs.
+    """
 
     model: NCA
     opt_state: optax.OptState
     states: Array
     loss: Array
+    reinitialised_loss: Array
     gradient_norm: Array
 
 
@@ -187,7 +197,7 @@ def make_epoch(
         if augment_noise:
             # re-initialised trajectories start from this epoch's (noisy) data
             states = restart(model, states, noisy, training.reinitialised_batches)
-        loss, gradient, predictions = accumulate_gradients(
+        loss, gradient, predictions, losses = accumulate_gradients(
             model,
             states,
             noisy[:, 1:],
@@ -200,11 +210,13 @@ def make_epoch(
         params = eqx.filter(model, eqx.is_inexact_array)
         updates, opt_state = optimizer.update(gradient, opt_state, params)
         next_states = propagate(model, states, predictions, y, training.reinitialised_batches)
+        restarted = min(training.reinitialised_batches, states.shape[0])
         return EpochResult(
             eqx.apply_updates(model, updates),
             opt_state,
             next_states,
             loss,
+            jnp.mean(losses[:restarted]) if restarted else loss,
             optax.tree.norm(gradient),
         )
 

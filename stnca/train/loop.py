@@ -2,11 +2,14 @@
 
 An output folder holds::
 
-    model.eqx        the best model so far (lowest training loss), loadable by load_model
+    model.eqx        the best model so far, loadable by load_model: the lowest loss of the
+                     trajectories re-initialised from the data each epoch (all trajectories
+                     when none are), which compares epochs fairly while propagated ones drift
     checkpoint.eqx   everything needed to resume: model, optimiser state, propagated start
                      states, best model, PRNG key, epoch
     config.toml      the resolved configuration
-    metrics.csv      epoch, loss, gradient_norm, learning_rate, elapsed_seconds
+    metrics.csv      epoch, loss (all transitions), reinitialised_loss, gradient_norm,
+                     learning_rate, elapsed_seconds
     loss.png         the loss curve
     train_data.npy   the training trajectories (R, M+1, H, W, C), noise included
 
@@ -47,7 +50,14 @@ CONFIG_FILE = "config.toml"
 METRICS_FILE = "metrics.csv"
 LOSS_FIGURE = "loss.png"
 DATA_FILE = "train_data.npy"
-METRICS_COLUMNS = ("epoch", "loss", "gradient_norm", "learning_rate", "elapsed_seconds")
+METRICS_COLUMNS = (
+    "epoch",
+    "loss",
+    "reinitialised_loss",
+    "gradient_norm",
+    "learning_rate",
+    "elapsed_seconds",
+)
 
 
 class TrainingDiverged(RuntimeError):
@@ -60,7 +70,7 @@ class TrainResult:
 
     out_dir: Path
     model: NCA
-    """The best model (lowest training loss), as saved in ``model.eqx``."""
+    """The best model (lowest re-initialised-trajectory loss), as saved in ``model.eqx``."""
     best_loss: float
     best_epoch: int
     epochs: int
@@ -343,8 +353,9 @@ def train(
                 jax.random.fold_in(base_key, epoch),
             )
             loss = float(result.loss)
+            selection_loss = float(result.reinitialised_loss)
             elapsed = elapsed_at_start + time.perf_counter() - run_start
-            if not math.isfinite(loss):
+            if not (math.isfinite(loss) and math.isfinite(selection_loss)):
                 save_all(state)  # the last finite state, and the best model so far
                 raise TrainingDiverged(
                     f"training stopped at epoch {epoch}: the loss became {loss}. The best model "
@@ -355,15 +366,18 @@ def train(
                 {
                     "epoch": epoch,
                     "loss": loss,
+                    "reinitialised_loss": selection_loss,
                     "gradient_norm": float(result.gradient_norm),
                     "learning_rate": float(schedule(epoch - 1)),
                     "elapsed_seconds": elapsed,
                 }
             )
             best = (
-                # the loss was measured with the parameters before this epoch's update
-                dict(best_model=state.model, best_loss=loss, best_epoch=epoch)
-                if loss < state.best_loss
+                # measured with the parameters before this epoch's update; selected by the
+                # re-initialised trajectories' loss (see EpochResult), which compares epochs
+                # fairly while the propagated trajectories still drift
+                dict(best_model=state.model, best_loss=selection_loss, best_epoch=epoch)
+                if selection_loss < state.best_loss
                 else {}
             )
             # one rebinding, so an interrupt never sees a half-updated state
@@ -376,7 +390,7 @@ def train(
                 elapsed=elapsed,
                 **best,
             )
-            bar.update(epoch, loss, state.best_loss, elapsed, run_start)
+            bar.update(epoch, selection_loss, state.best_loss, elapsed, run_start)
             if epoch % training.checkpoint_every == 0 or epoch == training.epochs:
                 save_all(state)
     except KeyboardInterrupt:
