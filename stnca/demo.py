@@ -32,6 +32,7 @@ TEST_SIZE = 64
 TEST_SEED = 2024
 DEMO_FILES = (
     "model.eqx",
+    "final.eqx",
     "checkpoint.eqx",
     "config.toml",
     "metrics.csv",

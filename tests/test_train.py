@@ -191,11 +191,12 @@ def tiny_config(tmp_path, rng, **training):
 def test_tiny_training_run_lowers_the_loss_tenfold(tmp_path, rng):
     config = tiny_config(tmp_path, rng)
     result = train(config, tmp_path / "run", progress=False, log=lambda _: None)
-    first = result.metrics[0]["reinitialised_loss"]
+    first = result.metrics[0]["loss"]
     assert result.best_loss < first / 10, (first, result.best_loss)
-    assert min(r["loss"] for r in result.metrics) < result.metrics[0]["loss"] / 10
+    assert min(r["reinitialised_loss"] for r in result.metrics) < first / 10
     for name in (
         "model.eqx",
+        "final.eqx",
         "checkpoint.eqx",
         "config.toml",
         "metrics.csv",
@@ -213,7 +214,10 @@ def test_tiny_training_run_lowers_the_loss_tenfold(tmp_path, rng):
         "learning_rate",
         "elapsed_seconds",
     }
-    assert result.best_loss == min(r["reinitialised_loss"] for r in rows)
+    assert result.best_loss == min(r["loss"] for r in rows)
+    final = load_model(tmp_path / "run" / "final.eqx")
+    for a, b in zip(leaves(final), leaves(result.final_model), strict=True):
+        np.testing.assert_array_equal(a, b)
     best = load_model(tmp_path / "run" / "model.eqx")
     header = read_header(tmp_path / "run" / "model.eqx")
     assert header["loss"] == pytest.approx(result.best_loss)
@@ -311,9 +315,9 @@ def test_forced_nan_stops_training_and_keeps_the_best_model(tmp_path, rng, monke
     header = read_header(out / "model.eqx")
     rows = train_loop.read_metrics(out / "metrics.csv")
     assert [r["epoch"] for r in rows] == [1, 2, 3, 4, 5]
-    best = min(rows, key=lambda r: r["reinitialised_loss"])
+    best = min(rows, key=lambda r: r["loss"])
     assert header["epoch"] == best["epoch"]
-    assert header["loss"] == pytest.approx(best["reinitialised_loss"])
+    assert header["loss"] == pytest.approx(best["loss"])
     model = load_model(out / "model.eqx")
     assert all(np.all(np.isfinite(leaf)) for leaf in leaves(model))
     # the checkpoint holds the last finite state (after epoch 5), never the NaN weights
@@ -351,3 +355,29 @@ def test_config_noise_reaches_the_training_data(tmp_path, rng):
     # (noisy - 0.8 clean) / 0.2 lies in [min, max]
     eta = (noisy - 0.8 * clean) / 0.2
     assert eta.min() >= clean.min() - 1e-4 and eta.max() <= clean.max() + 1e-4
+
+
+def test_warns_when_training_never_beats_the_untrained_model(tmp_path, rng, monkeypatch):
+    real_make_epoch = train_loop.make_epoch
+
+    def rising_make_epoch(*args):
+        epoch_fn = real_make_epoch(*args)
+        calls = {"n": 0}
+
+        def epoch(*inner):
+            calls["n"] += 1
+            result = epoch_fn(*inner)
+            return result._replace(loss=jnp.asarray(float(calls["n"])))
+
+        return epoch
+
+    monkeypatch.setattr(train_loop, "make_epoch", rising_make_epoch)
+    messages = []
+    result = train(
+        tiny_config(tmp_path, rng, epochs=4), tmp_path / "run", progress=False, log=messages.append
+    )
+    assert result.best_epoch == 1
+    assert any("never fell below" in m and "final.eqx" in m for m in messages)
+    final = load_model(tmp_path / "run" / "final.eqx")
+    for a, b in zip(leaves(final), leaves(result.final_model), strict=True):
+        np.testing.assert_array_equal(a, b)

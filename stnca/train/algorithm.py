@@ -167,8 +167,8 @@ class EpochResult(NamedTuple):
     losses and raw gradient norm measured with the model as it was before the update.
 
     ``reinitialised_loss`` is the mean loss of the trajectories that restart from the data
-    every epoch (equal to ``loss`` when none do): unlike ``loss`` it does not depend on how
-    far the propagated trajectories have drifted, so it compares models across epochs.
+    every epoch (equal to ``loss`` when none do): a one-interval error that does not depend
+    on how far the propagated trajectories have drifted.
     """
 
     model: NCA

@@ -2,9 +2,9 @@
 
 An output folder holds::
 
-    model.eqx        the best model so far, loadable by load_model: the lowest loss of the
-                     trajectories re-initialised from the data each epoch (all trajectories
-                     when none are), which compares epochs fairly while propagated ones drift
+    model.eqx        the best model so far (lowest training loss, as in the paper), loadable
+                     by load_model
+    final.eqx        the latest weights (at the last checkpoint), also loadable
     checkpoint.eqx   everything needed to resume: model, optimiser state, propagated start
                      states, best model, PRNG key, epoch
     config.toml      the resolved configuration
@@ -46,6 +46,7 @@ from .dataset import TrainingData, training_data
 
 MODEL_FILE = "model.eqx"
 CHECKPOINT_FILE = "checkpoint.eqx"
+FINAL_FILE = "final.eqx"
 CONFIG_FILE = "config.toml"
 METRICS_FILE = "metrics.csv"
 LOSS_FIGURE = "loss.png"
@@ -70,7 +71,7 @@ class TrainResult:
 
     out_dir: Path
     model: NCA
-    """The best model (lowest re-initialised-trajectory loss), as saved in ``model.eqx``."""
+    """The best model (lowest training loss), as saved in ``model.eqx``."""
     best_loss: float
     best_epoch: int
     epochs: int
@@ -328,6 +329,7 @@ def train(
                 "hyperparameters": current.model.hyperparameters(),
             },
         )
+        save_model(out / FINAL_FILE, current.model, epoch=current.epoch)
         if current.best_epoch != saved_best or not (out / MODEL_FILE).exists():
             save_model(
                 out / MODEL_FILE,
@@ -353,9 +355,9 @@ def train(
                 jax.random.fold_in(base_key, epoch),
             )
             loss = float(result.loss)
-            selection_loss = float(result.reinitialised_loss)
+            reinitialised_loss = float(result.reinitialised_loss)
             elapsed = elapsed_at_start + time.perf_counter() - run_start
-            if not (math.isfinite(loss) and math.isfinite(selection_loss)):
+            if not (math.isfinite(loss) and math.isfinite(reinitialised_loss)):
                 save_all(state)  # the last finite state, and the best model so far
                 raise TrainingDiverged(
                     f"training stopped at epoch {epoch}: the loss became {loss}. The best model "
@@ -366,18 +368,16 @@ def train(
                 {
                     "epoch": epoch,
                     "loss": loss,
-                    "reinitialised_loss": selection_loss,
+                    "reinitialised_loss": reinitialised_loss,
                     "gradient_norm": float(result.gradient_norm),
                     "learning_rate": float(schedule(epoch - 1)),
                     "elapsed_seconds": elapsed,
                 }
             )
             best = (
-                # measured with the parameters before this epoch's update; selected by the
-                # re-initialised trajectories' loss (see EpochResult), which compares epochs
-                # fairly while the propagated trajectories still drift
-                dict(best_model=state.model, best_loss=selection_loss, best_epoch=epoch)
-                if selection_loss < state.best_loss
+                # the loss was measured with the parameters before this epoch's update
+                dict(best_model=state.model, best_loss=loss, best_epoch=epoch)
+                if loss < state.best_loss
                 else {}
             )
             # one rebinding, so an interrupt never sees a half-updated state
@@ -390,7 +390,7 @@ def train(
                 elapsed=elapsed,
                 **best,
             )
-            bar.update(epoch, selection_loss, state.best_loss, elapsed, run_start)
+            bar.update(epoch, loss, state.best_loss, elapsed, run_start)
             if epoch % training.checkpoint_every == 0 or epoch == training.epochs:
                 save_all(state)
     except KeyboardInterrupt:
@@ -402,6 +402,12 @@ def train(
         bar.close()
     if training.epochs == 0 or not (out / MODEL_FILE).exists():
         save_all(state)
+    if state.best_epoch == 1 and state.epoch > 1:
+        log(
+            f"warning: the training loss never fell below its value at epoch 1, so "
+            f"{out / MODEL_FILE} holds the untrained model; train longer (the propagated "
+            f"trajectories can take many epochs to settle) or use {out / FINAL_FILE}"
+        )
     return TrainResult(
         out_dir=out,
         model=state.best_model,
