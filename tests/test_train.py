@@ -289,25 +289,33 @@ def test_resume_refuses_a_changed_config_and_a_missing_checkpoint(tmp_path, rng)
         train(config, tmp_path / "run", **quiet)
 
 
-def test_forced_nan_stops_training_and_keeps_the_best_model(tmp_path, rng, monkeypatch):
+def patch_epochs(monkeypatch, change):
+    """Make training's epoch function return ``change(call_number, result)``."""
     real_make_epoch = train_loop.make_epoch
 
-    def poisoned_make_epoch(*args):
+    def make_epoch(*args):
         epoch_fn = real_make_epoch(*args)
         calls = {"n": 0}
 
-        def epoch(*args):
+        def epoch(*inner):
             calls["n"] += 1
-            result = epoch_fn(*args)
-            if calls["n"] >= 6:  # a diverged update: NaN weights and a NaN loss
-                poisoned = jax.tree.map(lambda a: a * jnp.nan, result.model)
-                nan = jnp.asarray(jnp.nan)
-                return result._replace(model=poisoned, loss=nan, reinitialised_loss=nan)
-            return result
+            return change(calls["n"], epoch_fn(*inner))
 
         return epoch
 
-    monkeypatch.setattr(train_loop, "make_epoch", poisoned_make_epoch)
+    monkeypatch.setattr(train_loop, "make_epoch", make_epoch)
+
+
+def test_forced_nan_stops_training_and_keeps_the_best_model(tmp_path, rng, monkeypatch):
+    def poison(n, result):
+        if n < 6:
+            return result
+        # a diverged update: NaN weights and a NaN loss
+        poisoned = jax.tree.map(lambda a: a * jnp.nan, result.model)
+        nan = jnp.asarray(jnp.nan)
+        return result._replace(model=poisoned, loss=nan, reinitialised_loss=nan)
+
+    patch_epochs(monkeypatch, poison)
     config = tiny_config(tmp_path, rng, epochs=20, checkpoint_every=4)
     out = tmp_path / "run"
     with pytest.raises(TrainingDiverged, match="epoch 6: the loss became nan"):
@@ -358,20 +366,7 @@ def test_config_noise_reaches_the_training_data(tmp_path, rng):
 
 
 def test_warns_when_training_never_beats_the_untrained_model(tmp_path, rng, monkeypatch):
-    real_make_epoch = train_loop.make_epoch
-
-    def rising_make_epoch(*args):
-        epoch_fn = real_make_epoch(*args)
-        calls = {"n": 0}
-
-        def epoch(*inner):
-            calls["n"] += 1
-            result = epoch_fn(*inner)
-            return result._replace(loss=jnp.asarray(float(calls["n"])))
-
-        return epoch
-
-    monkeypatch.setattr(train_loop, "make_epoch", rising_make_epoch)
+    patch_epochs(monkeypatch, lambda n, result: result._replace(loss=jnp.asarray(float(n))))
     messages = []
     result = train(
         tiny_config(tmp_path, rng, epochs=4), tmp_path / "run", progress=False, log=messages.append
