@@ -338,8 +338,6 @@ def evaluate_command(
     """Roll the model out from the truth's frame 0 and print per-frame metrics as JSON."""
     import json
 
-    import numpy as np
-
     from . import viz
     from ._files import write_text
     from ._validate import count
@@ -356,7 +354,7 @@ def evaluate_command(
     evaluation = evaluate(model, data, steps_between_frames, key=key)
     report = evaluation.to_json()
     frames = data.shape[1]
-    picked = np.unique(np.linspace(0, frames - 1, min(frames, 7)).round().astype(int))
+    picked = viz.evenly_spaced(frames, 7)
     viz.comparison_figure(
         data[0][picked],
         evaluation.prediction[0][picked],

@@ -116,7 +116,7 @@ def run_demo(
     save_array(out / "test_prediction.npy", evaluation.prediction[0])
 
     log("4/4 writing figures and video")
-    picked = np.unique(np.linspace(0, truth.shape[0] - 1, 7).round().astype(int))
+    picked = viz.evenly_spaced(truth.shape[0], 7)
     figure = viz.comparison_figure(
         truth[picked],
         evaluation.prediction[0][picked],

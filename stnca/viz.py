@@ -65,6 +65,11 @@ def render(
     return colormaps[cmap](np.clip(scaled, 0.0, 1.0))[..., :3].astype(np.float32)
 
 
+def evenly_spaced(frames: int, count: int) -> np.ndarray:
+    """Up to ``count`` evenly spaced frame indices in ``[0, frames)``, first and last included."""
+    return np.unique(np.linspace(0, frames - 1, min(count, frames)).round().astype(int))
+
+
 def _to_uint8(rgb: np.ndarray) -> np.ndarray:
     return (np.clip(rgb, 0.0, 1.0) * 255 + 0.5).astype(np.uint8)
 
@@ -125,7 +130,7 @@ def trajectory_figure(
         trajectory = trajectory[None]
     trajectory = trajectory[:4]
     frames = trajectory.shape[1]
-    picked = np.unique(np.linspace(0, frames - 1, min(max_frames, frames)).round().astype(int))
+    picked = evenly_spaced(frames, max_frames)
     low, high = float(trajectory.min()), float(trajectory.max())
     rgb = render(trajectory[:, picked], channel=channel, vmin=low, vmax=high)
     return frames_figure(
