@@ -1,63 +1,153 @@
 #!/usr/bin/env bash
-# The paper-scale runs and GPU benchmark, as ONE device call (fits a 10-minute call).
+# Everything that wants a GPU, as ONE device call: the throughput benchmark, the paper's
+# Gray-Scott and image-morphing configurations at full length, and the training-settings
+# ablations (benchmarks/ablation.py) at demo, CPU-morphing and Brusselator scale, many
+# trainings at once on the one GPU.
 #
-# Prepare on the CPU machine, from the repository root (once per session; .whl is ignored):
+# Prepare on the CPU machine, from the repository root (once; .whl is git-ignored):
 #   echo /.whl/ >> .git/info/exclude
 #   python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 \
-#       --implementation cp --platform manylinux2014_x86_64 --platform manylinux_2_17_x86_64 -d .whl tomli-w==1.2.0 imageio-ffmpeg==0.6.0
-# then call the device tool with  carry=[".whl"]  and the command
-#   bash benchmarks/gpu_paper_runs.sh            (everything: bench, gs, em)
-#   bash benchmarks/gpu_paper_runs.sh bench gs   (only some parts, if one call is too short)
-# Not yet run on a GPU: written without one; expect to fix small things on first use.
-# The device image already has JAX (CUDA), Equinox, Optax, typer, rich, matplotlib, Pillow,
-# imageio and jaxtyping; tomli-w and imageio-ffmpeg (for .mp4 videos) come from .whl.
-# Results land in $OUT (at most 8 files come back): copy them into REPRODUCTION.md.
+#       --implementation cp --platform manylinux2014_x86_64 --platform manylinux_2_17_x86_64 \
+#       -d .whl tomli-w==1.2.0 imageio-ffmpeg==0.6.0
+# Rehearse on the CPU with a few epochs (a minute or two, nothing to read):
+#   SMOKE=1 OUT=/tmp/out bash benchmarks/gpu_paper_runs.sh
+# then call the device tool with carry=[".whl"] and the command
+#   bash benchmarks/gpu_paper_runs.sh            (or name parts: bench gs em demo morph other)
+# The first GPU session ran the default parts; the second ran `recipe ablation` (LIMIT=300).
+# Results come back as $OUT/PART.tar.gz (models, metrics, figures, ablation tables) and
+# $OUT/log.txt; copy the numbers into REPRODUCTION.md and BENCHMARKS.md.
 set -uo pipefail
-python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
-    --target /tmp/site .whl/*.whl && export PYTHONPATH="/tmp/site:$PWD" || exit 1
-export PYTHONUNBUFFERED=1
+if [[ -d .whl ]] && ! python3 -c "import tomli_w, imageio_ffmpeg" 2>/dev/null; then
+    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
+        --target /tmp/site .whl/*.whl || exit 1
+    export PYTHONPATH="/tmp/site:${PYTHONPATH:-}"
+fi
+export PYTHONPATH="$PWD:${PYTHONPATH:-}" PYTHONUNBUFFERED=1 XLA_PYTHON_CLIENT_PREALLOCATE=false
+# seeds of one variant compile to the same programs: share compilations between processes
+export JAX_COMPILATION_CACHE_DIR=${JAX_COMPILATION_CACHE_DIR:-/tmp/jax-cache}
+export JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS=0
+PY=${PY:-python3}
 OUT=${OUT:-/tmp/out}
+RUNS=${RUNS:-runs/gpu}
 LOG=$OUT/log.txt
-mkdir -p "$OUT/gs" "$OUT/em"
-stnca() { python3 -m stnca "$@"; }
-PARTS=${*:-bench gs em}
+LIMIT=${LIMIT:-420}   # seconds any one part may take
+mkdir -p "$OUT" "$RUNS"
+PARTS=${*:-bench gs em demo morph other}
 want() { [[ " $PARTS " == *" $1 "* ]]; }
+EPOCHS=()
+[[ -n "${SMOKE:-}" ]] && EPOCHS=(--epochs 3) && LIMIT=300
+ablate() { timeout "$LIMIT" "$PY" benchmarks/ablation.py "$@" "${EPOCHS[@]}"; }
+
+# the stabilisers of the authors' code (issue: models that generalise and hold)
+PEN="training.state_penalty=0.01"
+TOL="training.propagate_tolerance=0.01"
+RESTART="training.restart_every=64; training.restart_hidden_noise=0.1"
+B2="training.minibatches=2; training.update_every='minibatch'"
+ALL="$B2; $PEN; $TOL; $RESTART"
+
 {
   nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv
-  python3 -c "import jax; print('jax', jax.__version__, jax.devices())"
-
+  "$PY" -c "import jax; print('jax', jax.__version__, jax.devices())"
+  date
   if want bench; then
-  echo "== throughput (paper Gray-Scott setting)"
-  python3 benchmarks/nca_throughput.py --repeats 20
-  python3 benchmarks/nca_throughput.py --repeats 20 --no-checkpoint
+    echo "== throughput (paper Gray-Scott setting), GPU alone"
+    reps=20; [[ -n "${SMOKE:-}" ]] && reps=2
+    "$PY" benchmarks/nca_throughput.py --repeats $reps
+    "$PY" benchmarks/nca_throughput.py --repeats $reps --no-checkpoint
   fi
-
+  pids=()
   if want gs; then
-  echo "== Gray-Scott paper configuration"
-  start=$(date +%s)
-  stnca train configs/gray_scott_paper.toml --out runs/gs
-  echo "gray-scott training wall time: $(( $(date +%s) - start )) s"
-  stnca simulate gray-scott --size 64 --steps 2048 --every 32 --init high_frequency \
-      --seed 2024 --out runs/gs_test.npy
-  stnca evaluate runs/gs/model.eqx --truth runs/gs_test.npy --steps-between-frames 32 \
-      --out runs/gs > /dev/null
-  python3 - <<'PY'
-import json
-r = json.load(open("runs/gs/evaluation.json"))
-for row in r["frames"]:
-    if row["step"] in (1024, 2048):
-        print(row["step"], {k: {m: round(v, 4) for m, v in d.items()} for k, d in row.items()
-                            if isinstance(d, dict)})
-PY
-  cp runs/gs/model.eqx runs/gs/metrics.csv runs/gs/evaluation.json runs/gs/evaluation.png "$OUT/gs/"
+    echo "== Gray-Scott paper configuration, 4000 epochs, variants (test: n = 1024, 2048)"
+    ablate configs/gray_scott_paper.toml --out "$RUNS/gs" --seeds 0 --jobs 4 \
+      --variant "paper" \
+      --variant "paper-stabilised: $PEN; $RESTART" \
+      --variant "paper-lr-decay: training.lr_decay_rate=0.1; training.lr_decay_epochs=4000" \
+      --variant "paper-stabilised-lr-decay: $PEN; $RESTART; training.lr_decay_rate=0.1; training.lr_decay_epochs=4000" \
+      > "$RUNS/gs.txt" 2>&1 &
+    pids+=($!)
   fi
-
   if want em; then
-  echo "== image morphing paper configuration"
-  start=$(date +%s)
-  stnca train configs/emoji_morph_paper.toml --out runs/em
-  echo "emoji training wall time: $(( $(date +%s) - start )) s"
-  cat runs/em/morph.json
-  cp runs/em/snapshots.png runs/em/morph.json "$OUT/em/"
+    echo "== image morphing paper configuration, 4000 epochs"
+    ablate configs/emoji_morph_paper.toml --out "$RUNS/em" --seeds 0 --jobs 2 \
+      --variant "paper" \
+      --variant "paper-hold: training.hold_final=true; $PEN" \
+      > "$RUNS/em.txt" 2>&1 &
+    pids+=($!)
   fi
+  if want demo; then
+    echo "== ablation at demo scale, 2 seeds"
+    ablate stnca/presets/demo.toml --out "$RUNS/demo" --seeds 0 1 --jobs 7 \
+      --variant "demo-as-is" \
+      --variant "all: $ALL" \
+      --variant "all-but-per-minibatch: training.minibatches=2; training.update_every='epoch'; $PEN; $TOL; $RESTART" \
+      --variant "all-but-penalty: $B2; $TOL; $RESTART" \
+      --variant "all-but-gate: $B2; $PEN; $RESTART" \
+      --variant "all-but-restarts: $B2; $PEN; $TOL" \
+      --variant "all-but-rollout-selection: $ALL; training.select_by='loss'" \
+      --variant "per-minibatch-only: $B2" \
+      --variant "penalty-only: $PEN" \
+      --variant "gate-only: $TOL" \
+      --variant "restarts-only: $RESTART" \
+      --variant "loss-selection-only: training.select_by='loss'" \
+      --variant "b2-penalty-restarts-held-out: $B2; $PEN; $RESTART; data.validation_trajectories=2" \
+      --variant "b4-penalty-restarts: training.minibatches=4; $PEN; $RESTART" \
+      --variant "b4-penalty-restarts-8-trajectories: training.minibatches=4; $PEN; $RESTART; data.trajectories=8" \
+      --variant "b2-penalty-restarts-2000-epochs: $B2; $PEN; $RESTART; training.epochs=2000; training.lr_decay_epochs=2000" \
+      > "$RUNS/demo.txt" 2>&1 &
+    pids+=($!)
+  fi
+  if want morph; then
+    echo "== image morphing, CPU configuration: holding the final image; other sequences"
+    ablate configs/emoji_morph_cpu.toml --out "$RUNS/morph" --seeds 0 1 --jobs 3 \
+      --variant "cpu-as-is" \
+      --variant "hold: training.hold_final=true" \
+      --variant "penalty: $PEN" \
+      --variant "hold-penalty: training.hold_final=true; $PEN" \
+      --variant "hold-penalty-restarts: training.hold_final=true; $PEN; $RESTART" \
+      --variant "lizard-crab-mushroom: training.hold_final=true; $PEN; data.images=['emoji:lizard', 'emoji:crab', 'emoji:mushroom']" \
+      --variant "microbe-mushroom-alien: training.hold_final=true; $PEN; data.images=['emoji:microbe', 'emoji:mushroom', 'emoji:alien_monster']" \
+      > "$RUNS/morph.txt" 2>&1 &
+    pids+=($!)
+  fi
+  if want other; then
+    echo "== Brusselator (py-pde data) through data.source = file"
+    ablate examples/other_pde/brusselator.toml --out "$RUNS/other" --seeds 0 1 --jobs 2 \
+      --test examples/other_pde/test.npy \
+      --variant "defaults" \
+      --variant "penalty-restarts: $PEN; $RESTART" \
+      --variant "held-out: data.validation_trajectories=1" \
+      > "$RUNS/other.txt" 2>&1 &
+    pids+=($!)
+  fi
+  # second session: the configuration chosen from the first, and the ablation around the
+  # demo's chosen settings (each one off in turn)
+  if want recipe; then
+    echo "== Gray-Scott paper configuration as configured, 4000 epochs"
+    ablate configs/gray_scott_paper.toml --out "$RUNS/gs2" --seeds 0 --jobs 2 \
+      --variant "paper" \
+      --variant "paper-lr-2e-3: training.learning_rate=2e-3; training.lr_decay_rate=0.05" \
+      > "$RUNS/gs2.txt" 2>&1 &
+    pids+=($!)
+  fi
+  if want ablation; then
+    echo "== ablation around the demo's settings, 2 seeds"
+    ablate stnca/presets/demo.toml --out "$RUNS/ablation" --seeds 0 1 --jobs 4 \
+      --variant "without-per-minibatch-updates: training.update_every='epoch'" \
+      --variant "without-penalty: training.state_penalty=0" \
+      --variant "without-restarts: training.restart_every=0" \
+      --variant "select-by-loss: training.select_by='loss'" \
+      > "$RUNS/ablation.txt" 2>&1 &
+    pids+=($!)
+  fi
+  for pid in "${pids[@]}"; do wait "$pid"; done
+  date
+  for part in gs em demo morph other gs2 ablation; do
+    [[ -f "$RUNS/$part.txt" ]] && { echo "== $part"; tail -n 40 "$RUNS/$part.txt"; }
+  done
 } 2>&1 | tee "$LOG"
+# models, metrics, figures and tables; not the bulky training data, videos or checkpoints
+for part in gs em demo morph other gs2 ablation; do
+  [[ -d "$RUNS/$part" ]] && tar czf "$OUT/$part.tar.gz" --exclude='*.npy' --exclude='*.mp4' \
+    --exclude='checkpoint.eqx' --exclude='*/final/*' "$RUNS/$part" "$RUNS/$part.txt" 2>/dev/null
+done
+ls -la "$OUT"

@@ -258,7 +258,7 @@ def _report_morph(model, out: Path) -> None:
     config = load_config(out / "config.toml")
     sequence = np.load(out / "train_data.npy")[0]
     report = morph_report(model, sequence, config.training.steps_between_frames, out)
-    for row in report["images"] + [report["extrapolation"]]:
+    for row in report["images"] + report["extrapolation"]:
         typer.echo(
             f"  n = {row['step']:>4}: image {row['target']}  "
             f"relative error {row['relative_error']:.3f}"
@@ -269,7 +269,13 @@ def _report_morph(model, out: Path) -> None:
 @app.command("rollout")
 @user_errors
 def rollout_command(
-    model_path: Annotated[Path, typer.Argument(metavar="MODEL", help="Trained model.eqx.")],
+    model_path: Annotated[
+        Path,
+        typer.Argument(
+            metavar="MODEL",
+            help="Trained model.eqx, or a shipped model's name (e.g. gray_scott_paper).",
+        ),
+    ],
     init: Annotated[
         Path, typer.Option("--init", help="Observable initial state(s): (H, W, C) or (R, H, W, C).")
     ],
@@ -319,7 +325,13 @@ def rollout_command(
 @app.command("evaluate")
 @user_errors
 def evaluate_command(
-    model_path: Annotated[Path, typer.Argument(metavar="MODEL", help="Trained model.eqx.")],
+    model_path: Annotated[
+        Path,
+        typer.Argument(
+            metavar="MODEL",
+            help="Trained model.eqx, or a shipped model's name (e.g. gray_scott_paper).",
+        ),
+    ],
     truth: Annotated[
         Path, typer.Option("--truth", help="True trajectory (T, H, W, C) or (R, T, H, W, C).")
     ],

@@ -24,9 +24,12 @@ _EPS = 1e-9
 
 
 def _safe_sqrt(s: Array) -> Array:
-    """``sqrt(s)`` for ``s >= 0`` with gradient 0 (not infinity) at ``s == 0``."""
+    """``sqrt(s)`` for ``s >= 0`` with gradient 0 (not infinity) at ``s == 0``.
+
+    A NaN stays NaN (``0 * s``), so a diverged prediction is never reported as a loss of 0.
+    """
     positive = s > 0
-    return jnp.where(positive, jnp.sqrt(jnp.where(positive, s, 1.0)), 0.0)
+    return jnp.where(positive, jnp.sqrt(jnp.where(positive, s, 1.0)), 0.0 * s)
 
 
 def euclidean(prediction: Field, target: Field, *, key: PRNGKeyArray | None = None):
@@ -136,6 +139,15 @@ def sliced_wasserstein(
     sorted_p = jnp.sort(points_p, axis=-2)
     sorted_t = jnp.sort(points_t, axis=-2)
     return _safe_sqrt(jnp.mean((sorted_p - sorted_t) ** 2, axis=(-2, -1)))
+
+
+def box_penalty(states: Array, low: float = 0.0, high: float = 1.0) -> Array:
+    """The authors' state-range penalty ``sum(relu(low - x) + relu(x - high))``.
+
+    Summed over everything in ``states``: every state, cell and channel, hidden channels
+    included. Zero inside the box ``[low, high]``; outside it, the distance to the box.
+    """
+    return jnp.sum(jax.nn.relu(low - states) + jax.nn.relu(states - high))
 
 
 LOSSES: dict[str, Loss] = {

@@ -14,6 +14,7 @@ state unchanged.
 
 from __future__ import annotations
 
+import copy as _copy
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -25,6 +26,7 @@ from jaxtyping import Array, Float, PRNGKeyArray
 from . import _trajectory
 from ._validate import choice, count, real
 from .boundaries import check_boundary
+from .scaling import Scaling
 from .stencils import check_kernels, perceive
 
 ACTIVATIONS: dict[str, Callable[[Array], Array]] = {
@@ -58,6 +60,11 @@ class NCA(eqx.Module):
         hidden_bias: add a bias to the hidden layer (default ``False``: equation 3 has none).
         init_scale: standard deviation of the random input-layer weights ``W2`` (default 0.1,
             as in the authors' code).
+        scaling: the map from physical units to the units the model works in (a
+            ``stnca.scaling.Scaling`` or its JSON dict); ``None`` (default) when the model
+            works in physical units. ``rollout``, ``initial_state`` and ``__call__`` work in
+            model units; ``encode`` / ``decode`` convert, and ``stnca.analysis.predict`` and
+            ``evaluate`` take and return physical units.
         key: PRNG key for the random ``W2``.
     """
 
@@ -71,6 +78,7 @@ class NCA(eqx.Module):
     activation: str = eqx.field(static=True)
     update_probability: float = eqx.field(static=True)
     boundary: str = eqx.field(static=True)
+    scaling: Scaling | None = eqx.field(static=True)
 
     def __init__(
         self,
@@ -84,6 +92,7 @@ class NCA(eqx.Module):
         boundary: str = "periodic",
         hidden_bias: bool = False,
         init_scale: float = 0.1,
+        scaling: Scaling | dict | None = None,
         key: PRNGKeyArray,
     ):
         self.observable_channels = count(observable_channels, "observable_channels", 1)
@@ -101,6 +110,16 @@ class NCA(eqx.Module):
         self.w_out = jnp.zeros((channels, width))
         self.b_out = jnp.zeros((channels,))
         self.b_in = jnp.zeros((width,)) if hidden_bias else None
+        if isinstance(scaling, dict):
+            scaling = Scaling.from_json(scaling)
+        if scaling is not None and (
+            not isinstance(scaling, Scaling) or scaling.channels != self.observable_channels
+        ):
+            raise ValueError(
+                f"scaling must be a Scaling with {self.observable_channels} channels, "
+                f"got {scaling!r}"
+            )
+        self.scaling = scaling
 
     @property
     def channels(self) -> int:
@@ -128,7 +147,22 @@ class NCA(eqx.Module):
             "update_probability": self.update_probability,
             "boundary": self.boundary,
             "hidden_bias": self.b_in is not None,
+            "scaling": None if self.scaling is None else self.scaling.to_json(),
         }
+
+    def encode(self, physical: Float[Array, "... observable"]) -> Float[Array, "... observable"]:
+        """Observable data in physical units -> the model's units (identity without scaling)."""
+        return physical if self.scaling is None else self.scaling.encode(physical)
+
+    def decode(self, scaled: Float[Array, "... observable"]) -> Float[Array, "... observable"]:
+        """Observable channels in the model's units -> physical units."""
+        return scaled if self.scaling is None else self.scaling.decode(scaled)
+
+    def with_scaling(self, scaling: Scaling | None) -> NCA:
+        """The same rule with another physical-unit map (e.g. the one fitted to its data)."""
+        copy = _copy.copy(self)
+        object.__setattr__(copy, "scaling", scaling)  # a static field: not reachable by tree_at
+        return copy
 
     def increment(self, x: State) -> State:
         """The deterministic increment ``F(g * x)`` of equation (3), for every cell."""

@@ -23,6 +23,29 @@ from .model import NCA
 FORMAT = "stnca"
 VERSION = 1
 _MAX_HEADER = 1 << 20
+PRETRAINED_DIR = Path(__file__).with_name("models")
+"""Trained models shipped with stnca (``NAME.eqx``; see its README.md)."""
+
+
+def pretrained_models() -> list[str]:
+    """Names of the models shipped with stnca, usable wherever a model path is asked for."""
+    return sorted(p.stem for p in PRETRAINED_DIR.glob("*.eqx"))
+
+
+def resolve_model(path_or_name: str | os.PathLike) -> Path:
+    """A model file: ``path_or_name`` itself if it exists, else the shipped model of that name.
+
+    Raises:
+        ValueError: neither a file nor a shipped model's name.
+    """
+    path = Path(path_or_name)
+    if path.is_file():
+        return path
+    shipped = PRETRAINED_DIR / f"{path.name.removesuffix('.eqx')}.eqx"
+    if path.parent == Path(".") and shipped.is_file():
+        return shipped
+    names = ", ".join(pretrained_models()) or "none"
+    raise ValueError(f"model file not found: {path} (shipped models: {names})")
 
 
 def save_tree(path: str | os.PathLike, tree: Any, header: dict[str, Any]) -> Path:
@@ -93,7 +116,12 @@ def save_model(path: str | os.PathLike, model: NCA, **extra: Any) -> Path:
 
 
 def load_model(path: str | os.PathLike) -> NCA:
-    """Load an NCA saved by ``save_model``; the result is bit-identical to what was saved."""
+    """Load an NCA saved by ``save_model``; the result is bit-identical to what was saved.
+
+    ``path`` may also name a model shipped with stnca (``pretrained_models()``), e.g.
+    ``load_model("gray_scott_paper")``.
+    """
+    path = resolve_model(path)
     header = read_header(path, kind="model")
     hyperparameters = header.get("hyperparameters")
     if not isinstance(hyperparameters, dict):

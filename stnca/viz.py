@@ -184,18 +184,38 @@ def comparison_figure(
 
 
 def loss_figure(
-    epochs: Sequence[int], losses: Sequence[float], path: str | os.PathLike, *, title: str = ""
+    epochs: Sequence[int],
+    losses: Sequence[float],
+    path: str | os.PathLike,
+    *,
+    title: str = "",
+    others: dict[str, tuple[Sequence[int], Sequence[float]]] | None = None,
+    chosen: int | None = None,
 ) -> Path:
-    """Training loss against epoch on a log scale, written as PNG."""
-    figure = Figure(figsize=(5, 3.2))
+    """Training loss against epoch on a log scale, written as PNG.
+
+    Args:
+        others: more curves, ``label -> (epochs, values)`` (NaN values are skipped).
+        chosen: mark this epoch (the chosen model) with a vertical line.
+    """
+    figure = Figure(figsize=(5.5, 3.4))
     ax = figure.subplots()
-    losses = np.asarray(losses, dtype=float)
-    finite = np.isfinite(losses) & (losses > 0)
-    ax.plot(np.asarray(epochs)[finite], losses[finite], lw=1)
-    if finite.any():
+    curves = {"training loss (all transitions)": (epochs, losses), **(others or {})}
+    any_finite = False
+    for label, (x, values) in curves.items():
+        values = np.asarray(values, dtype=float)
+        finite = np.isfinite(values) & (values > 0)
+        if finite.any():
+            any_finite = True
+            ax.plot(np.asarray(x)[finite], values[finite], lw=1, label=label)
+    if any_finite:
         ax.set_yscale("log")
+    if chosen:
+        ax.axvline(chosen, color="k", ls=":", lw=1, label=f"chosen model (epoch {chosen})")
+    if len(curves) > 1 or chosen:
+        ax.legend(fontsize=7)
     ax.set_xlabel("epoch")
-    ax.set_ylabel("training loss")
+    ax.set_ylabel("loss")
     ax.grid(alpha=0.3)
     if title:
         ax.set_title(title, fontsize=10)

@@ -105,3 +105,19 @@ def test_sliced_wasserstein_ignores_permutation_and_uses_the_key(rng, key):
 def test_unknown_loss():
     with pytest.raises(ValueError, match="loss must be one of"):
         get_loss("wasserstein")
+
+
+def test_box_penalty_on_hand_made_states():
+    from stnca.losses import box_penalty
+
+    inside = jnp.asarray([[[[0.0, 0.5, 1.0, 0.25]]]])  # (1, 1, 1, 4): all in [0, 1]
+    assert float(box_penalty(inside)) == 0.0
+    # two states, 2x1 cells, 3 channels (the last one a hidden channel)
+    states = np.zeros((2, 2, 1, 3), np.float32)
+    states[0, 0, 0] = [-0.5, 0.2, 1.75]  # 0.5 below, 0.75 above (hidden channel)
+    states[1, 1, 0] = [1.0, -2.0, 0.0]  # 2 below
+    assert float(box_penalty(jnp.asarray(states))) == pytest.approx(0.5 + 0.75 + 2.0)
+    # other bounds, and only the hidden channel outside
+    hidden_only = np.full((1, 2, 2, 3), 0.5, np.float32)
+    hidden_only[..., 2] = 3.0
+    assert float(box_penalty(jnp.asarray(hidden_only), -1.0, 2.0)) == pytest.approx(4 * 1.0)

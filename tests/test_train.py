@@ -98,16 +98,26 @@ def test_minibatches_must_divide_transitions(key, data):
         )
 
 
+INF = jnp.asarray(jnp.inf)
+
+
 def test_one_epoch_updates_model_and_states_consistently(key, data):
     config = config_from_dict(
-        {"training": {"minibatches": 2, "steps_between_frames": 3, "reinitialised_batches": 1}}
+        {
+            "training": {
+                "minibatches": 2,
+                "steps_between_frames": 3,
+                "reinitialised_batches": 1,
+                "update_every": "epoch",
+            }
+        }
     )
     model = random_model(key)
     optimizer = make_optimizer(config.training)
     opt_state = optimizer.init(eqx.filter(model, eqx.is_inexact_array))
     states = initial_states(model, data)
     epoch = make_epoch(config.training, optimizer)
-    result = epoch(model, opt_state, states, data, key)
+    result = epoch(model, opt_state, states, data, key, INF)
     # the model moved, by about learning_rate per element (normalised gradients, Nadam)
     step = [np.abs(a - b).max() for a, b in zip(leaves(result.model), leaves(model), strict=True)]
     assert 0 < max(step) < 10 * config.training.learning_rate
@@ -128,24 +138,127 @@ def test_epoch_compiles_once(key, data, monkeypatch):
     from stnca.train import algorithm
 
     traces = []
-    real = algorithm.accumulate_gradients
+    real = algorithm._minibatch_objective
 
     def counting(*args, **kwargs):
         traces.append(1)  # runs only while jax traces the epoch
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(algorithm, "accumulate_gradients", counting)
-    config = config_from_dict({"training": {"steps_between_frames": 2}})
+    monkeypatch.setattr(algorithm, "_minibatch_objective", counting)
+    config = config_from_dict(
+        {
+            "training": {
+                "steps_between_frames": 2,
+                "minibatches": 2,
+                "state_penalty": 0.01,
+                "propagate_tolerance": 0.01,
+            }
+        }
+    )
     model = NCA(OBS, HID, key=key)
     optimizer = make_optimizer(config.training)
     opt_state = optimizer.init(eqx.filter(model, eqx.is_inexact_array))
     epoch = make_epoch(config.training, optimizer)
     states = initial_states(model, data)
     for i in range(3):
-        model, opt_state, states, *_ = epoch(
-            model, opt_state, states, data, jax.random.fold_in(key, i)
+        model, opt_state, states, loss, *_ = epoch(
+            model, opt_state, states, data, jax.random.fold_in(key, i), jnp.asarray(float(i))
         )
     assert len(traces) == 1
+
+
+def adam_count(opt_state) -> int:
+    counts = [
+        int(leaf)
+        for leaf in jax.tree_util.tree_leaves(opt_state)
+        if getattr(leaf, "dtype", None) == jnp.int32 and leaf.shape == ()
+    ]
+    assert len(counts) == 2 and len(set(counts)) == 1, counts  # Adam's and the schedule's
+    return counts[0]
+
+
+@pytest.mark.parametrize("minibatches", [1, 2, 4])
+def test_per_minibatch_mode_takes_one_normalised_update_per_minibatch(key, data, minibatches):
+    from stnca.train import algorithm
+
+    training = config_from_dict(
+        {"training": {"minibatches": minibatches, "steps_between_frames": 2}}
+    ).training
+    assert training.update_every == "minibatch" and training.updates_per_epoch == minibatches
+    model = random_model(key)
+    optimizer = make_optimizer(training)
+    opt_state = optimizer.init(eqx.filter(model, eqx.is_inexact_array))
+    states = initial_states(model, data)
+    epoch = make_epoch(training, optimizer)
+    result = epoch(model, opt_state, states, data, key, INF)
+    result = epoch(result.model, result.opt_state, result.states, data, key, INF)
+    assert adam_count(result.opt_state) == 2 * minibatches
+    # the same epoch by hand: the shuffled mini-batches one after the other, each
+    # gradient normalised on its own and applied before the next mini-batch is rolled out
+    k_noise, k_epoch = jax.random.split(key)
+    _, flat_states, flat_targets, order, _ = algorithm._flatten(
+        states, data[:, 1:], minibatches, k_epoch
+    )
+    manual, manual_state = model, optimizer.init(eqx.filter(model, eqx.is_inexact_array))
+    for index in np.asarray(order):
+        _, gradient = eqx.filter_value_and_grad(direct_mean_loss)(
+            manual, flat_states[index], flat_targets[index], 2
+        )
+        norms = [float(jnp.linalg.norm(g)) for g in leaves(gradient)]
+        assert all(n > 0 for n in norms)
+        updates, manual_state = optimizer.update(
+            gradient, manual_state, eqx.filter(manual, eqx.is_inexact_array)
+        )
+        manual = eqx.apply_updates(manual, updates)
+    first = epoch(model, opt_state, states, data, key, INF)
+    for got, want in zip(leaves(first.model), leaves(manual), strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-6)
+    assert adam_count(manual_state) == minibatches
+
+
+def test_state_penalty_changes_the_objective_not_the_logged_loss(key, data):
+    model = random_model(key)
+    states = initial_states(model, data) + 2.0  # far outside [0, 1]
+    common = dict(key=key, steps_between_frames=2, minibatches=2)
+    plain = accumulate_gradients(model, states, data[:, 1:], **common)
+    boxed = accumulate_gradients(model, states, data[:, 1:], state_penalty=0.5, **common)
+    np.testing.assert_array_equal(plain[0], boxed[0])  # the logged loss leaves it out
+    np.testing.assert_array_equal(plain[2], boxed[2])
+    assert any(
+        not np.allclose(a, b) for a, b in zip(leaves(plain[1]), leaves(boxed[1]), strict=True)
+    )
+
+
+def test_advance_with_penalty_averages_the_box_penalty_over_steps(key):
+    from stnca.losses import box_penalty
+    from stnca.train.algorithm import advance_with_penalty
+
+    model = random_model(key)
+    x = jax.random.uniform(key, (2, S, S, OBS + HID), minval=-1.0, maxval=2.0)
+    final, penalty = advance_with_penalty(model, x, 3, key=None, checkpoint=True)
+    states = [x]
+    for _ in range(3):
+        states.append(model(states[-1]))
+    np.testing.assert_allclose(final, states[-1], atol=1e-6)
+    expected = sum(float(box_penalty(s)) for s in states[1:]) / 3
+    assert float(penalty) == pytest.approx(expected, rel=1e-5)
+
+
+def test_propagation_gate_restarts_every_trajectory_when_the_loss_rises(key, data):
+    training = config_from_dict(
+        {"training": {"steps_between_frames": 2, "propagate_tolerance": 0.01}}
+    ).training
+    model = random_model(key)
+    optimizer = make_optimizer(training)
+    opt_state = optimizer.init(eqx.filter(model, eqx.is_inexact_array))
+    states = initial_states(model, data)
+    epoch = make_epoch(training, optimizer)
+    kept = epoch(model, opt_state, states, data, key, INF)
+    assert bool(kept.propagated)
+    assert not np.allclose(kept.states[1:, 1:], states[1:, 1:])
+    reset = epoch(model, opt_state, states, data, key, kept.loss - 1.0)
+    assert not bool(reset.propagated)
+    np.testing.assert_array_equal(reset.states, initial_states(model, data))
 
 
 # ---- end to end: tiny runs -------------------------------------------------------------
@@ -192,7 +305,7 @@ def test_tiny_training_run_lowers_the_loss_tenfold(tmp_path, rng):
     config = tiny_config(tmp_path, rng)
     result = train(config, tmp_path / "run", progress=False, log=lambda _: None)
     first = result.metrics[0]["loss"]
-    assert result.best_loss < first / 10, (first, result.best_loss)
+    assert result.lowest_loss < first / 10, (first, result.lowest_loss)
     assert min(r["reinitialised_loss"] for r in result.metrics) < first / 10
     for name in (
         "model.eqx",
@@ -205,16 +318,24 @@ def test_tiny_training_run_lowers_the_loss_tenfold(tmp_path, rng):
     ):
         assert (tmp_path / "run" / name).is_file(), name
     rows = train_loop.read_metrics(tmp_path / "run" / "metrics.csv")
-    assert [r["epoch"] for r in rows] == list(range(1, 601))
+    assert [r["epoch"] for r in rows] == list(range(0, 601))  # row 0: the untrained model
     assert set(rows[0]) == {
         "epoch",
         "loss",
         "reinitialised_loss",
+        "rollout_loss",
         "gradient_norm",
         "learning_rate",
+        "propagated",
         "elapsed_seconds",
     }
-    assert result.best_loss == min(r["loss"] for r in rows)
+    # chosen by the free rollout, measured every 10 epochs after the first 5%
+    scored = [r for r in rows if not np.isnan(r["rollout_loss"])]
+    assert [r["epoch"] for r in scored] == list(range(0, 601, 10))
+    eligible = [r for r in scored if r["epoch"] > 30]
+    chosen = min(eligible, key=lambda r: r["rollout_loss"])
+    assert (result.best_epoch, result.best_loss) == (chosen["epoch"], chosen["rollout_loss"])
+    assert result.best_loss < scored[0]["rollout_loss"]
     final = load_model(tmp_path / "run" / "final.eqx")
     for a, b in zip(leaves(final), leaves(result.final_model), strict=True):
         np.testing.assert_array_equal(a, b)
@@ -253,14 +374,35 @@ def test_load_rejects_non_stnca_files(tmp_path):
         load_model(tmp_path / "none.eqx")
 
 
-def stochastic_config(tmp_path, rng, epochs):
-    config = tiny_config(tmp_path, rng, epochs=epochs, minibatches=2, checkpoint_every=3)
+def stochastic_config(tmp_path, rng, epochs, **training):
+    config = tiny_config(
+        tmp_path, rng, epochs=epochs, minibatches=2, checkpoint_every=3, **training
+    )
     return config.replace("model", update_probability=0.5)
 
 
-def test_resumed_run_matches_uninterrupted_run_exactly(tmp_path, rng):
+EVERY_OPTION = dict(
+    update_every="minibatch",
+    state_penalty=0.01,
+    propagate_tolerance=0.05,
+    restart_every=3,
+    restart_hidden_noise=0.1,
+    validate_every=2,
+)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        dict(update_every="epoch", select_by="loss"),
+        dict(EVERY_OPTION, select_by="rollout"),
+        dict(EVERY_OPTION, select_by="reinitialised"),
+    ],
+    ids=["algorithm-2", "every-option-rollout", "every-option-reinitialised"],
+)
+def test_resumed_run_matches_uninterrupted_run_exactly(tmp_path, rng, options):
     quiet = dict(progress=False, log=lambda _: None)
-    config = stochastic_config(tmp_path, rng, epochs=8)
+    config = stochastic_config(tmp_path, rng, epochs=8, **options)
     full = train(config, tmp_path / "full", **quiet)
     train(config, tmp_path / "part", epochs=5, **quiet)  # checkpoint at 3, then 5 (the end)
     resumed = train(config, tmp_path / "part", epochs=8, resume=True, **quiet)
@@ -316,16 +458,16 @@ def test_forced_nan_stops_training_and_keeps_the_best_model(tmp_path, rng, monke
         return result._replace(model=poisoned, loss=nan, reinitialised_loss=nan)
 
     patch_epochs(monkeypatch, poison)
-    config = tiny_config(tmp_path, rng, epochs=20, checkpoint_every=4)
+    config = tiny_config(tmp_path, rng, epochs=20, checkpoint_every=4, validate_every=1)
     out = tmp_path / "run"
     with pytest.raises(TrainingDiverged, match="epoch 6: the loss became nan"):
         train(config, out, progress=False, log=lambda _: None)
     header = read_header(out / "model.eqx")
     rows = train_loop.read_metrics(out / "metrics.csv")
-    assert [r["epoch"] for r in rows] == [1, 2, 3, 4, 5]
-    best = min(rows, key=lambda r: r["loss"])
+    assert [r["epoch"] for r in rows] == [0, 1, 2, 3, 4, 5]
+    best = min(rows[2:], key=lambda r: r["rollout_loss"])  # not in the first 5% (epoch 1)
     assert header["epoch"] == best["epoch"]
-    assert header["loss"] == pytest.approx(best["loss"])
+    assert header["loss"] == pytest.approx(best["rollout_loss"])
     model = load_model(out / "model.eqx")
     assert all(np.all(np.isfinite(leaf)) for leaf in leaves(model))
     # the checkpoint holds the last finite state (after epoch 5), never the NaN weights
@@ -365,14 +507,41 @@ def test_config_noise_reaches_the_training_data(tmp_path, rng):
     assert eta.min() >= clean.min() - 1e-4 and eta.max() <= clean.max() + 1e-4
 
 
-def test_warns_when_training_never_beats_the_untrained_model(tmp_path, rng, monkeypatch):
+def test_rising_training_loss_never_hands_back_the_untrained_model(tmp_path, rng, monkeypatch):
+    # the total loss rises every epoch (as propagation can make it): the model is still
+    # chosen by its rollouts, never the untrained one
     patch_epochs(monkeypatch, lambda n, result: result._replace(loss=jnp.asarray(float(n))))
+    result = train(
+        tiny_config(tmp_path, rng, epochs=40), tmp_path / "run", progress=False, log=print
+    )
+    assert result.best_epoch >= 10
+    assert np.any(result.model.w_out != 0)  # the untrained model's output layer is zero
+
+
+@pytest.mark.parametrize("select_by", ["loss", "reinitialised"])
+def test_loss_rules_skip_the_warm_up_and_need_a_falling_loss(tmp_path, rng, select_by):
+    config = tiny_config(tmp_path, rng, epochs=40, select_by=select_by, select_after=0.25)
+    result = train(config, tmp_path / "run", progress=False, log=lambda _: None)
+    rows = result.metrics
+    column = "loss" if select_by == "loss" else "reinitialised_loss"
+    # replay the rule: after epoch 10, below the best so far and the previous epoch's
+    best, best_epoch = np.inf, 0
+    for previous, row in zip(rows, rows[1:], strict=False):
+        value = row[column]
+        if row["epoch"] > 10 and value < best and value < previous[column]:
+            best, best_epoch = value, row["epoch"]
+    assert (result.best_epoch, result.best_loss) == (best_epoch, best)
+    assert result.best_epoch > 10
+
+
+def test_warns_when_no_model_qualifies(tmp_path, rng, monkeypatch):
+    monkeypatch.setattr(train_loop, "rollout_score", lambda *args, **kwargs: jnp.nan)
     messages = []
     result = train(
         tiny_config(tmp_path, rng, epochs=4), tmp_path / "run", progress=False, log=messages.append
     )
-    assert result.best_epoch == 1
-    assert any("never fell below" in m and "final.eqx" in m for m in messages)
+    assert result.best_epoch == 0
+    assert any("untrained model" in m and "final.eqx" in m for m in messages)
     final = load_model(tmp_path / "run" / "final.eqx")
     for a, b in zip(leaves(final), leaves(result.final_model), strict=True):
         np.testing.assert_array_equal(a, b)

@@ -26,9 +26,9 @@ from .metrics import frame_metrics
 
 @eqx.filter_jit
 def _rollout(model: NCA, initial, steps: int, every: int, key):
-    state = model.initial_state(initial)
+    state = model.initial_state(model.encode(initial))
     frames = model.rollout(state, steps, every=every, key=key if model.stochastic else None)
-    return model.observable(frames)
+    return model.decode(model.observable(frames))
 
 
 def predict(
@@ -40,7 +40,11 @@ def predict(
     key: jax.Array | None = None,
 ) -> np.ndarray:
     """Roll ``model`` out from observable ``initial`` ``(R, H, W, C)``; return
-    ``(R, frames, H, W, C)`` observable frames ``steps_between_frames`` apart, frame 0 included."""
+    ``(R, frames, H, W, C)`` observable frames ``steps_between_frames`` apart, frame 0 included.
+
+    Input and output are in physical units: a model trained on scaled data (``NCA.scaling``)
+    encodes the initial state and decodes every frame.
+    """
     key = jax.random.key(0) if key is None else key
     steps = (frames - 1) * steps_between_frames
     return np.asarray(_rollout(model, jnp.asarray(initial), steps, steps_between_frames, key))

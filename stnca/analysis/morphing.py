@@ -1,8 +1,9 @@
 """What a trained image-morphing NCA does: per-image errors, snapshots and videos.
 
-The model is run from the first image (hidden channels zero) for ``extrapolate`` times the
-training horizon ``M t``. At ``n = m t`` it should show image ``m``; beyond the horizon it
-should hold the final image (a stable attractor, the paper's Fig 11 right column).
+The model is run from the first image (hidden channels zero) for up to ``max(extrapolate)``
+times the training horizon ``M t`` (2x and 4x by default). At ``n = m t`` it should show
+image ``m``; beyond the horizon it should hold the final image (a stable attractor, the
+paper's Fig 11 right column).
 """
 
 from __future__ import annotations
@@ -62,7 +63,7 @@ def morph_report(
     steps_between_frames: int,
     out_dir: str | os.PathLike,
     *,
-    extrapolate: int = 2,
+    extrapolate: tuple[int, ...] = (2, 4),
     key: jax.Array | None = None,
     videos: bool = True,
 ) -> dict:
@@ -74,24 +75,29 @@ def morph_report(
         steps_between_frames: NCA steps ``t`` per image.
         out_dir: folder for ``snapshots.png``, ``morph.json`` and, with ``videos``,
             ``trajectory.mp4`` (video S1) and ``hidden.mp4`` (S2: hidden channels as RGB).
-        extrapolate: run to this many times the training horizon ``M t``.
+        extrapolate: multiples of the training horizon ``M t`` at which the final image is
+            compared once more (the run goes to the largest).
         key: PRNG key for stochastic updates.
 
     Returns:
         Per-image errors: ``{"images": [{"step", "target", "euclidean", "relative_error"}],
-        "extrapolation": {...}}``.
+        "extrapolation": [{"multiple", "step", "target", ...}, ...]}``.
     """
     out = Path(out_dir)
     sequence = np.asarray(sequence, np.float32)
     images, t = len(sequence) - 1, steps_between_frames
     horizon = images * t
-    total = extrapolate * horizon
+    multiples = sorted({int(m) for m in extrapolate})
+    if not multiples or multiples[0] < 1:
+        raise ValueError(f"extrapolate must list multiples >= 1, got {extrapolate}")
+    total = multiples[-1] * horizon
     every = max(1, t // 8)
     while t % every:
         every -= 1
     key = jax.random.key(0) if key is None else key
-    frames = np.asarray(_run(model, sequence[0], total, every, key if model.stochastic else None))
-    observable = frames[..., : model.observable_channels]
+    first = model.encode(sequence[0])
+    frames = np.asarray(_run(model, first, total, every, key if model.stochastic else None))
+    observable = np.asarray(model.decode(frames[..., : model.observable_channels]))
 
     def at(step: int) -> np.ndarray:
         return observable[step // every]
@@ -108,19 +114,23 @@ def morph_report(
     report = {
         "steps_between_frames": t,
         "images": [errors(m * t, m) for m in range(1, images + 1)],
-        "extrapolation": errors(total, images),
+        "extrapolation": [
+            {"multiple": m, **errors(m * horizon, images)} for m in multiples if m > 1
+        ],
     }
     out.mkdir(parents=True, exist_ok=True)
     write_text(out / "morph.json", json.dumps(json_safe(report), indent=2))
 
-    steps = [m * t for m in range(images + 1)] + [total]
-    targets = list(sequence) + [sequence[-1]]
+    later = [m * horizon for m in multiples if m > 1]
+    steps = [m * t for m in range(images + 1)] + later
+    targets = list(sequence) + [sequence[-1]] * len(later)
     viz.frames_figure(
         [list(viz.render(np.stack(targets))), list(viz.render(np.stack([at(s) for s in steps])))],
         out / "snapshots.png",
         row_labels=["target", "NCA"],
         column_labels=[f"n = {s}" for s in steps],
-        title=f"image morphing, {t} steps per image; last column: extrapolation",
+        title=f"image morphing, {t} steps per image; beyond n = {horizon}: extrapolation "
+        f"(the final image should hold)",
     )
     if videos:
         labels = [f"n={i * every}" for i in range(len(frames))]

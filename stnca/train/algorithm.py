@@ -18,6 +18,12 @@ One epoch (lines 5-27):
    the data (hidden channels zero); the others take their predictions as the next epoch's
    start states (``x[r, m] <- xhat[r, m]``, hidden channels included), frame 0 staying data.
 
+That is ``update_every = "epoch"``. The authors' code instead updates after every
+mini-batch (``update_every = "minibatch"``, the default): step 2's loss is the mean over
+the mini-batch, and steps 3 happen B times per epoch. An optional state-range penalty is
+added to the minimised objective (never to the logged loss), and propagation can be
+gated on the loss (``TrainingConfig``).
+
 The whole epoch is one ``eqx.filter_jit`` region; the rollout is a ``jax.lax.scan``, the
 mini-batches another.
 """
@@ -32,8 +38,9 @@ import jax.numpy as jnp
 import optax
 from jaxtyping import Array, Float, PRNGKeyArray
 
+from .. import _trajectory
 from ..data.augment import measurement_noise
-from ..losses import get_loss
+from ..losses import box_penalty, get_loss
 from ..model import NCA
 from .config import TrainingConfig
 
@@ -49,10 +56,19 @@ def normalise_per_parameter(eps: float = 1e-8) -> optax.GradientTransformation:
 
 
 def learning_rate_schedule(training: TrainingConfig) -> optax.Schedule:
-    """``learning_rate * lr_decay_rate ** (epoch / lr_decay_epochs)`` (constant by default)."""
+    """The learning rate after ``n`` optimiser updates:
+    ``learning_rate * lr_decay_rate ** (epoch / lr_decay_epochs)`` (constant by default),
+    with ``epoch = n / updates_per_epoch``, so the decay is set in epochs in either mode."""
     return optax.exponential_decay(
-        training.learning_rate, training.lr_decay_epochs, training.lr_decay_rate
+        training.learning_rate,
+        training.lr_decay_epochs * training.updates_per_epoch,
+        training.lr_decay_rate,
     )
+
+
+def epoch_learning_rate(training: TrainingConfig, epoch: int) -> float:
+    """The learning rate of the first update of epoch ``epoch`` (from 1)."""
+    return float(learning_rate_schedule(training)((epoch - 1) * training.updates_per_epoch))
 
 
 def make_optimizer(training: TrainingConfig) -> optax.GradientTransformation:
@@ -75,25 +91,76 @@ def initial_states(model: NCA, y: Float[Array, "R frames H W obs"]) -> Float[Arr
     return model.initial_state(jnp.asarray(y)[:, :-1])
 
 
-def accumulate_gradients(
+def advance_with_penalty(
     model: NCA,
-    states: Float[Array, "R M H W C"],
-    targets: Float[Array, "R M H W obs"],
+    x: Float[Array, "*batch H W C"],
+    steps: int,
     *,
-    key: PRNGKeyArray,
-    loss: str = "euclidean",
-    steps_between_frames: int,
-    minibatches: int = 1,
-    checkpoint: bool = False,
-):
-    """Lines 6-19: the mean loss over all ``M x R`` transitions and its gradient.
+    key: PRNGKeyArray | None,
+    checkpoint: bool,
+    bounds: tuple[float, float] = (0.0, 1.0),
+) -> tuple[Array, Array]:
+    """``Phi^steps(x)`` and the state-range penalty of the states after each step, averaged
+    over the steps (``box_penalty`` summed over the batch, cells and channels)."""
+    keys = None if key is None else jax.random.split(key, steps)
+    step = lambda s, k: model(s, key=k)  # noqa: E731 - a plain function for jax.checkpoint
+    if checkpoint:
+        step = jax.checkpoint(step)
+    low, high = bounds
 
-    Returns:
-        ``(loss, gradient, predictions, losses)``: the mean loss, its gradient with respect
-        to the model's arrays (accumulated over the mini-batches), the predicted states
-        ``Phi^t(x)``, shape ``(R, M, H, W, C)``, and each transition's loss, ``(R, M)``.
+    def body(carry, k):
+        state, total = carry
+        state = step(state, k)
+        return (state, total + box_penalty(state, low, high)), None
+
+    zero = jnp.zeros((), x.dtype)
+    (final, total), _ = jax.lax.scan(body, (x, zero), keys, length=steps)
+    return final, total / steps
+
+
+def _minibatch_objective(training: TrainingConfig, transitions: int, minibatches: int):
+    """The function ``(params, static, start, target, key) -> (objective, (xhat, losses))``
+    minimised for one mini-batch, and whether its value is a mean over the mini-batch.
+
+    Per epoch (``update_every = "epoch"``) the data term is the mini-batch's summed loss
+    divided by ``M x R``, so the sum over mini-batches is the mean over all transitions;
+    per mini-batch it is the mini-batch's mean. The penalty term is ``state_penalty``
+    times the mini-batch's penalty (divided by B per epoch, so the epoch's objective holds
+    the mean penalty over mini-batches).
     """
-    loss_fn = get_loss(loss)
+    loss_fn = get_loss(training.loss)
+    per_minibatch = training.update_every == "minibatch"
+    size = transitions // minibatches
+    data_norm = size if per_minibatch else transitions
+    penalty_weight = training.state_penalty / (1 if per_minibatch else minibatches)
+    t = training.steps_between_frames
+
+    def objective(params, static, start, target, k):
+        nca = eqx.combine(params, static)
+        k_rollout, k_loss = jax.random.split(k)
+        rollout_key = k_rollout if nca.stochastic else None
+        if training.state_penalty:
+            predicted, penalty = advance_with_penalty(
+                nca,
+                start,
+                t,
+                key=rollout_key,
+                checkpoint=training.checkpoint_rollout,
+                bounds=tuple(training.state_bounds),
+            )
+        else:
+            predicted = nca.advance(
+                start, t, key=rollout_key, checkpoint=training.checkpoint_rollout
+            )
+            penalty = jnp.zeros((), start.dtype)
+        each = loss_fn(nca.observable(predicted), target, key=k_loss)
+        value = jnp.sum(each) / data_norm + penalty_weight * penalty
+        return value, (predicted, each)
+
+    return objective
+
+
+def _flatten(states, targets, minibatches, key):
     transitions = states.shape[0] * states.shape[1]
     if transitions % minibatches:
         raise ValueError(
@@ -104,33 +171,124 @@ def accumulate_gradients(
     flat_targets = targets.reshape((transitions,) + targets.shape[2:])
     k_order, k_batches = jax.random.split(key)
     order = jax.random.permutation(k_order, transitions).reshape(minibatches, -1)
+    keys = jax.random.split(k_batches, minibatches)
+    return transitions, flat_states, flat_targets, order, keys
+
+
+def accumulate_gradients(
+    model: NCA,
+    states: Float[Array, "R M H W C"],
+    targets: Float[Array, "R M H W obs"],
+    *,
+    key: PRNGKeyArray,
+    loss: str = "euclidean",
+    steps_between_frames: int,
+    minibatches: int = 1,
+    checkpoint: bool = False,
+    state_penalty: float = 0.0,
+    state_bounds: tuple[float, float] = (0.0, 1.0),
+):
+    """Lines 6-19: the mean loss over all ``M x R`` transitions and its gradient.
+
+    The gradient is that of the mean loss plus ``state_penalty`` times the mean (over
+    mini-batches) state-range penalty; the returned loss leaves the penalty out.
+
+    Returns:
+        ``(loss, gradient, predictions, losses)``: the mean loss, its gradient with respect
+        to the model's arrays (accumulated over the mini-batches), the predicted states
+        ``Phi^t(x)``, shape ``(R, M, H, W, C)``, and each transition's loss, ``(R, M)``.
+    """
+    training = TrainingConfig(
+        steps_between_frames=steps_between_frames,
+        minibatches=minibatches,
+        loss=loss,
+        update_every="epoch",
+        checkpoint_rollout=checkpoint,
+        state_penalty=state_penalty,
+        state_bounds=tuple(state_bounds),
+    )
+    transitions, flat_states, flat_targets, order, keys = _flatten(
+        states, targets, minibatches, key
+    )
+    objective = _minibatch_objective(training, transitions, minibatches)
     params, static = eqx.partition(model, eqx.is_inexact_array)
-
-    def minibatch_loss(params, start, target, k):
-        nca = eqx.combine(params, static)
-        k_rollout, k_loss = jax.random.split(k)
-        rollout_key = k_rollout if nca.stochastic else None
-        predicted = nca.advance(start, steps_between_frames, key=rollout_key, checkpoint=checkpoint)
-        each = loss_fn(nca.observable(predicted), target, key=k_loss)
-        return jnp.sum(each) / transitions, (predicted, each)
-
-    value_and_grad = jax.value_and_grad(minibatch_loss, has_aux=True)
+    value_and_grad = jax.value_and_grad(objective, has_aux=True)
 
     def body(carry, inputs):
-        gradient, total, predictions, losses = carry
+        gradient, predictions, losses = carry
         index, k = inputs
-        (value, (predicted, each)), g = value_and_grad(
-            params, flat_states[index], flat_targets[index], k
+        (_, (predicted, each)), g = value_and_grad(
+            params, static, flat_states[index], flat_targets[index], k
         )
         gradient = jax.tree.map(jnp.add, gradient, g)
         predictions = predictions.at[index].set(predicted)
-        return (gradient, total + value, predictions, losses.at[index].set(each)), None
+        return (gradient, predictions, losses.at[index].set(each)), None
+
+    start = (jax.tree.map(jnp.zeros_like, params), flat_states, jnp.zeros(transitions))
+    (gradient, predictions, losses), _ = jax.lax.scan(body, start, (order, keys))
+    return (
+        jnp.mean(losses),
+        gradient,
+        predictions.reshape(states.shape),
+        losses.reshape(states.shape[:2]),
+    )
+
+
+def minibatch_updates(
+    model: NCA,
+    opt_state: optax.OptState,
+    optimizer: optax.GradientTransformation,
+    states: Float[Array, "R M H W C"],
+    targets: Float[Array, "R M H W obs"],
+    training: TrainingConfig,
+    *,
+    key: PRNGKeyArray,
+):
+    """One optimiser update per mini-batch (the authors' code), each gradient normalised
+    on its own; later mini-batches are rolled out with the already updated model.
+
+    Returns:
+        ``(model, opt_state, loss, gradient_norm, predictions, losses)``: the updated model
+        and optimiser state, the mean loss over all transitions (penalty left out), the mean
+        raw gradient norm over the mini-batches, the predicted states and each
+        transition's loss.
+    """
+    minibatches = training.minibatches
+    transitions, flat_states, flat_targets, order, keys = _flatten(
+        states, targets, minibatches, key
+    )
+    objective = _minibatch_objective(training, transitions, minibatches)
+    params, static = eqx.partition(model, eqx.is_inexact_array)
+    value_and_grad = jax.value_and_grad(objective, has_aux=True)
+
+    def body(carry, inputs):
+        params, opt_state, predictions, losses, norms = carry
+        index, k = inputs
+        (_, (predicted, each)), g = value_and_grad(
+            params, static, flat_states[index], flat_targets[index], k
+        )
+        updates, opt_state = optimizer.update(g, opt_state, params)
+        params = eqx.apply_updates(params, updates)
+        predictions = predictions.at[index].set(predicted)
+        return (
+            params,
+            opt_state,
+            predictions,
+            losses.at[index].set(each),
+            norms + optax.tree.norm(g),
+        ), None
 
     zero = jnp.zeros((), states.dtype)
-    start = (jax.tree.map(jnp.zeros_like, params), zero, flat_states, jnp.zeros(transitions))
-    keys = jax.random.split(k_batches, minibatches)
-    (gradient, total, predictions, losses), _ = jax.lax.scan(body, start, (order, keys))
-    return total, gradient, predictions.reshape(states.shape), losses.reshape(states.shape[:2])
+    start = (params, opt_state, flat_states, jnp.zeros(transitions), zero)
+    (params, opt_state, predictions, losses, norms), _ = jax.lax.scan(body, start, (order, keys))
+    return (
+        eqx.combine(params, static),
+        opt_state,
+        jnp.mean(losses),
+        norms / minibatches,
+        predictions.reshape(states.shape),
+        losses.reshape(states.shape[:2]),
+    )
 
 
 def propagate(
@@ -139,14 +297,22 @@ def propagate(
     predictions: Float[Array, "R M H W C"],
     y: Float[Array, "R frames H W obs"],
     reinitialised_batches: int,
+    hold_final: bool = False,
 ) -> Float[Array, "R M H W C"]:
     """Lines 22-26: the next epoch's start states.
 
     Trajectories ``r < reinitialised_batches`` restart from the data with zero hidden
     channels; the others start transition ``m + 1`` from the prediction of transition ``m``
     (hidden channels included), transition 1 always from frame 0.
+
+    With ``hold_final`` (for a final frame that repeats, i.e. must be held) the last
+    transition of a propagated trajectory starts from its *own* prediction instead: its
+    start state becomes an ever longer rollout that must stay on the final frame, a pool of
+    long-horizon states as in growing NCA (reset by any restart of the trajectory).
     """
     carried = jnp.concatenate([states[:, :1], predictions[:, :-1]], axis=1)
+    if hold_final:
+        carried = carried.at[:, -1].set(predictions[:, -1])
     return restart(model, carried, y, reinitialised_batches)
 
 
@@ -162,13 +328,28 @@ def restart(
     return jnp.where(first, fresh, states)
 
 
+def redrawn_states(
+    model: NCA, y: Float[Array, "R frames H W obs"], hidden_noise: float, *, key: PRNGKeyArray
+) -> Float[Array, "R M H W C"]:
+    """Every start state from the data, hidden channels drawn from ``U(0, hidden_noise)``."""
+    states = initial_states(model, y)
+    if not hidden_noise or not model.hidden_channels:
+        return states
+    shape = states.shape[:-1] + (model.hidden_channels,)
+    noise = hidden_noise * jax.random.uniform(key, shape, states.dtype)
+    return states.at[..., model.observable_channels :].set(noise)
+
+
 class EpochResult(NamedTuple):
     """What one epoch returns: the updated model, optimiser state and start states, and the
-    losses and raw gradient norm measured with the model as it was before the update.
+    losses and raw gradient norm measured during the epoch (per epoch: with the model as
+    it was before the update; per mini-batch: as it was before each mini-batch's update).
 
     ``reinitialised_loss`` is the mean loss of the trajectories that restart from the data
     every epoch (equal to ``loss`` when none do): a one-interval error that does not depend
-    on how far the propagated trajectories have drifted.
+    on how far the propagated trajectories have drifted. ``propagated`` is whether the
+    predictions were carried to the next epoch (False when ``propagate_tolerance`` reset
+    them).
     """
 
     model: NCA
@@ -177,6 +358,7 @@ class EpochResult(NamedTuple):
     loss: Array
     reinitialised_loss: Array
     gradient_norm: Array
+    propagated: Array
 
 
 def make_epoch(
@@ -184,40 +366,103 @@ def make_epoch(
     optimizer: optax.GradientTransformation,
     augment_noise: float = 0.0,
 ):
-    """Build the jitted epoch function ``(model, opt_state, states, y, key) -> EpochResult``.
+    """Build the jitted epoch function
+    ``(model, opt_state, states, y, key, lowest_loss) -> EpochResult``.
 
     With ``augment_noise = a > 0`` the data of each epoch are ``(1 - a) y + a U(min y, max y)``
     (fresh noise every epoch; the paper's noise augmentation for stable final states).
+    ``lowest_loss`` (the lowest epoch loss so far) gates propagation when
+    ``training.propagate_tolerance`` is set.
     """
 
     @eqx.filter_jit
-    def epoch(model, opt_state, states, y, key) -> EpochResult:
+    def epoch(model, opt_state, states, y, key, lowest_loss) -> EpochResult:
         k_noise, key = jax.random.split(key)
         noisy = measurement_noise(y, augment_noise, key=k_noise)
         if augment_noise:
             # re-initialised trajectories start from this epoch's (noisy) data
             states = restart(model, states, noisy, training.reinitialised_batches)
-        loss, gradient, predictions, losses = accumulate_gradients(
-            model,
-            states,
-            noisy[:, 1:],
-            key=key,
-            loss=training.loss,
-            steps_between_frames=training.steps_between_frames,
-            minibatches=training.minibatches,
-            checkpoint=training.checkpoint_rollout,
+        if training.update_every == "minibatch":
+            new_model, opt_state, loss, gradient_norm, predictions, losses = minibatch_updates(
+                model, opt_state, optimizer, states, noisy[:, 1:], training, key=key
+            )
+        else:
+            loss, gradient, predictions, losses = accumulate_gradients(
+                model,
+                states,
+                noisy[:, 1:],
+                key=key,
+                loss=training.loss,
+                steps_between_frames=training.steps_between_frames,
+                minibatches=training.minibatches,
+                checkpoint=training.checkpoint_rollout,
+                state_penalty=training.state_penalty,
+                state_bounds=tuple(training.state_bounds),
+            )
+            params = eqx.filter(model, eqx.is_inexact_array)
+            updates, opt_state = optimizer.update(gradient, opt_state, params)
+            new_model = eqx.apply_updates(model, updates)
+            gradient_norm = optax.tree.norm(gradient)
+        next_states = propagate(
+            model, states, predictions, y, training.reinitialised_batches, training.hold_final
         )
-        params = eqx.filter(model, eqx.is_inexact_array)
-        updates, opt_state = optimizer.update(gradient, opt_state, params)
-        next_states = propagate(model, states, predictions, y, training.reinitialised_batches)
+        propagated = jnp.asarray(True)
+        if training.propagate_tolerance is not None:
+            propagated = loss <= lowest_loss + training.propagate_tolerance
+            next_states = jnp.where(propagated, next_states, initial_states(model, y))
         restarted = min(training.reinitialised_batches, states.shape[0])
         return EpochResult(
-            eqx.apply_updates(model, updates),
+            new_model,
             opt_state,
             next_states,
             loss,
             jnp.mean(losses[:restarted]) if restarted else loss,
-            optax.tree.norm(gradient),
+            gradient_norm,
+            propagated,
         )
 
     return epoch
+
+
+def transition_losses(
+    model: NCA,
+    states: Float[Array, "R M H W C"],
+    targets: Float[Array, "R M H W obs"],
+    steps_between_frames: int,
+    loss: str = "euclidean",
+    *,
+    key: PRNGKeyArray | None = None,
+) -> Float[Array, "R M"]:
+    """Each transition's loss, ``L(Phi^t(x[r, m]), y[r, m + 1])``, without any update."""
+    key = jax.random.key(0) if key is None else key
+    predicted = model.advance(states, steps_between_frames, key=key if model.stochastic else None)
+    return get_loss(loss)(model.observable(predicted), targets)
+
+
+def rollout_score(
+    model: NCA,
+    y: Float[Array, "R frames H W obs"],
+    steps_between_frames: int,
+    loss: str = "euclidean",
+    *,
+    key: PRNGKeyArray | None = None,
+) -> Array:
+    """The mean loss of a free rollout from frame 0 against every later frame of ``y``.
+
+    No restarts: the model runs ``M t`` steps from each trajectory's first frame (hidden
+    channels zero), in the model's units, and each frame ``m t`` is compared with ``y[m]``.
+    This is what model selection by ``"rollout"`` minimises.
+    """
+    loss_fn = get_loss(loss)
+    frames = y.shape[1] - 1
+    key = jax.random.key(0) if key is None else key
+    rollout = _trajectory.trajectory(
+        lambda s, k: model(s, key=k),
+        model.initial_state(y[:, 0]),
+        frames * steps_between_frames,
+        every=steps_between_frames,
+        key=key if model.stochastic else None,
+    )
+    predicted = model.observable(jnp.moveaxis(rollout, -4, 0)[1:])  # (M, R, H, W, obs)
+    each = loss_fn(predicted, jnp.moveaxis(y[:, 1:], 1, 0))
+    return jnp.mean(each)

@@ -32,9 +32,14 @@ from ..data.images import EMOJI_PREFIX
 from ..data.initial_conditions import INITIAL_CONDITIONS
 from ..losses import LOSSES
 from ..model import ACTIVATIONS
+from ..scaling import SCALINGS
 from ..stencils import check_kernels
 
 OPTIMIZERS = ("nadam", "adam", "adamw", "sgd", "rmsprop", "lion")
+UPDATES = ("minibatch", "epoch")
+"""``training.update_every``: one optimiser update per mini-batch, or one per epoch."""
+SELECTIONS = ("rollout", "reinitialised", "loss")
+"""``training.select_by``: how ``model.eqx`` is chosen among the epochs' models."""
 
 
 def _positive(value, name):
@@ -86,7 +91,10 @@ class GrayScottData:
     ``trajectories`` initial conditions of family ``initial_condition`` are drawn with
     ``seed``; each is integrated for ``steps`` Euler steps and sampled every ``every`` steps
     (default: the training's ``steps_between_frames``), giving ``M = steps / every``
-    transitions per trajectory.
+    transitions per trajectory. ``validation_trajectories`` more are simulated from the
+    same family with another seed and never trained on: they score the models for
+    ``training.select_by = "rollout"``. ``scale`` maps the data to the units the model
+    trains in (``minmax``: to [0, 1], one minimum and maximum over the whole data set).
     """
 
     source: str = "gray_scott"
@@ -102,8 +110,12 @@ class GrayScottData:
     gamma: float = GrayScottParams.gamma
     dt: float = GrayScottParams.dt
     noise: float = 0.0
+    scale: str = "minmax"
+    validation_trajectories: int = 0
 
     def __post_init__(self):
+        choice(self.scale, "data.scale", SCALINGS)
+        _non_negative(self.validation_trajectories, "data.validation_trajectories")
         if self.size < 3:
             raise ValueError(f"data.size must be >= 3, got {self.size}")
         _positive(self.steps, "data.steps")
@@ -126,15 +138,22 @@ class FileData:
     """Training trajectories read from a ``.npy`` file of shape (T, H, W, C) or (R, T, H, W, C).
 
     ``path`` is relative to the config file's folder. The file's frames are taken as
-    ``steps_between_frames`` NCA steps apart.
+    ``steps_between_frames`` NCA steps apart. The last ``validation_trajectories``
+    trajectories of the file are held back from training to score the models
+    (``training.select_by = "rollout"``). ``scale`` as for ``gray_scott``: the default
+    ``minmax`` trains in [0, 1] units; models take and return physical units.
     """
 
     source: str = "file"
     path: str = ""
     noise: float = 0.0
     seed: int = 0
+    scale: str = "minmax"
+    validation_trajectories: int = 0
 
     def __post_init__(self):
+        choice(self.scale, "data.scale", SCALINGS)
+        _non_negative(self.validation_trajectories, "data.validation_trajectories")
         if not self.path:
             raise ValueError("data.path must name the trajectory .npy file")
         _seed(self.seed, "data.seed")
@@ -152,7 +171,8 @@ class ImageData:
     ``copies`` trajectories, each (but copy 0) translated by up to ``max_shift`` cells
     (default: ``padding``) and optionally rotated (``rotate``: none, lattice or any) and
     flipped, redrawn every ``redraw_every`` epochs (0: never). Each epoch the data get
-    ``augment_noise`` of uniform noise, ``(1 - a) y + a U(0, 1)``.
+    ``augment_noise`` of uniform noise, ``(1 - a) y + a U(0, 1)``. Images are already in
+    [0, 1], so ``scale`` defaults to ``none``.
     """
 
     source: str = "images"
@@ -167,8 +187,10 @@ class ImageData:
     rotate: str = "none"
     flip: bool = False
     seed: int = 0
+    scale: str = "none"
 
     def __post_init__(self):
+        choice(self.scale, "data.scale", SCALINGS)
         if not self.images:
             raise ValueError("data.images must list at least one image")
         if self.size != 0 and self.size < 3:
@@ -209,12 +231,49 @@ def _check_noise(noise: float) -> None:
 
 @dataclasses.dataclass(frozen=True)
 class TrainingConfig:
-    """Algorithm 2's settings.
+    """Algorithm 2's settings, and the stabilisers of the authors' code.
 
     ``minibatches`` (B) must divide the number of transitions ``M x R``; the first
     ``reinitialised_batches`` trajectories restart from the data every epoch, the others
     propagate their predicted states. ``learning_rate`` decays as
     ``learning_rate * lr_decay_rate ** (epoch / lr_decay_epochs)`` (no decay by default).
+
+    Updates: ``update_every = "minibatch"`` (default, the authors' code) applies one
+    optimiser update per mini-batch, its gradient normalised on its own (B updates per
+    epoch); ``"epoch"`` sums the mini-batch gradients and updates once (Algorithm 2 read
+    literally).
+
+    State range: ``state_penalty`` w > 0 adds ``w`` times the authors' penalty
+    ``sum(relu(low - x) + relu(x - high))`` (``state_bounds = [low, high]``, in the units
+    the model trains in) over every state of the mini-batch, every cell and every channel,
+    hidden ones included, averaged over the t steps of the rollout, to the minimised
+    objective. The logged loss and model selection leave it out.
+
+    Propagation: with ``propagate_tolerance`` set, the propagated start states are kept
+    only while the epoch's loss is at most that much above the lowest loss so far;
+    otherwise every trajectory restarts from the data. Every ``restart_every`` epochs
+    (0: never) all start states are redrawn from the data, hidden channels drawn from
+    ``U(0, restart_hidden_noise)``.
+
+    Holding a final state: with ``hold_final = true`` (data whose last frame repeats, e.g.
+    an image sequence with ``final_repeats >= 2``) the last transition of each propagated
+    trajectory starts from its own previous prediction, so it trains ever longer rollouts
+    to stay on the final frame (an attractor) rather than only ``final_repeats - 1``
+    intervals of it.
+
+    Model selection (``model.eqx``), never within the first ``select_after`` fraction of
+    the epochs:
+
+    - ``"rollout"`` (default): every ``validate_every`` epochs (and at the last if none
+      qualified yet), roll the
+      model out from frame 0 of the validation trajectories (``data.validation_trajectories``;
+      without any, the training trajectories) over the whole horizon, with no restarts,
+      and score the mean loss over every frame; keep the lowest. This measures what a user
+      wants (long rollouts from a given initial state), not the one-interval fit.
+    - ``"reinitialised"``: the loss of the trajectories that restart from the data, when it
+      is below the best so far and below the previous epoch's;
+    - ``"loss"``: the loss over all transitions, by the same rule (the authors'; with
+      propagated trajectories it can stay above the untrained model's for a long time).
     """
 
     epochs: int = 4000
@@ -227,6 +286,16 @@ class TrainingConfig:
     lr_decay_rate: float = 1.0
     lr_decay_epochs: int = 1000
     gradient_normalisation: bool = True
+    update_every: str = "minibatch"
+    state_penalty: float = 0.0
+    state_bounds: tuple[float, ...] = (0.0, 1.0)
+    propagate_tolerance: float | None = None
+    restart_every: int = 0
+    restart_hidden_noise: float = 0.0
+    hold_final: bool = False
+    select_by: str = "rollout"
+    select_after: float = 0.05
+    validate_every: int = 10
     checkpoint_rollout: bool = True
     checkpoint_every: int = 100
     seed: int = 0
@@ -243,8 +312,28 @@ class TrainingConfig:
         if not 0 < self.lr_decay_rate <= 1:
             raise ValueError(f"training.lr_decay_rate must be in (0, 1], got {self.lr_decay_rate}")
         _positive(self.lr_decay_epochs, "training.lr_decay_epochs")
+        choice(self.update_every, "training.update_every", UPDATES)
+        _non_negative(self.state_penalty, "training.state_penalty")
+        if len(self.state_bounds) != 2 or not self.state_bounds[0] < self.state_bounds[1]:
+            raise ValueError(
+                f"training.state_bounds must be [low, high] with low < high, "
+                f"got {list(self.state_bounds)}"
+            )
+        if self.propagate_tolerance is not None:
+            _non_negative(self.propagate_tolerance, "training.propagate_tolerance")
+        _non_negative(self.restart_every, "training.restart_every")
+        _non_negative(self.restart_hidden_noise, "training.restart_hidden_noise")
+        choice(self.select_by, "training.select_by", SELECTIONS)
+        if not 0 <= self.select_after < 1:
+            raise ValueError(f"training.select_after must be in [0, 1), got {self.select_after}")
+        _positive(self.validate_every, "training.validate_every")
         _positive(self.checkpoint_every, "training.checkpoint_every")
         _seed(self.seed, "training.seed")
+
+    @property
+    def updates_per_epoch(self) -> int:
+        """Optimiser updates per epoch: B per mini-batch, or 1."""
+        return self.minibatches if self.update_every == "minibatch" else 1
 
 
 DATA_SOURCES: dict[str, type] = {

@@ -1,12 +1,15 @@
 """Turn a config's [data] table into training trajectories ``y`` of shape (R, M+1, H, W, C).
 
 ``training_data`` builds the *base* data once (simulated, read from a file, or an embedded
-image sequence); it is what a run saves as ``train_data.npy``. ``TrainingData`` turns the
-base into the trajectories of a given epoch: the base itself, or, for images, ``copies``
-randomly transformed copies of it, redrawn every ``redraw_every`` epochs.
+image sequence); it is what a run saves as ``train_data.npy``. ``validation_data`` gives
+the trajectories held back to score models (``validation_data.npy``), if any.
+``TrainingData`` turns the base into the trajectories of a given epoch: the base itself,
+or, for images, ``copies`` randomly transformed copies of it, redrawn every ``redraw_every`` epochs.
 """
 
 from __future__ import annotations
+
+import dataclasses
 
 import jax
 import numpy as np
@@ -37,6 +40,51 @@ def gray_scott_trajectories(data: GrayScottData, every: int) -> np.ndarray:
     return frames
 
 
+def _file_trajectories(config: Config) -> tuple[np.ndarray, np.ndarray | None]:
+    """The file's trajectories split into (training, held back)."""
+    data = config.data
+    y = load_trajectory(config.resolve(data.path), what="data.path")
+    held = data.validation_trajectories
+    if not held:
+        return y, None
+    if held >= y.shape[0]:
+        raise ValueError(
+            f"data.validation_trajectories ({held}) must be smaller than the number of "
+            f"trajectories in {data.path} ({y.shape[0]})"
+        )
+    return y[:-held], y[-held:]
+
+
+def _with_noise(config: Config, y: np.ndarray, stream: int) -> np.ndarray:
+    data = config.data
+    if data.noise:
+        noise_key = jax.random.fold_in(jax.random.key(data.seed), stream)
+        y = np.asarray(measurement_noise(y, data.noise, key=noise_key))
+    return y.astype(np.float32)
+
+
+def validation_data(config: Config) -> np.ndarray | None:
+    """Trajectories held back from training, float32 (R_val, M+1, H, W, C), or ``None``.
+
+    Gray-Scott: ``data.validation_trajectories`` more simulations from the same family of
+    initial conditions with another seed. File: the file's last trajectories. The same
+    measurement noise as the training data (another draw).
+    """
+    data = config.data
+    if isinstance(data, GrayScottData) and data.validation_trajectories:
+        every = data.every or config.training.steps_between_frames
+        held = dataclasses.replace(
+            data,
+            trajectories=data.validation_trajectories,
+            seed=int(jax.random.randint(jax.random.key(data.seed), (), 0, 2**31 - 1)),
+        )
+        return _with_noise(config, gray_scott_trajectories(held, every), 2)
+    if isinstance(data, FileData):
+        held = _file_trajectories(config)[1]
+        return None if held is None else _with_noise(config, held, 2)
+    return None
+
+
 def training_data(config: Config) -> np.ndarray:
     """The base training data, float32 (R, M+1, H, W, C), measurement noise applied.
 
@@ -47,16 +95,13 @@ def training_data(config: Config) -> np.ndarray:
         every = data.every or config.training.steps_between_frames
         y = gray_scott_trajectories(data, every)
     elif isinstance(data, FileData):
-        y = load_trajectory(config.resolve(data.path), what="data.path")
+        y = _file_trajectories(config)[0]
     elif isinstance(data, ImageData):
         sequence = image_sequence(data.images, data.size, data.final_repeats, config.base_dir)
         return np.asarray(embed(sequence, data.padding))[None]
     else:  # pragma: no cover - guarded by the config loader
         raise ValueError(f"unsupported data source {data.source!r}")
-    if data.noise:
-        noise_key = jax.random.fold_in(jax.random.key(data.seed), 1)
-        y = np.asarray(measurement_noise(y, data.noise, key=noise_key))
-    return y.astype(np.float32)
+    return _with_noise(config, y, 1)
 
 
 class TrainingData:

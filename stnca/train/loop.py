@@ -2,16 +2,20 @@
 
 An output folder holds::
 
-    model.eqx        the best model so far (lowest training loss, as in the paper), loadable
-                     by load_model
+    model.eqx        the chosen model so far (``training.select_by``: by default the lowest
+                     loss of free rollouts over the whole horizon), loadable by load_model;
+                     it carries the data scaling, so it takes and returns physical units
     final.eqx        the latest weights (at the last checkpoint), also loadable
     checkpoint.eqx   everything needed to resume: model, optimiser state, propagated start
                      states, best model, PRNG key, epoch
     config.toml      the resolved configuration
-    metrics.csv      epoch, loss (all transitions), reinitialised_loss, gradient_norm,
-                     learning_rate, elapsed_seconds
-    loss.png         the loss curve
-    train_data.npy   the training trajectories (R, M+1, H, W, C), noise included
+    metrics.csv      epoch, loss (all transitions), reinitialised_loss, rollout_loss (empty
+                     where not measured), gradient_norm, learning_rate, propagated,
+                     elapsed_seconds; row 0 is the untrained model
+    loss.png         the loss curves
+    train_data.npy   the training trajectories (R, M+1, H, W, C), physical units, noise
+                     included
+    validation_data.npy  the held-back trajectories, if any
 
 Every file is written atomically, so an interruption at any moment leaves the previous
 version of each file intact. Resuming replays exactly: per-epoch randomness is derived from
@@ -39,10 +43,19 @@ from .. import viz
 from .._files import write_text
 from ..data.io import load_trajectory, save_array
 from ..model import NCA
+from ..scaling import Scaling, fit_scaling
 from ..serialization import load_tree, read_header, save_model, save_tree
-from .algorithm import initial_states, learning_rate_schedule, make_epoch, make_optimizer
+from .algorithm import (
+    epoch_learning_rate,
+    initial_states,
+    make_epoch,
+    make_optimizer,
+    redrawn_states,
+    rollout_score,
+    transition_losses,
+)
 from .config import Config, load_config
-from .dataset import TrainingData, training_data
+from .dataset import TrainingData, training_data, validation_data
 
 MODEL_FILE = "model.eqx"
 CHECKPOINT_FILE = "checkpoint.eqx"
@@ -51,18 +64,21 @@ CONFIG_FILE = "config.toml"
 METRICS_FILE = "metrics.csv"
 LOSS_FIGURE = "loss.png"
 DATA_FILE = "train_data.npy"
+VALIDATION_FILE = "validation_data.npy"
 METRICS_COLUMNS = (
     "epoch",
     "loss",
     "reinitialised_loss",
+    "rollout_loss",
     "gradient_norm",
     "learning_rate",
+    "propagated",
     "elapsed_seconds",
 )
 
 
 class TrainingDiverged(RuntimeError):
-    """The training loss became non-finite; the best model on disk is kept."""
+    """The training loss or gradient became non-finite; the chosen model on disk is kept."""
 
 
 @dataclasses.dataclass
@@ -71,20 +87,34 @@ class TrainResult:
 
     out_dir: Path
     model: NCA
-    """The best model (lowest training loss), as saved in ``model.eqx``."""
+    """The chosen model, as saved in ``model.eqx``."""
     best_loss: float
+    """The chosen model's score by ``selected_by`` (a rollout loss by default)."""
     best_epoch: int
     epochs: int
     """Epochs completed in total (including those before a resume)."""
     metrics: list[dict[str, float]]
     final_model: NCA
     """The model after the last update (may differ from the best)."""
+    selected_by: str = "rollout"
+
+    @property
+    def lowest_loss(self) -> float:
+        """The lowest training loss (all transitions) of any epoch."""
+        return min((m["loss"] for m in self.metrics if m["epoch"] > 0), default=math.inf)
+
+    @property
+    def untrained(self) -> dict[str, float]:
+        """The untrained model's row of the metrics (epoch 0)."""
+        return self.metrics[0]
 
 
-def build_model(config: Config, observable_channels: int, key) -> NCA:
+def build_model(
+    config: Config, observable_channels: int, key, scaling: Scaling | None = None
+) -> NCA:
     """The untrained NCA described by ``config.model`` for data with that many channels."""
     settings = dataclasses.asdict(config.model)
-    return NCA(observable_channels, key=key, **settings)
+    return NCA(observable_channels, key=key, scaling=scaling, **settings)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -98,6 +128,8 @@ class _State:
     best_loss: float = math.inf
     best_epoch: int = 0
     elapsed: float = 0.0
+    lowest_loss: float = math.inf
+    previous_score: float = math.inf
 
     def tree(self):
         return (self.model, self.opt_state, self.states, self.best_model, self.key_data)
@@ -112,6 +144,11 @@ def _check_data(config: Config, y: np.ndarray) -> None:
             f"training.minibatches ({training.minibatches}) must divide the number of "
             f"transitions M x R = {frames - 1} x {r} = {transitions}"
         )
+    if training.hold_final and not (frames >= 3 and np.array_equal(y[:, -1], y[:, -2])):
+        raise ValueError(
+            "training.hold_final needs data whose last frame repeats (e.g. images with "
+            "data.final_repeats >= 2)"
+        )
     if training.reinitialised_batches > r:
         raise ValueError(
             f"training.reinitialised_batches ({training.reinitialised_batches}) exceeds the "
@@ -124,15 +161,25 @@ def _write_metrics(path: Path, rows: list[dict[str, float]]) -> None:
     writer = csv.DictWriter(buffer, fieldnames=METRICS_COLUMNS, lineterminator="\n")
     writer.writeheader()
     for row in rows:
-        writer.writerow({k: (row[k] if k == "epoch" else repr(float(row[k]))) for k in row})
+        writer.writerow({k: _cell(k, v) for k, v in row.items()})
     write_text(path, buffer.getvalue())
 
 
+def _cell(name: str, value) -> str:
+    if name in ("epoch", "propagated"):
+        return str(int(value))
+    value = float(value)
+    return "" if math.isnan(value) else repr(value)
+
+
 def read_metrics(path: str | os.PathLike) -> list[dict[str, float]]:
-    """Read a ``metrics.csv`` written by training."""
+    """Read a ``metrics.csv`` written by training (empty cells read as NaN)."""
     with open(path, newline="") as handle:
         return [
-            {k: (int(v) if k == "epoch" else float(v)) for k, v in row.items()}
+            {
+                k: (int(v) if k in ("epoch", "propagated") else float(v) if v else math.nan)
+                for k, v in row.items()
+            }
             for row in csv.DictReader(handle)
         ]
 
@@ -195,8 +242,8 @@ class _Progress:
 
 def _prepare_run(
     config: Config, out: Path, resume: bool
-) -> tuple[Config, np.ndarray, list[dict[str, float]]]:
-    """Validate the output folder and return (config, base data, earlier metrics)."""
+) -> tuple[Config, np.ndarray, np.ndarray | None, list[dict[str, float]]]:
+    """Validate the output folder; return (config, base data, validation data, metrics)."""
     checkpoint = out / CHECKPOINT_FILE
     if out.exists() and not out.is_dir():
         raise ValueError(f"output path {out} exists and is not a folder")
@@ -212,15 +259,54 @@ def _prepare_run(
             )
         config = saved.replace("training", epochs=config.training.epochs)
         base = load_trajectory(out / DATA_FILE, what="saved training data")
+        held = None
+        if (out / VALIDATION_FILE).is_file():
+            held = load_trajectory(out / VALIDATION_FILE, what="saved validation data")
         metrics = read_metrics(out / METRICS_FILE) if (out / METRICS_FILE).is_file() else []
-        return config, base, metrics
+        return config, base, held, metrics
     for name in (MODEL_FILE, CHECKPOINT_FILE):
         if (out / name).exists():
             raise ValueError(
                 f"{out} already holds a training run ({name}); pass --resume to continue it "
                 f"or choose another output folder"
             )
-    return config, training_data(config), []  # base data (see TrainingData)
+    return config, training_data(config), validation_data(config), []
+
+
+def _untrained_row(model: NCA, y, scored, training) -> dict[str, float]:
+    """Metrics row 0: the untrained model's losses (all transitions from the data, the
+    re-initialised trajectories, and a free rollout), the reference every run is judged by."""
+    t, loss = training.steps_between_frames, training.loss
+    losses = eqx.filter_jit(transition_losses)(model, initial_states(model, y), y[:, 1:], t, loss)
+    restarted = min(training.reinitialised_batches, y.shape[0]) or y.shape[0]
+    rollout = math.nan
+    if training.select_by == "rollout":
+        rollout = float(eqx.filter_jit(rollout_score)(model, scored, t, loss))
+    return {
+        "epoch": 0,
+        "loss": float(jnp.mean(losses)),
+        "reinitialised_loss": float(jnp.mean(losses[:restarted])),
+        "rollout_loss": rollout,
+        "gradient_norm": math.nan,
+        "learning_rate": math.nan,
+        "propagated": 0,
+        "elapsed_seconds": 0.0,
+    }
+
+
+def _is_better(score: float, state: _State, training, epoch: int) -> bool:
+    """Whether the model scored ``score`` at ``epoch`` replaces the chosen one.
+
+    Never in the first ``select_after`` of the epochs (the first candidate after that is
+    always taken). ``rollout``: the lowest score. ``loss``/``reinitialised`` (one score per
+    epoch, noisier): lower than the best so far *and* than the previous epoch's, as in
+    the authors' code.
+    """
+    if not math.isfinite(score) or epoch <= training.select_after * training.epochs:
+        return False
+    if training.select_by == "rollout":
+        return score < state.best_loss
+    return score < state.best_loss and score < state.previous_score
 
 
 def train(
@@ -246,32 +332,45 @@ def train(
         log: where plain messages go.
 
     Returns:
-        A ``TrainResult`` with the best model and the metrics.
+        A ``TrainResult`` with the chosen model and the metrics.
 
     Raises:
         ValueError: bad config, data or output folder (nothing is written).
-        TrainingDiverged: the loss became non-finite (the best model so far stays saved).
+        TrainingDiverged: the loss became non-finite (the chosen model so far stays saved).
     """
     if not isinstance(config, Config):
         config = load_config(config)
     if epochs is not None:
         config = config.replace("training", epochs=epochs)
     out = Path(out_dir)
-    config, base, metrics = _prepare_run(config, out, resume)
+    config, base, held, metrics = _prepare_run(config, out, resume)
     data = TrainingData(config, base)
-    y = data.trajectories(1)
-    _check_data(config, y)
+    _check_data(config, data.trajectories(1))
     training = config.training
+
+    # the model trains in the units of the scaled data; it keeps the map for its users
+    scaling = fit_scaling(base, getattr(config.data, "scale", "none"))
+    encode = (lambda y: y) if scaling is None else scaling.encode
+
+    def trajectories(epoch: int):
+        return jnp.asarray(encode(data.trajectories(epoch)))
 
     key = jax.random.key(training.seed)
     k_model, k_train = jax.random.split(key)
-    model = build_model(config, y.shape[-1], k_model)
+    model = build_model(config, base.shape[-1], k_model, scaling)
+    # free rollouts for model selection: held-back trajectories, else the training ones
+    # (for images: the untransformed sequence)
+    scored = jnp.asarray(encode(base if held is None else held))
+    if training.hold_final:
+        # a final frame that must hold: score the rollout to twice the horizon against it
+        scored = jnp.concatenate([scored] + [scored[:, -1:]] * (scored.shape[1] - 1), axis=1)
     optimizer = make_optimizer(training)
     params = eqx.filter(model, eqx.is_inexact_array)
+    y_device = trajectories(max(1, 1))
     state = _State(
         model=model,
         opt_state=optimizer.init(params),
-        states=initial_states(model, y),
+        states=initial_states(model, y_device),
         best_model=model,
         key_data=jax.random.key_data(k_train),
     )
@@ -280,7 +379,10 @@ def train(
         loaded = load_tree(out / CHECKPOINT_FILE, state.tree())
         state = _State(
             *loaded,
-            **{k: header[k] for k in ("epoch", "best_loss", "best_epoch")},
+            **{
+                k: header[k]
+                for k in ("epoch", "best_loss", "best_epoch", "lowest_loss", "previous_score")
+            },
             elapsed=header["elapsed"],
         )
         metrics = [row for row in metrics if row["epoch"] <= state.epoch]
@@ -289,12 +391,15 @@ def train(
     else:
         out.mkdir(parents=True, exist_ok=True)
         save_array(out / DATA_FILE, base)
+        if held is not None:
+            save_array(out / VALIDATION_FILE, held)
         write_text(out / CONFIG_FILE, config.to_toml())
+        metrics = [_untrained_row(model, y_device, scored, training)]
 
     draw = data.draw(max(state.epoch, 1))
-    y_device = jnp.asarray(data.trajectories(max(state.epoch, 1)))
+    y_device = trajectories(max(state.epoch, 1))
     epoch_fn = make_epoch(training, optimizer, data.augment_noise)
-    schedule = learning_rate_schedule(training)
+    score_fn = eqx.filter_jit(rollout_score)
     base_key = jax.random.wrap_key_data(state.key_data)
     bar = _Progress(training.epochs, state.epoch, progress, log)
     run_start = time.perf_counter()
@@ -304,7 +409,7 @@ def train(
     saved_best = None if resume else state.best_epoch
 
     def save_all(current: _State) -> None:
-        """Save metrics, then the checkpoint, then the best model (each file atomically).
+        """Save metrics, then the checkpoint, then the chosen model (each file atomically).
 
         In this order a crash at any point leaves files that agree: metrics may run ahead
         of the checkpoint (a resume drops the extra rows), and model.eqx is never newer
@@ -314,8 +419,17 @@ def train(
         rows = [m for m in metrics if m["epoch"] <= current.epoch]
         _write_metrics(out / METRICS_FILE, rows)
         if rows:
+            x = [m["epoch"] for m in rows]
+            others = {}
+            if training.reinitialised_batches:
+                others["re-initialised trajectories"] = (x, [m["reinitialised_loss"] for m in rows])
+            others["free rollout (model selection)"] = (x, [m["rollout_loss"] for m in rows])
             viz.loss_figure(
-                [m["epoch"] for m in rows], [m["loss"] for m in rows], out / LOSS_FIGURE
+                x,
+                [m["loss"] for m in rows],
+                out / LOSS_FIGURE,
+                others=others,
+                chosen=current.best_epoch or None,
             )
         save_tree(
             out / CHECKPOINT_FILE,
@@ -325,6 +439,8 @@ def train(
                 "epoch": current.epoch,
                 "best_loss": current.best_loss,
                 "best_epoch": current.best_epoch,
+                "lowest_loss": current.lowest_loss,
+                "previous_score": current.previous_score,
                 "elapsed": current.elapsed,
                 "hyperparameters": current.model.hyperparameters(),
             },
@@ -336,50 +452,82 @@ def train(
                 current.best_model,
                 epoch=current.best_epoch,
                 loss=current.best_loss,
+                selected_by=training.select_by,
             )
             saved_best = current.best_epoch
 
     try:
         while state.epoch < training.epochs:
             epoch = state.epoch + 1
+            states = state.states
             if data.draw(epoch) != draw:
                 # new random copies of the data: every trajectory restarts from them
                 draw = data.draw(epoch)
-                y_device = jnp.asarray(data.trajectories(epoch))
-                state = dataclasses.replace(state, states=initial_states(state.model, y_device))
+                y_device = trajectories(epoch)
+                states = initial_states(state.model, y_device)
+            if training.restart_every and epoch > 1 and (epoch - 1) % training.restart_every == 0:
+                states = redrawn_states(
+                    state.model,
+                    y_device,
+                    training.restart_hidden_noise,
+                    key=jax.random.fold_in(jax.random.fold_in(base_key, epoch), 1),
+                )
             result = epoch_fn(
                 state.model,
                 state.opt_state,
-                state.states,
+                states,
                 y_device,
                 jax.random.fold_in(base_key, epoch),
+                jnp.asarray(state.lowest_loss, jnp.float32),
             )
             loss = float(result.loss)
             reinitialised_loss = float(result.reinitialised_loss)
+            gradient_norm = float(result.gradient_norm)
             elapsed = elapsed_at_start + time.perf_counter() - run_start
-            if not (math.isfinite(loss) and math.isfinite(reinitialised_loss)):
-                save_all(state)  # the last finite state, and the best model so far
+            if not all(map(math.isfinite, (loss, reinitialised_loss, gradient_norm))):
+                save_all(state)  # the last finite state, and the chosen model so far
                 raise TrainingDiverged(
-                    f"training stopped at epoch {epoch}: the loss became {loss}. The best model "
-                    f"(epoch {state.best_epoch}, loss {state.best_loss:.5g}) is kept in "
+                    f"training stopped at epoch {epoch}: the loss became {loss} (gradient norm "
+                    f"{gradient_norm}). The chosen model (epoch {state.best_epoch}) is kept in "
                     f"{out / MODEL_FILE}; try a lower training.learning_rate"
+                )
+            rollout_loss = math.nan
+            # on the grid of validate_every (so that an extended, resumed run scores the
+            # same epochs as an uninterrupted one), and at the end if nothing was chosen yet
+            if training.select_by == "rollout" and (
+                epoch % training.validate_every == 0
+                or (epoch == training.epochs and state.best_epoch == 0)
+            ):
+                # the model after this epoch's updates, from the trajectories' first frames
+                rollout_loss = float(
+                    score_fn(result.model, scored, training.steps_between_frames, training.loss)
                 )
             metrics.append(
                 {
                     "epoch": epoch,
                     "loss": loss,
                     "reinitialised_loss": reinitialised_loss,
-                    "gradient_norm": float(result.gradient_norm),
-                    "learning_rate": float(schedule(epoch - 1)),
+                    "rollout_loss": rollout_loss,
+                    "gradient_norm": gradient_norm,
+                    "learning_rate": epoch_learning_rate(training, epoch),
+                    "propagated": int(bool(result.propagated)),
                     "elapsed_seconds": elapsed,
                 }
             )
+            if training.select_by == "rollout":
+                # scored after the update: the candidate is the updated model
+                candidate, score = result.model, rollout_loss
+            else:
+                # measured with the parameters before this epoch's update
+                candidate = state.model
+                score = loss if training.select_by == "loss" else reinitialised_loss
             best = (
-                # the loss was measured with the parameters before this epoch's update
-                dict(best_model=state.model, best_loss=loss, best_epoch=epoch)
-                if loss < state.best_loss
+                dict(best_model=candidate, best_loss=score, best_epoch=epoch)
+                if _is_better(score, state, training, epoch)
                 else {}
             )
+            if not math.isnan(score):
+                best["previous_score"] = score
             # one rebinding, so an interrupt never sees a half-updated state
             state = dataclasses.replace(
                 state,
@@ -388,6 +536,7 @@ def train(
                 states=result.states,
                 epoch=epoch,
                 elapsed=elapsed,
+                lowest_loss=min(state.lowest_loss, loss),
                 **best,
             )
             bar.update(epoch, loss, state.best_loss, elapsed, run_start)
@@ -402,11 +551,10 @@ def train(
         bar.close()
     if training.epochs == 0 or not (out / MODEL_FILE).exists():
         save_all(state)
-    if state.best_epoch == 1 and state.epoch > 1:
+    if state.best_epoch == 0 and state.epoch > 0:
         log(
-            f"warning: the training loss never fell below its value at epoch 1, so "
-            f"{out / MODEL_FILE} holds the untrained model; train longer (the propagated "
-            f"trajectories can take many epochs to settle) or use {out / FINAL_FILE}"
+            f"warning: no epoch qualified as the chosen model, so {out / MODEL_FILE} holds the "
+            f"untrained model; train longer or use {out / FINAL_FILE}"
         )
     return TrainResult(
         out_dir=out,
@@ -416,4 +564,5 @@ def train(
         epochs=state.epoch,
         metrics=metrics,
         final_model=state.model,
+        selected_by=training.select_by,
     )
