@@ -13,6 +13,8 @@ Automata"). The flat public API::
     stnca.train.train              Algorithm 2 on a TOML config (stnca.train.load_config)
     stnca.load_model, save_model   model files (JSON header + arrays; no pickle)
     stnca.evaluate                 a model against a true trajectory, with baselines
+    stnca.predict                  a rollout in physical units (a model's data scaling applied)
+    stnca.pretrained_models        the trained models shipped with stnca (load_model("NAME"))
 """
 
 from . import boundaries as boundaries
@@ -20,6 +22,7 @@ from . import losses as losses
 from . import stencils as stencils
 from . import train as train
 from .analysis import evaluate as evaluate
+from .analysis import predict as predict
 from .data import gray_scott as gray_scott
 from .data.initial_conditions import INITIAL_CONDITIONS as INITIAL_CONDITIONS
 from .data.initial_conditions import initial_condition as initial_condition
@@ -30,6 +33,7 @@ from .losses import LOSSES as LOSSES
 from .model import ACTIVATIONS as ACTIVATIONS
 from .model import NCA as NCA
 from .serialization import load_model as load_model
+from .serialization import pretrained_models as pretrained_models
 from .serialization import save_model as save_model
 from .stencils import KERNELS as KERNELS
 from .stencils import perceive as perceive

@@ -230,8 +230,9 @@ def train_command(
     except KeyboardInterrupt:
         _fail("interrupted", 130)
     typer.echo(
-        f"best training loss {result.best_loss:.5g} at epoch {result.best_epoch} "
-        f"of {result.epochs}; model: {out / 'model.eqx'}"
+        f"trained {result.epochs} epochs: lowest training loss {result.lowest_loss:.5g} "
+        f"(untrained {result.untrained['loss']:.5g}); model.eqx is epoch {result.best_epoch} "
+        f"(chosen by {result.selected_by}: {result.best_loss:.5g}); model: {out / 'model.eqx'}"
     )
     if isinstance(settings.data, ImageData):
         _report_morph(result.model, out)

@@ -99,8 +99,10 @@ def run_demo(
         train_data, out / "train_data.png", every=t, title="training data (species B)"
     )
     log(
-        f"2/4 trained {result.epochs} epochs: best training loss {result.best_loss:.4g} "
-        f"(epoch {result.best_epoch}); the untrained NCA scored {result.metrics[0]['loss']:.4g}"
+        f"2/4 trained {result.epochs} epochs: lowest training loss {result.lowest_loss:.4g} "
+        f"(untrained {result.untrained['loss']:.4g}); chosen model: epoch {result.best_epoch} "
+        f"(free-rollout loss {result.best_loss:.4g}, "
+        f"untrained {result.untrained['rollout_loss']:.4g})"
     )
 
     log(
@@ -139,9 +141,14 @@ def run_demo(
     summary = {
         "training": {
             "epochs": result.epochs,
-            "best_loss": result.best_loss,
-            "untrained_loss": result.metrics[0]["loss"],
-            "seconds": result.metrics[-1]["elapsed_seconds"] if result.metrics else 0.0,
+            "chosen_epoch": result.best_epoch,
+            "chosen_by": result.selected_by,
+            "chosen_rollout_loss": result.best_loss,
+            "untrained_rollout_loss": result.untrained["rollout_loss"],
+            "lowest_loss": result.lowest_loss,
+            "final_loss": result.metrics[-1]["loss"],
+            "untrained_loss": result.untrained["loss"],
+            "seconds": result.metrics[-1]["elapsed_seconds"],
         },
         "test_at_training_horizon": at(horizon),
         "test_at_twice_the_horizon": at(2 * horizon),

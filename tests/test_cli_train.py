@@ -41,7 +41,7 @@ def trained(tmp_path, config_file):
 def test_train_writes_the_run_folder(trained):
     for name in ("model.eqx", "checkpoint.eqx", "config.toml", "metrics.csv", "loss.png"):
         assert (trained / name).is_file()
-    assert len((trained / "metrics.csv").read_text().splitlines()) == 5
+    assert len((trained / "metrics.csv").read_text().splitlines()) == 6  # header, epochs 0-4
 
 
 def test_train_resume_extends_and_refuses_to_overwrite(trained, config_file):
@@ -49,7 +49,7 @@ def test_train_resume_extends_and_refuses_to_overwrite(trained, config_file):
     assert again.exit_code == 2 and "already holds a training run" in again.output
     more = invoke("train", config_file, "--out", trained, "--epochs", 6, "--resume")
     assert more.exit_code == 0, more.output
-    assert len((trained / "metrics.csv").read_text().splitlines()) == 7
+    assert len((trained / "metrics.csv").read_text().splitlines()) == 8
 
 
 @pytest.mark.parametrize(

@@ -87,15 +87,23 @@ def test_tiny_morphing_run_lowers_its_loss_and_reports(tmp_path):
     assert json.loads((tmp_path / "run" / "morph.json").read_text()) == report
 
 
-def test_resume_with_redrawn_copies_is_exact(tmp_path):
+@pytest.mark.parametrize(
+    "options",
+    [{}, {"hold_final": True, "minibatches": 2, "state_penalty": 0.01, "validate_every": 3}],
+    ids=["defaults", "hold-final"],
+)
+def test_resume_with_redrawn_copies_is_exact(tmp_path, options):
     quiet = dict(progress=False, log=lambda _: None)
-    config = tiny_morph_config(tmp_path, epochs=14, checkpoint_every=7)
+    config = tiny_morph_config(tmp_path, epochs=14, checkpoint_every=7, **options)
     full = train(config, tmp_path / "full", **quiet)
     train(config, tmp_path / "part", epochs=7, **quiet)
     resumed = train(config, tmp_path / "part", epochs=14, resume=True, **quiet)
     leaves = lambda m: jax.tree_util.tree_leaves(m)  # noqa: E731
     for a, b in zip(leaves(full.final_model), leaves(resumed.final_model), strict=True):
         np.testing.assert_array_equal(a, b)
+    for a, b in zip(leaves(full.model), leaves(resumed.model), strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert full.best_epoch == resumed.best_epoch
 
 
 def test_hidden_channels_as_rgb():

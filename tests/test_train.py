@@ -545,3 +545,21 @@ def test_warns_when_no_model_qualifies(tmp_path, rng, monkeypatch):
     final = load_model(tmp_path / "run" / "final.eqx")
     for a, b in zip(leaves(final), leaves(result.final_model), strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+def test_hold_final_feeds_the_last_transition_its_own_prediction(key, data, rng):
+    model = NCA(OBS, HID, key=key)
+    states = jnp.asarray(rng.normal(size=(R, M, S, S, OBS + HID)).astype(np.float32))
+    predictions = jnp.asarray(rng.normal(size=(R, M, S, S, OBS + HID)).astype(np.float32))
+    held = np.asarray(propagate(model, states, predictions, data, 1, hold_final=True))
+    plain = np.asarray(propagate(model, states, predictions, data, 1))
+    np.testing.assert_array_equal(held[1:, -1], predictions[1:, -1])  # its own prediction
+    np.testing.assert_array_equal(held[1:, :-1], plain[1:, :-1])  # the rest as before
+    np.testing.assert_array_equal(held[0], plain[0])  # re-initialised: from the data
+
+
+def test_hold_final_needs_a_repeated_final_frame(tmp_path, rng):
+    config = tiny_config(tmp_path, rng, epochs=2, hold_final=True)
+    with pytest.raises(ValueError, match="hold_final needs data whose last frame repeats"):
+        train(config, tmp_path / "run", progress=False, log=lambda _: None)
+    assert not (tmp_path / "run").exists()
