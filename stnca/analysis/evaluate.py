@@ -47,7 +47,9 @@ def predict(
     """
     key = jax.random.key(0) if key is None else key
     steps = (frames - 1) * steps_between_frames
-    return np.asarray(_rollout(model, jnp.asarray(initial), steps, steps_between_frames, key))
+    out = np.array(_rollout(model, jnp.asarray(initial), steps, steps_between_frames, key))
+    out[:, 0] = initial  # frame 0 is the given state itself, not its encode-decode round trip
+    return out
 
 
 @dataclasses.dataclass
