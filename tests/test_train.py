@@ -182,7 +182,7 @@ def test_per_minibatch_mode_takes_one_normalised_update_per_minibatch(key, data,
     from stnca.train import algorithm
 
     training = config_from_dict(
-        {"training": {"minibatches": minibatches, "steps_between_frames": 2}}
+        {"training": {"minibatches": minibatches, "steps_between_frames": 2, "state_penalty": 0}}
     ).training
     assert training.update_every == "minibatch" and training.updates_per_epoch == minibatches
     model = random_model(key)

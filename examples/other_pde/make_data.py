@@ -17,7 +17,8 @@ B > (1 + A*sqrt(DU/DV))^2 ~ 5.5); the fastest-growing wavelength is ~8 grid cell
 
 Outputs (float32, channel-last, frame 0 = initial state, frames FRAME_DT apart):
     train.npy  (4, 21, 32, 32, 2)  smooth random perturbations of the steady state, seeds 0..3
-    test.npy   (1, 41, 64, 64, 2)  structured perturbation (rectangles, a stripe, disks), twice as long
+    test.npy   (1, 41, 64, 64, 2)  structured perturbation (rectangles, a stripe, disks),
+                                   twice as long
     data.png   u of train trajectory 0 and of the test trajectory at 6 frames each
 """
 
@@ -149,7 +150,7 @@ def save_figure(path: str, train: np.ndarray, test: np.ndarray) -> None:
             ax.set_xticks([])
             ax.set_yticks([])
     fig.colorbar(im, ax=axes, shrink=0.8, label="u")
-    fig.suptitle("Brusselator u (py-pde), frame dt = %.2f" % FRAME_DT, fontsize=9)
+    fig.suptitle(f"Brusselator u (py-pde), frame dt = {FRAME_DT:.2f}", fontsize=9)
     fig.savefig(path, dpi=80, bbox_inches="tight")
     plt.close(fig)
 

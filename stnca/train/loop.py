@@ -366,7 +366,7 @@ def train(
         scored = jnp.concatenate([scored] + [scored[:, -1:]] * (scored.shape[1] - 1), axis=1)
     optimizer = make_optimizer(training)
     params = eqx.filter(model, eqx.is_inexact_array)
-    y_device = trajectories(max(1, 1))
+    y_device = trajectories(1)
     state = _State(
         model=model,
         opt_state=optimizer.init(params),
@@ -379,10 +379,10 @@ def train(
         loaded = load_tree(out / CHECKPOINT_FILE, state.tree())
         state = _State(
             *loaded,
-            **{
-                k: header[k]
-                for k in ("epoch", "best_loss", "best_epoch", "lowest_loss", "previous_score")
-            },
+            **{k: header[k] for k in ("epoch", "best_loss", "best_epoch")},
+            # absent from checkpoints written before these were tracked
+            lowest_loss=header.get("lowest_loss", math.inf),
+            previous_score=header.get("previous_score", math.inf),
             elapsed=header["elapsed"],
         )
         metrics = [row for row in metrics if row["epoch"] <= state.epoch]
@@ -423,7 +423,8 @@ def train(
             others = {}
             if training.reinitialised_batches:
                 others["re-initialised trajectories"] = (x, [m["reinitialised_loss"] for m in rows])
-            others["free rollout (model selection)"] = (x, [m["rollout_loss"] for m in rows])
+            rollout = [m.get("rollout_loss", math.nan) for m in rows]
+            others["free rollout (model selection)"] = (x, rollout)
             viz.loss_figure(
                 x,
                 [m["loss"] for m in rows],
