@@ -101,6 +101,14 @@ def test_minibatches_must_divide_transitions(key, data):
 INF = jnp.asarray(jnp.inf)
 
 
+def epoch_setup(training, key, data):
+    """A random model, its optimiser state, the data's start states and the epoch function."""
+    model = random_model(key)
+    optimizer = make_optimizer(training)
+    opt_state = optimizer.init(eqx.filter(model, eqx.is_inexact_array))
+    return model, optimizer, opt_state, initial_states(model, data), make_epoch(training, optimizer)
+
+
 def test_one_epoch_updates_model_and_states_consistently(key, data):
     config = config_from_dict(
         {
@@ -185,11 +193,7 @@ def test_per_minibatch_mode_takes_one_normalised_update_per_minibatch(key, data,
         {"training": {"minibatches": minibatches, "steps_between_frames": 2, "state_penalty": 0}}
     ).training
     assert training.update_every == "minibatch" and training.updates_per_epoch == minibatches
-    model = random_model(key)
-    optimizer = make_optimizer(training)
-    opt_state = optimizer.init(eqx.filter(model, eqx.is_inexact_array))
-    states = initial_states(model, data)
-    epoch = make_epoch(training, optimizer)
+    model, optimizer, opt_state, states, epoch = epoch_setup(training, key, data)
     result = epoch(model, opt_state, states, data, key, INF)
     result = epoch(result.model, result.opt_state, result.states, data, key, INF)
     assert adam_count(result.opt_state) == 2 * minibatches
@@ -248,11 +252,7 @@ def test_propagation_gate_restarts_every_trajectory_when_the_loss_rises(key, dat
     training = config_from_dict(
         {"training": {"steps_between_frames": 2, "propagate_tolerance": 0.01}}
     ).training
-    model = random_model(key)
-    optimizer = make_optimizer(training)
-    opt_state = optimizer.init(eqx.filter(model, eqx.is_inexact_array))
-    states = initial_states(model, data)
-    epoch = make_epoch(training, optimizer)
+    model, _, opt_state, states, epoch = epoch_setup(training, key, data)
     kept = epoch(model, opt_state, states, data, key, INF)
     assert bool(kept.propagated)
     assert not np.allclose(kept.states[1:, 1:], states[1:, 1:])
