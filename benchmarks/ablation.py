@@ -84,21 +84,14 @@ def configure(config_path: str, changes: dict[str, object], seed: int, epochs: i
 
 def test_truth(config, test: str | None) -> tuple[np.ndarray, int]:
     """The unseen trajectory (R, T, H, W, C) in physical units, and the horizon in frames."""
-    import jax
+    from stnca.demo import unseen_trajectory
 
-    from stnca.data import gray_scott
-    from stnca.data.initial_conditions import initial_condition
-    from stnca.demo import TEST_SEED, TEST_SIZE
-
-    t = config.training.steps_between_frames
     if test is not None:
         truth = np.load(test)
         truth = truth if truth.ndim == 5 else truth[None]
         return truth, (truth.shape[1] - 1) // 2
-    horizon = config.data.steps
-    initial = initial_condition("high_frequency", TEST_SIZE, key=jax.random.key(TEST_SEED))
-    truth = np.asarray(gray_scott.simulate(initial, 2 * horizon, every=t))[None]
-    return truth, horizon // t
+    t = config.training.steps_between_frames
+    return unseen_trajectory(2 * config.data.steps, t)[None], config.data.steps // t
 
 
 def pde_scores(config, out: Path, result, test: str | None) -> dict:
@@ -132,11 +125,10 @@ def _pde_figure(truth: np.ndarray, evaluation, t: int, out: Path) -> None:
     from stnca import viz
     from stnca.analysis.evaluate import json_safe
 
-    picked = viz.evenly_spaced(truth.shape[1], 7)
-    viz.comparison_figure(
-        truth[0][picked],
-        evaluation.prediction[0][picked],
-        [int(i) * t for i in picked],
+    viz.evaluation_figure(
+        truth[0],
+        evaluation.prediction[0],
+        t,
         out / "evaluation.png",
         title="unseen initial condition: truth vs NCA (chosen model)",
     )

@@ -366,13 +366,8 @@ def evaluate_command(
     data = load_trajectory(truth, channels=model.observable_channels, what="--truth")
     evaluation = evaluate(model, data, steps_between_frames, key=key)
     report = evaluation.to_json()
-    frames = data.shape[1]
-    picked = viz.evenly_spaced(frames, 7)
-    viz.comparison_figure(
-        data[0][picked],
-        evaluation.prediction[0][picked],
-        [int(i) * steps_between_frames for i in picked],
-        folder / "evaluation.png",
+    viz.evaluation_figure(
+        data[0], evaluation.prediction[0], steps_between_frames, folder / "evaluation.png"
     )
     if video is not None:
         viz.comparison_video(data[0], evaluation.prediction[0], steps_between_frames, video)

@@ -158,6 +158,22 @@ def _comparison_panels(truth, prediction, channel: int | None) -> list[np.ndarra
     ]
 
 
+def evaluation_figure(
+    truth: np.ndarray,
+    prediction: np.ndarray,
+    steps_between_frames: int,
+    path: str | os.PathLike,
+    *,
+    columns: int = 7,
+    title: str | None = None,
+) -> Path:
+    """``comparison_figure`` of two whole trajectories ``(T, H, W, C)`` frames
+    ``steps_between_frames`` apart, at ``columns`` evenly spaced frames."""
+    picked = evenly_spaced(truth.shape[0], columns)
+    steps = [int(i) * steps_between_frames for i in picked]
+    return comparison_figure(truth[picked], prediction[picked], steps, path, title=title)
+
+
 def comparison_figure(
     truth: np.ndarray,
     prediction: np.ndarray,

@@ -329,6 +329,9 @@ def test_tiny_training_run_lowers_the_loss_tenfold(tmp_path, rng):
         "propagated",
         "elapsed_seconds",
     }
+    # the logged learning rate is the schedule's at each epoch's first update, in epochs
+    assert rows[1]["learning_rate"] == pytest.approx(0.02)
+    assert rows[600]["learning_rate"] == pytest.approx(0.02 * 0.01 ** (599 / 600), rel=1e-5)
     # chosen by the free rollout, measured every 10 epochs after the first 5%
     scored = [r for r in rows if not np.isnan(r["rollout_loss"])]
     assert [r["epoch"] for r in scored] == list(range(0, 601, 10))

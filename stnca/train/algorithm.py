@@ -66,11 +66,6 @@ def learning_rate_schedule(training: TrainingConfig) -> optax.Schedule:
     )
 
 
-def epoch_learning_rate(training: TrainingConfig, epoch: int) -> float:
-    """The learning rate of the first update of epoch ``epoch`` (from 1)."""
-    return float(learning_rate_schedule(training)((epoch - 1) * training.updates_per_epoch))
-
-
 def make_optimizer(training: TrainingConfig) -> optax.GradientTransformation:
     """Gradient normalisation (optional) followed by the chosen optimiser (Nadam default)."""
     schedule = learning_rate_schedule(training)

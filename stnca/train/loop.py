@@ -46,8 +46,8 @@ from ..model import NCA
 from ..scaling import Scaling, fit_scaling
 from ..serialization import load_tree, read_header, save_model, save_tree
 from .algorithm import (
-    epoch_learning_rate,
     initial_states,
+    learning_rate_schedule,
     make_epoch,
     make_optimizer,
     redrawn_states,
@@ -273,7 +273,7 @@ def _prepare_run(
     return config, training_data(config), validation_data(config), []
 
 
-def _untrained_row(model: NCA, y, scored, training) -> dict[str, float]:
+def _untrained_row(model: NCA, y, scored, training, score_fn) -> dict[str, float]:
     """Metrics row 0: the untrained model's losses (all transitions from the data, the
     re-initialised trajectories, and a free rollout), the reference every run is judged by."""
     t, loss = training.steps_between_frames, training.loss
@@ -281,7 +281,7 @@ def _untrained_row(model: NCA, y, scored, training) -> dict[str, float]:
     restarted = min(training.reinitialised_batches, y.shape[0]) or y.shape[0]
     rollout = math.nan
     if training.select_by == "rollout":
-        rollout = float(eqx.filter_jit(rollout_score)(model, scored, t, loss))
+        rollout = float(score_fn(model, scored, t, loss))
     return {
         "epoch": 0,
         "loss": float(jnp.mean(losses)),
@@ -348,22 +348,22 @@ def train(
     _check_data(config, data.trajectories(1))
     training = config.training
 
-    # the model trains in the units of the scaled data; it keeps the map for its users
-    scaling = fit_scaling(base, getattr(config.data, "scale", "none"))
-    encode = (lambda y: y) if scaling is None else scaling.encode
-
-    def trajectories(epoch: int):
-        return jnp.asarray(encode(data.trajectories(epoch)))
-
     key = jax.random.key(training.seed)
     k_model, k_train = jax.random.split(key)
+    # the model trains in the units of the scaled data; it keeps the map for its users
+    scaling = fit_scaling(base, getattr(config.data, "scale", "none"))
     model = build_model(config, base.shape[-1], k_model, scaling)
+
+    def trajectories(epoch: int):
+        return jnp.asarray(model.encode(data.trajectories(epoch)))
+
     # free rollouts for model selection: held-back trajectories, else the training ones
     # (for images: the untransformed sequence)
-    scored = jnp.asarray(encode(base if held is None else held))
+    scored = jnp.asarray(model.encode(base if held is None else held))
     if training.hold_final:
         # a final frame that must hold: score the rollout to twice the horizon against it
         scored = jnp.concatenate([scored] + [scored[:, -1:]] * (scored.shape[1] - 1), axis=1)
+    score_fn = eqx.filter_jit(rollout_score)  # compiled once, for row 0 and every validation
     optimizer = make_optimizer(training)
     params = eqx.filter(model, eqx.is_inexact_array)
     y_device = trajectories(1)
@@ -394,12 +394,12 @@ def train(
         if held is not None:
             save_array(out / VALIDATION_FILE, held)
         write_text(out / CONFIG_FILE, config.to_toml())
-        metrics = [_untrained_row(model, y_device, scored, training)]
+        metrics = [_untrained_row(model, y_device, scored, training, score_fn)]
 
     draw = data.draw(max(state.epoch, 1))
     y_device = trajectories(max(state.epoch, 1))
     epoch_fn = make_epoch(training, optimizer, data.augment_noise)
-    score_fn = eqx.filter_jit(rollout_score)
+    schedule = learning_rate_schedule(training)  # of the optimiser's update count
     base_key = jax.random.wrap_key_data(state.key_data)
     bar = _Progress(training.epochs, state.epoch, progress, log)
     run_start = time.perf_counter()
@@ -510,7 +510,8 @@ def train(
                     "reinitialised_loss": reinitialised_loss,
                     "rollout_loss": rollout_loss,
                     "gradient_norm": gradient_norm,
-                    "learning_rate": epoch_learning_rate(training, epoch),
+                    # at the epoch's first update
+                    "learning_rate": float(schedule((epoch - 1) * training.updates_per_epoch)),
                     "propagated": int(bool(result.propagated)),
                     "elapsed_seconds": elapsed,
                 }
