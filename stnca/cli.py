@@ -25,6 +25,12 @@ app = typer.Typer(
 )
 simulate_app = typer.Typer(help="Simulate PDEs to make training data.", no_args_is_help=True)
 app.add_typer(simulate_app, name="simulate")
+analyse_app = typer.Typer(
+    help="Analyse a trained model: local perturbations, adversarial initial conditions, "
+    "symmetry (the paper's section 3.2.2).",
+    no_args_is_help=True,
+)
+app.add_typer(analyse_app, name="analyse")
 
 
 class UserError(ValueError):
@@ -409,6 +415,238 @@ def demo_command(
     typer.echo("files:")
     for name, path in summary["files"].items():
         typer.echo(f"  {name:22s} {path}")
+
+
+ModelArgument = Annotated[
+    Path,
+    typer.Argument(
+        metavar="MODEL",
+        help="Trained model.eqx, or a shipped model's name (e.g. gray_scott_paper).",
+    ),
+]
+InitOption = Annotated[
+    str,
+    typer.Option(
+        "--init",
+        help="Initial condition: a .npy state (H, W, C) in physical units, an image file or "
+        "emoji:NAME.",
+    ),
+]
+AnalysisOut = Annotated[Path, typer.Option("--out", help="Output folder for the figure and JSON.")]
+StepsOption = Annotated[
+    int | None,
+    typer.Option("--steps", help="NCA steps n (default: the training horizon of the model's run)."),
+]
+ImageSizeOption = Annotated[
+    int | None,
+    typer.Option("--image-size", help="Resize an image --init to this (default: as in training)."),
+]
+PaddingOption = Annotated[
+    int | None,
+    typer.Option("--padding", help="Empty cells around an image --init (default: as in training)."),
+]
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--config",
+        help="The model's training config (default: config.toml beside the model file).",
+    ),
+]
+SeedOption = Annotated[int, typer.Option("--seed", help="Seed for stochastic updates and noise.")]
+
+
+def _analysis_inputs(model_path, init, config_path, image_size, padding, steps, out):
+    """Model, initial state (physical units), training config and steps for ``analyse``."""
+    from ._validate import count
+    from .analysis.inputs import load_initial, run_config
+    from .train import load_config
+
+    _check_folder(out, "--out")
+    model = _load_model(model_path)
+    config = load_config(config_path) if config_path is not None else run_config(model_path)
+    initial = load_initial(init, model, config=config, image_size=image_size, padding=padding)
+    if steps is None:
+        steps = _horizon(config)
+        if steps is None:
+            raise UserError("give --steps (no training config found to take the horizon from)")
+    count(steps, "--steps", 1)
+    return model, initial, config, steps
+
+
+def _horizon(config) -> int | None:
+    """The training horizon ``M t`` in NCA steps of a config (``None`` when unknown)."""
+    if config is None:
+        return None
+    data, t = config.data, config.training.steps_between_frames
+    if data.source == "images":
+        return (len(data.images) + data.final_repeats - 2) * t
+    if data.source == "gray_scott":
+        return data.steps // (data.every or t) * t
+    return None
+
+
+def _gray_scott_pde(config, steps: int):
+    """``(step, pde_steps, name)`` for the Gray-Scott data a model came from, else ``None``."""
+    from .data import gray_scott
+
+    if config is None or config.data.source != "gray_scott":
+        return None
+    data, t = config.data, config.training.steps_between_frames
+    every = data.every or t
+    if (steps * every) % t:
+        typer.echo(
+            f"note: {steps} NCA steps are not a whole number of PDE steps ({every} per {t}); "
+            "the PDE is not perturbed",
+            err=True,
+        )
+        return None
+    params = gray_scott.GrayScottParams(
+        data.diffusion_a, data.diffusion_b, data.alpha, data.gamma, data.dt
+    )
+    return (lambda x: gray_scott.step(x, params), steps * every // t, "Gray-Scott")
+
+
+@analyse_app.command("perturb")
+@user_errors
+def perturb_command(
+    model_path: ModelArgument,
+    init: InitOption,
+    out: AnalysisOut,
+    steps: StepsOption = None,
+    size: Annotated[int, typer.Option("--size", help="Side r of the perturbed patch.")] = 1,
+    kind: Annotated[
+        str, typer.Option("--kind", help="invert (x -> 1 - x), zero or noise.")
+    ] = "invert",
+    stride: Annotated[int, typer.Option("--stride", help="Distance between perturbations.")] = 1,
+    threshold: Annotated[
+        float, typer.Option("--threshold", help="A cell changes if a channel moves by more.")
+    ] = 0.1,
+    chunk: Annotated[int, typer.Option("--chunk", help="Perturbations run at once.")] = 64,
+    config_path: ConfigOption = None,
+    image_size: ImageSizeOption = None,
+    padding: PaddingOption = None,
+    seed: SeedOption = 0,
+):
+    """Local perturbations (Fig 10): perturb each r x r patch, count changed cells at n."""
+    from ._validate import count
+    from .analysis.perturbation import check_settings
+    from .analysis.report import perturb_report
+
+    model, initial, config, steps = _analysis_inputs(
+        model_path, init, config_path, image_size, padding, steps, out
+    )
+    check_settings(*initial.shape[:2], size, stride, threshold, kind)
+    count(chunk, "--chunk", 1)
+    report = perturb_report(
+        model,
+        initial,
+        out,
+        steps=steps,
+        size=size,
+        kind=kind,
+        stride=stride,
+        threshold=threshold,
+        key=_key(seed),
+        pde=_gray_scott_pde(config, steps),
+        chunk=chunk,
+    )
+    for who in ("nca", "pde"):
+        if who in report:
+            row = report[who]
+            typer.echo(
+                f"{who.upper():>4}: {row['positions']} perturbations, changed cells at n = "
+                f"{steps}: mean {row['mean_changed_cells']:.1f}, max {row['max_changed_cells']} "
+                f"(patch {row['patch_cells']} cells)"
+            )
+    typer.echo(f"wrote {out / 'perturb.png'}, {out / 'perturb.json'}")
+
+
+@analyse_app.command("adversarial")
+@user_errors
+def adversarial_command(
+    model_path: ModelArgument,
+    init: InitOption,
+    out: AnalysisOut,
+    steps: StepsOption = None,
+    mode: Annotated[str, typer.Option("--mode", help="destroy, preserve or both.")] = "both",
+    iterations: Annotated[int, typer.Option("--iterations", help="Optimiser steps K.")] = 200,
+    budget: Annotated[
+        float | None, typer.Option("--budget", help="Largest norm of the perturbation.")
+    ] = None,
+    learning_rate: Annotated[
+        float, typer.Option("--learning-rate", help="Adam step size (data units).")
+    ] = 0.01,
+    config_path: ConfigOption = None,
+    image_size: ImageSizeOption = None,
+    padding: PaddingOption = None,
+    seed: SeedOption = 0,
+):
+    """Adversarial initial conditions (Fig 11): optimise kappa^n, beside a random control."""
+    from ._validate import count, real
+    from .analysis.adversarial import MODES
+    from .analysis.report import adversarial_report
+
+    if mode not in (*MODES, "both"):
+        raise UserError(f"--mode must be destroy, preserve or both, got {mode!r}")
+    count(iterations, "--iterations", 1)
+    if budget is not None and real(budget, "--budget", 0.0) == 0:
+        raise UserError("--budget must be > 0")
+    if real(learning_rate, "--learning-rate", 0.0) == 0:
+        raise UserError("--learning-rate must be > 0")
+    model, initial, _, steps = _analysis_inputs(
+        model_path, init, config_path, image_size, padding, steps, out
+    )
+    report = adversarial_report(
+        model,
+        initial,
+        out,
+        steps=steps,
+        modes=MODES if mode == "both" else (mode,),
+        iterations=iterations,
+        learning_rate=learning_rate,
+        budget=budget,
+        key=_key(seed),
+    )
+    typer.echo("mode       who        ||x~||   change at n   kappa   change at 2n")
+    for name, numbers in report["modes"].items():
+        for who in ("adversarial", "random_control"):
+            row = numbers[who]
+            typer.echo(
+                f"{name:9s}  {who.split('_')[-1]:9s} {row['perturbation_norm']:7.3f}  "
+                f"{row['final_change']:11.3f}  {row['kappa']:7.3f}  "
+                f"{row['final_change_at_twice_n']:11.3f}"
+            )
+    typer.echo(f"wrote {out / 'adversarial.png'}, {out / 'adversarial.json'}")
+
+
+@analyse_app.command("symmetry")
+@user_errors
+def symmetry_command(
+    model_path: ModelArgument,
+    init: InitOption,
+    out: AnalysisOut,
+    steps: StepsOption = None,
+    config_path: ConfigOption = None,
+    image_size: ImageSizeOption = None,
+    padding: PaddingOption = None,
+    seed: SeedOption = 0,
+):
+    """Symmetry (Fig 12): run from rotated / flipped --init, compare with the rotated run."""
+    from .analysis.report import symmetry_report
+
+    model, initial, _, steps = _analysis_inputs(
+        model_path, init, config_path, image_size, padding, steps, out
+    )
+    if initial.shape[0] != initial.shape[1]:
+        raise UserError(
+            f"symmetry needs a square lattice for rotations, got {initial.shape[0]}x"
+            f"{initial.shape[1]}"
+        )
+    report = symmetry_report(model, initial, out, steps=steps, key=_key(seed))
+    for name, error in report["relative_error"].items():
+        typer.echo(f"  {name:16s} relative error {error:.4f}")
+    typer.echo(f"  stochastic noise floor {report['stochastic_noise_floor']:.4f}")
+    typer.echo(f"wrote {out / 'symmetry.png'}, {out / 'symmetry.json'}")
 
 
 def run(argv: list[str] | None = None) -> int:

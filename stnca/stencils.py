@@ -31,22 +31,32 @@ KERNELS: dict[str, np.ndarray] = {
 }
 """Kernel name -> 3x3 array, exactly as in the paper's equation (2)."""
 
+DERIVED = ("gradient_magnitude",)
+"""Perceptions that are not one linear kernel: ``gradient_magnitude`` is
+``sqrt(gradient_x^2 + gradient_y^2)``, a rotation-invariant edge detector (unchanged by
+on-lattice rotations and flips), so a model with only symmetric perceptions can still see
+edges."""
+
+PERCEPTIONS = (*KERNELS, *DERIVED)
+"""Every name ``kernels=`` accepts."""
+
 _OFFSETS = [(di, dj) for di in (-1, 0, 1) for dj in (-1, 0, 1)]
 
 
 def check_kernels(kernels: Sequence[str]) -> tuple[str, ...]:
     """Validate a selection of kernel names and return it as a tuple.
 
-    Any non-empty subset of ``KERNELS`` in any order is allowed; repeats are not.
+    Any non-empty subset of ``PERCEPTIONS`` (the kernels and ``gradient_magnitude``) in
+    any order is allowed; repeats are not.
     """
     if isinstance(kernels, str):
         kernels = (kernels,)
     kernels = tuple(kernels)
     if not kernels:
-        raise ValueError(f"kernels must name at least one of {sorted(KERNELS)}")
-    unknown = [k for k in kernels if k not in KERNELS]
+        raise ValueError(f"kernels must name at least one of {sorted(PERCEPTIONS)}")
+    unknown = [k for k in kernels if k not in PERCEPTIONS]
     if unknown:
-        raise ValueError(f"unknown kernel(s) {unknown}; choose from {sorted(KERNELS)}")
+        raise ValueError(f"unknown kernel(s) {unknown}; choose from {sorted(PERCEPTIONS)}")
     if len(set(kernels)) != len(kernels):
         raise ValueError(f"kernels must not repeat, got {list(kernels)}")
     return kernels
@@ -77,14 +87,23 @@ def perceive(
 
     # Each kernel is a weighted sum of the shifted slices with non-zero weight; written
     # out like this XLA fuses it into one pass over the lattice (no nine-fold stack).
-    outputs = []
-    for name in kernels:
+    def linear(name: str):
         terms = [
             shifted(di, dj) * KERNELS[name][di + 1, dj + 1].item()
             for di, dj in _OFFSETS
             if KERNELS[name][di + 1, dj + 1] != 0
         ]
-        outputs.append(functools.reduce(operator.add, terms))
+        return functools.reduce(operator.add, terms)
+
+    outputs = []
+    for name in kernels:
+        if name == "gradient_magnitude":
+            squared = linear("gradient_x") ** 2 + linear("gradient_y") ** 2
+            # sqrt has an infinite derivative at 0; where the gradient vanishes use 0
+            positive = squared > 0
+            outputs.append(jnp.where(positive, jnp.sqrt(jnp.where(positive, squared, 1.0)), 0.0))
+        else:
+            outputs.append(linear(name))
     return jnp.stack(outputs, axis=-1)
 
 

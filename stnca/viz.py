@@ -239,6 +239,55 @@ def loss_figure(
     return _save_figure(figure, path)
 
 
+def heatmap_figure(
+    values: np.ndarray,
+    panels: Sequence[np.ndarray],
+    path: str | os.PathLike,
+    *,
+    extent: tuple[float, float, float, float] | None = None,
+    panel_labels: Sequence[str] = (),
+    markers: Sequence[tuple[float, float] | None] = (),
+    colorbar_label: str = "",
+    title: str | None = None,
+    columns: int = 4,
+) -> Path:
+    """A heatmap (first panel, with a colour bar) followed by RGB panels; write it as PNG.
+
+    Args:
+        values: the heatmap ``(rows, columns)``.
+        panels: RGB images ``(H, W, 3)`` shown after it.
+        extent: ``(left, right, bottom, top)`` of the heatmap in lattice cells (imshow's).
+        panel_labels: a title per panel.
+        markers: ``(row, column)`` to mark with a cross (or ``None``), one per panel.
+        columns: panels per figure row.
+    """
+    count = 1 + len(panels)
+    n_cols = min(columns, count)
+    n_rows = -(-count // n_cols)
+    figure = Figure(figsize=(2.3 * n_cols + 0.6, 2.3 * n_rows + (0.5 if title else 0.2)))
+    axes = figure.subplots(n_rows, n_cols, squeeze=False).reshape(-1)
+    image = axes[0].imshow(values, cmap="magma", extent=extent, interpolation="nearest")
+    figure.colorbar(image, ax=axes[0], fraction=0.046, pad=0.04).set_label(
+        colorbar_label, fontsize=8
+    )
+    axes[0].set_title("changed cells per position", fontsize=8)
+    for i, ax in enumerate(axes[1:]):
+        ax.set_xticks([])
+        ax.set_yticks([])
+        if i >= len(panels):
+            ax.axis("off")
+            continue
+        ax.imshow(panels[i], interpolation="nearest")
+        if i < len(markers) and markers[i] is not None:
+            ax.plot(markers[i][1], markers[i][0], "x", color="red", ms=6, mew=1.5)
+        if i < len(panel_labels):
+            ax.set_title(panel_labels[i], fontsize=8)
+    if title:
+        figure.suptitle(title, fontsize=10)
+    figure.tight_layout()
+    return _save_figure(figure, path)
+
+
 def _upscale(rgb: np.ndarray, min_size: int = 256) -> np.ndarray:
     """Nearest-neighbour upscale by an even factor so the shorter side is >= ``min_size``."""
     factor = max(2, -(-min_size // min(rgb.shape[-3], rgb.shape[-2])))

@@ -1,0 +1,83 @@
+"""What an analysis starts from: a trained model's initial condition and its data range.
+
+An initial condition is a ``.npy`` state ``(H, W, C)`` in physical units, an image file or
+``emoji:NAME``. Images are resized to ``image_size`` and embedded with ``padding`` empty
+cells, by default as in the run the model came from (its folder's ``config.toml``).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from ..data.augment import embed
+from ..data.images import EMOJI_PREFIX, load_image, resolve_image
+from ..data.io import load_states
+from ..model import NCA
+
+CONFIG_FILE = "config.toml"
+
+
+def run_config(model_path: str | os.PathLike):
+    """The training config saved beside a model file (``None`` if there is none)."""
+    from ..train import load_config
+
+    path = Path(model_path).parent / CONFIG_FILE
+    if not Path(model_path).is_file() or not path.is_file():
+        return None
+    return load_config(path)
+
+
+def load_initial(
+    spec: str | os.PathLike,
+    model: NCA,
+    *,
+    config=None,
+    image_size: int | None = None,
+    padding: int | None = None,
+) -> np.ndarray:
+    """The observable initial state ``(H, W, C)`` in physical units.
+
+    Args:
+        spec: a ``.npy`` file (one state; for ``(R, H, W, C)`` the first), an image file or
+            ``emoji:NAME``.
+        model: the model it is for (its observable channels are checked).
+        config: the model's training config, for the image size and padding of image runs.
+        image_size: resize images to this (default: the config's ``data.size``, else the
+            image's own size).
+        padding: empty cells around an image (default: the config's ``data.padding``, else 0).
+    """
+    text = str(spec)
+    if text.lower().endswith(".npy"):
+        states = load_states(text, channels=model.observable_channels, what="--init")
+        return states if states.ndim == 3 else states[0]
+    if model.observable_channels != 4:
+        raise ValueError(
+            f"--init {text} is an image (RGBA) but the model has "
+            f"{model.observable_channels} observable channels; give a .npy state"
+        )
+    data = getattr(config, "data", None)
+    from_images = getattr(data, "source", None) == "images"
+    if image_size is None and from_images:
+        image_size = data.size
+    if padding is None:
+        padding = data.padding if from_images else 0
+    if not text.startswith(EMOJI_PREFIX) and not Path(text).is_file():
+        raise ValueError(f"--init {text}: no such file (give a .npy, an image or emoji:NAME)")
+    image = load_image(resolve_image(text), image_size or 0)
+    return np.asarray(embed(image, padding))
+
+
+def data_bounds(model: NCA, initial: np.ndarray) -> tuple[float, float]:
+    """The data range in model units that perturbations keep to.
+
+    ``[0, 1]`` for a model with a scaling (min-max scaled data) and for RGBA models (image
+    colours); otherwise the range of the (encoded) initial condition, widened to ``[0, 1]``
+    when it lies inside it.
+    """
+    if model.scaling is not None or model.observable_channels == 4:
+        return (0.0, 1.0)
+    low, high = float(np.min(initial)), float(np.max(initial))
+    return (min(low, 0.0), max(high, 1.0)) if 0.0 <= low and high <= 1.0 else (low, high)
