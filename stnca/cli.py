@@ -558,7 +558,8 @@ def perturb_command(
                 f"{steps}: mean {row['mean_changed_cells']:.1f}, max {row['max_changed_cells']} "
                 f"(patch {row['patch_cells']} cells)"
             )
-    typer.echo(f"wrote {out / 'perturb.png'}, {out / 'perturb.json'}")
+    written = ["perturb.png", *(["perturb_pde.png"] if "pde" in report else []), "perturb.json"]
+    typer.echo("wrote " + ", ".join(str(out / name) for name in written))
 
 
 @analyse_app.command("adversarial")
@@ -647,6 +648,40 @@ def symmetry_command(
         typer.echo(f"  {name:16s} relative error {error:.4f}")
     typer.echo(f"  stochastic noise floor {report['stochastic_noise_floor']:.4f}")
     typer.echo(f"wrote {out / 'symmetry.png'}, {out / 'symmetry.json'}")
+
+
+@analyse_app.command("symmetry-experiment")
+@user_errors
+def symmetry_experiment_command(
+    out: Annotated[Path, typer.Option("--out", help="Folder for the four runs and the table.")],
+    config_path: Annotated[
+        Path, typer.Option("--config", help="The image-morphing config the four variants share.")
+    ] = Path("configs/symmetry_cpu.toml"),
+    epochs: Annotated[
+        int | None, typer.Option("--epochs", help="Override the number of training epochs.")
+    ] = None,
+    steps: StepsOption = None,
+    seed: SeedOption = 0,
+):
+    """Fig 12's 2 x 2: asymmetric vs symmetric kernels, normal vs rotation-augmented data.
+
+    Trains the four (a finished run is reused, an interrupted one resumed), tests each on
+    rotated and flipped inputs; writes symmetry_experiment.md/.json/.png in --out.
+    """
+    from .analysis.symmetry_experiment import symmetry_experiment
+    from .train import TrainingDiverged, load_config
+
+    if epochs is not None and epochs < 1:
+        raise UserError(f"--epochs must be >= 1, got {epochs}")
+    if steps is not None and steps < 1:
+        raise UserError(f"--steps must be >= 1, got {steps}")
+    _check_folder(out, "--out")
+    config = load_config(config_path)
+    try:
+        symmetry_experiment(config, out, epochs=epochs, steps=steps, seed=seed, log=typer.echo)
+    except TrainingDiverged as error:
+        _fail(str(error), 1)
+    typer.echo(f"wrote {out / 'symmetry_experiment.md'}, .json, .png")
 
 
 def run(argv: list[str] | None = None) -> int:

@@ -50,8 +50,9 @@ class NCA(eqx.Module):
         observable_channels: channels compared with data (e.g. 2 for Gray-Scott's A and B,
             4 for RGBA images). They come first in the state.
         hidden_channels: extra channels the rule may use as it likes; they start at zero.
-        kernels: perception kernels by name, any subset of ``stnca.stencils.KERNELS`` in any
-            order (default identity and Laplacian, the paper's PDE model).
+        kernels: perception kernels by name, any subset of ``stnca.stencils.PERCEPTIONS``
+            (the paper's 3x3 ``KERNELS`` and the rotation-invariant ``gradient_magnitude``)
+            in any order (default identity and Laplacian, the paper's PDE model).
         activation: hidden-layer activation ``u``, one of ``ACTIVATIONS`` (default ``relu``).
         hidden_width: width ``H`` of the hidden layer (default ``4 C`` as in the paper).
         update_probability: probability ``1 - p`` that a cell-channel is updated in a step

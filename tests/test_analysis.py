@@ -287,3 +287,43 @@ def test_analyse_bad_input(tmp_path, model_file, args, message):
     assert message in result.output
     assert len(result.output.strip().splitlines()) == 1
     assert not out.exists()
+
+
+def test_symmetry_experiment_trains_four_variants_and_tabulates(tmp_path):
+    config = tmp_path / "symmetry.toml"
+    config.write_text(
+        '[model]\nhidden_channels = 2\nboundary = "fixed"\n'
+        '[data]\nsource = "images"\nimages = ["emoji:alien_monster", "emoji:rooster"]\n'
+        "size = 8\npadding = 3\nmax_shift = 1\ncopies = 2\n"
+        "[training]\nepochs = 6\nsteps_between_frames = 3\ncheckpoint_every = 3\n"
+    )
+    out = tmp_path / "experiment"
+    result = invoke("analyse", "symmetry-experiment", "--config", config, "--out", out)
+    assert result.exit_code == 0, result.output
+    rows = json.loads((out / "symmetry_experiment.json").read_text())
+    assert list(rows) == [
+        "asymmetric-normal",
+        "asymmetric-augmented",
+        "symmetric-normal",
+        "symmetric-augmented",
+    ]
+    assert rows["symmetric-augmented"]["kernels"] == ["identity", "laplacian", "average"]
+    assert rows["asymmetric-augmented"]["rotate"] == "any"
+    saved = (out / "asymmetric-augmented" / "config.toml").read_text()
+    assert 'rotate = "any"' in saved and "gradient_x" in saved
+    table = (out / "symmetry_experiment.md").read_text().splitlines()
+    assert len(table) == 2 + 4 and "rotate 45" in table[0]
+    assert (out / "symmetry_experiment.png").stat().st_size > 0
+    # a second call reuses the finished runs
+    again = invoke("analyse", "symmetry-experiment", "--config", config, "--out", out)
+    assert again.exit_code == 0, again.output
+    assert json.loads((out / "symmetry_experiment.json").read_text()) == rows
+
+
+def test_symmetry_experiment_needs_images(tmp_path):
+    config = tmp_path / "pde.toml"
+    config.write_text('[data]\nsource = "gray_scott"\nsize = 8\nsteps = 8\n')
+    out = tmp_path / "experiment"
+    result = invoke("analyse", "symmetry-experiment", "--config", config, "--out", out)
+    assert result.exit_code == 2 and "needs an image-morphing config" in result.output
+    assert not out.exists()

@@ -16,7 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .. import viz
-from .._files import write_text
+from .._files import atomic_path, write_text
 from ..model import NCA
 from .adversarial import MODES, adversarial, final_state
 from .evaluate import json_safe
@@ -57,7 +57,8 @@ def perturb_report(
     montage: int = 7,
     chunk: int = 64,
 ) -> dict:
-    """Local perturbations (Fig 10): ``perturb.png`` and ``perturb.json`` in ``out_dir``.
+    """Local perturbations (Fig 10): ``perturb.png`` and ``perturb.json`` in ``out_dir``
+    (and ``perturb_pde.png`` with ``pde``).
 
     Args:
         pde: ``(step, pde_steps, name)`` to count the same for the PDE the data came from
@@ -125,6 +126,16 @@ def perturb_report(
         title=f"local perturbations ({size}x{size} {kind}) of the initial condition: "
         f"cells of the state at n = {steps} that change",
     )
+    if pde is not None:
+        viz.heatmap_figure(
+            pde_result.counts,
+            [render(pde_result.reference)],
+            out / "perturb_pde.png",
+            extent=stride_extent,
+            panel_labels=[f"{name}, unperturbed, {pde_steps} PDE steps"],
+            colorbar_label=f"cells changed by > {threshold}",
+            title=f"the same perturbations of the {name} PDE itself",
+        )
     _write_json(out / "perturb.json", report)
     return report
 
@@ -207,7 +218,9 @@ def symmetry_report(
     steps: int,
     key: jax.Array,
 ) -> dict:
-    """Symmetry perturbations (Fig 12): ``symmetry.png`` and ``symmetry.json`` in ``out_dir``.
+    """Symmetry perturbations (Fig 12): ``symmetry.png``, ``symmetry.json`` and
+    ``symmetry_finals.npz`` (inputs ``"input NAME"`` and states at ``n`` per transformation,
+    physical units) in ``out_dir``.
 
     Columns: the transformed input, the NCA's state at ``n`` from it, and the transformed
     unperturbed state at ``n`` it should equal.
@@ -233,5 +246,12 @@ def symmetry_report(
         title="symmetry perturbations",
     )
     report = {"steps": steps, **result.to_json()}
+    finals = {"identity": result.reference, **result.outputs}
+    finals.update({f"input {n}": x for n, x in zip(names, inputs, strict=True)})
+    with atomic_path(out / "symmetry_finals.npz") as temporary:
+        np.savez(
+            temporary,
+            **{n: np.asarray(model.decode(jnp.asarray(x)), np.float32) for n, x in finals.items()},
+        )
     _write_json(out / "symmetry.json", report)
     return report
