@@ -466,23 +466,11 @@ def _analysis_inputs(model_path, init, config_path, image_size, padding, steps, 
     config = load_config(config_path) if config_path is not None else run_config(model_path)
     initial = load_initial(init, model, config=config, image_size=image_size, padding=padding)
     if steps is None:
-        steps = _horizon(config)
+        steps = None if config is None else config.horizon()
         if steps is None:
             raise UserError("give --steps (no training config found to take the horizon from)")
     count(steps, "--steps", 1)
     return model, initial, config, steps
-
-
-def _horizon(config) -> int | None:
-    """The training horizon ``M t`` in NCA steps of a config (``None`` when unknown)."""
-    if config is None:
-        return None
-    data, t = config.data, config.training.steps_between_frames
-    if data.source == "images":
-        return (len(data.images) + data.final_repeats - 2) * t
-    if data.source == "gray_scott":
-        return data.steps // (data.every or t) * t
-    return None
 
 
 def _gray_scott_pde(config, steps: int):
@@ -500,10 +488,8 @@ def _gray_scott_pde(config, steps: int):
             err=True,
         )
         return None
-    params = gray_scott.GrayScottParams(
-        data.diffusion_a, data.diffusion_b, data.alpha, data.gamma, data.dt
-    )
-    return (lambda x: gray_scott.step(x, params), steps * every // t, "Gray-Scott")
+    step = functools.partial(gray_scott.step, params=data.params())
+    return (step, steps * every // t, "Gray-Scott")
 
 
 @analyse_app.command("perturb")
@@ -675,6 +661,7 @@ def symmetry_experiment_command(
         raise UserError(f"--epochs must be >= 1, got {epochs}")
     if steps is not None and steps < 1:
         raise UserError(f"--steps must be >= 1, got {steps}")
+    _key(seed)
     _check_folder(out, "--out")
     config = load_config(config_path)
     try:

@@ -247,6 +247,7 @@ def heatmap_figure(
     extent: tuple[float, float, float, float] | None = None,
     panel_labels: Sequence[str] = (),
     markers: Sequence[tuple[float, float] | None] = (),
+    heatmap_label: str = "",
     colorbar_label: str = "",
     title: str | None = None,
     columns: int = 4,
@@ -259,6 +260,7 @@ def heatmap_figure(
         extent: ``(left, right, bottom, top)`` of the heatmap in lattice cells (imshow's).
         panel_labels: a title per panel.
         markers: ``(row, column)`` to mark with a cross (or ``None``), one per panel.
+        heatmap_label, colorbar_label: titles of the heatmap and its colour bar.
         columns: panels per figure row.
     """
     count = 1 + len(panels)
@@ -270,7 +272,7 @@ def heatmap_figure(
     figure.colorbar(image, ax=axes[0], fraction=0.046, pad=0.04).set_label(
         colorbar_label, fontsize=8
     )
-    axes[0].set_title("changed cells per position", fontsize=8)
+    axes[0].set_title(heatmap_label, fontsize=8)
     for i, ax in enumerate(axes[1:]):
         ax.set_xticks([])
         ax.set_yticks([])

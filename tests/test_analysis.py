@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 from stnca import NCA
 from stnca.analysis.adversarial import adversarial, kappa
 from stnca.analysis.perturbation import (
+    final_state,
     local_perturbations,
     nca_run,
     patch_positions,
@@ -23,6 +24,8 @@ from stnca.analysis.perturbation import (
 )
 from stnca.analysis.symmetry import ON_LATTICE, symmetry
 from stnca.cli import app
+from stnca.data import gray_scott
+from stnca.scaling import Scaling
 from stnca.serialization import save_model
 from stnca.stencils import perceive
 from stnca.train import train
@@ -96,13 +99,19 @@ def test_diffusion_spreads_a_perturbation_to_the_analytic_radius():
 
 
 def test_stochastic_model_noise_is_not_counted(key):
-    model = with_random_output(NCA(2, 2, update_probability=0.5, key=key), key, scale=0.3)
-    initial = jax.random.uniform(key, (8, 8, 2))
-    result = local_perturbations(
-        nca_run(model, 4, key=key), initial, steps=4, stride=8, threshold=0.1, kind="zero"
-    )
-    # a perturbation spreads at most 4 cells in 4 steps: the rest of the lattice is equal
-    assert 0 < result.counts.max() <= 9 * 9 and result.counts.max() < 64
+    k_model, k_out, k_x, k_run, k_other = jax.random.split(key, 5)
+    model = NCA(2, 2, update_probability=0.5, key=k_model)
+    model = with_random_output(model, k_out, scale=0.3)
+    initial = jax.random.uniform(k_x, (16, 16, 2))
+    run = nca_run(model, 4, key=k_run)
+    result = local_perturbations(run, initial, steps=4, stride=16, threshold=0.01, kind="zero")
+    # common random numbers: only the 9x9 light cone of 4 steps can differ
+    assert 0 < result.counts[0, 0] <= 81
+    # with other random numbers for the perturbed run the noise alone changes far more
+    perturbed = initial.at[0, 0].set(0.0)
+    other = final_state(model, perturbed, 4, k_other)
+    changed = np.sum(np.any(np.abs(np.asarray(other - result.reference)) > 0.01, axis=-1))
+    assert changed > 2 * 81
 
 
 @pytest.mark.parametrize(
@@ -246,10 +255,27 @@ def test_analyse_commands_write_figure_and_json(tmp_path, model_file):
         result = invoke("analyse", command, model_file, *common, "--out", out, *extra)
         assert result.exit_code == 0, result.output
         assert (out / f"{command}.png").stat().st_size > 0
-        report = json.loads((out / f"{command}.json").read_text())
-        assert report  # numbers, not an empty file
     perturb = json.loads((tmp_path / "perturb" / "perturb.json").read_text())
     assert np.asarray(perturb["counts"]).shape == (4, 4)  # 12x12 lattice, stride 3
+    assert perturb["nca"]["positions"] == 16 and perturb["nca"]["steps"] == 4
+    assert "pde" not in perturb  # no Gray-Scott config beside the model
+    adversarial = json.loads((tmp_path / "adversarial" / "adversarial.json").read_text())
+    assert set(adversarial["modes"]) == {"destroy", "preserve"}
+    for numbers in adversarial["modes"].values():
+        adversarial_norm = numbers["adversarial"]["perturbation_norm"]
+        assert adversarial_norm > 0
+        assert numbers["random_control"]["perturbation_norm"] == pytest.approx(adversarial_norm)
+    symmetric = json.loads((tmp_path / "symmetry" / "symmetry.json").read_text())
+    assert set(symmetric["relative_error"]) == {
+        "rotate 90",
+        "rotate 180",
+        "rotate 270",
+        "rotate 45",
+        "flip left-right",
+        "flip up-down",
+    }
+    finals = np.load(tmp_path / "symmetry" / "symmetry_finals.npz")
+    assert finals["identity"].shape == (12, 12, 4) and "input rotate 90" in finals.files
 
 
 @pytest.mark.parametrize(
@@ -314,10 +340,12 @@ def test_symmetry_experiment_trains_four_variants_and_tabulates(tmp_path):
     table = (out / "symmetry_experiment.md").read_text().splitlines()
     assert len(table) == 2 + 4 and "rotate 45" in table[0]
     assert (out / "symmetry_experiment.png").stat().st_size > 0
-    # a second call reuses the finished runs
+    # a second call reuses the finished runs: no model is written again
+    models = {v: (out / v / "model.eqx").stat().st_mtime_ns for v in rows}
     again = invoke("analyse", "symmetry-experiment", "--config", config, "--out", out)
     assert again.exit_code == 0, again.output
     assert json.loads((out / "symmetry_experiment.json").read_text()) == rows
+    assert {v: (out / v / "model.eqx").stat().st_mtime_ns for v in rows} == models
 
 
 def test_symmetry_experiment_needs_images(tmp_path):
@@ -327,3 +355,61 @@ def test_symmetry_experiment_needs_images(tmp_path):
     result = invoke("analyse", "symmetry-experiment", "--config", config, "--out", out)
     assert result.exit_code == 2 and "needs an image-morphing config" in result.output
     assert not out.exists()
+
+
+def test_perturb_counts_the_gray_scott_pde_too(tmp_path, key):
+    folder = tmp_path / "run"
+    folder.mkdir()
+    scaling = Scaling(offset=(0.0, -0.2), scale=(1.25, 1.25))  # model units differ from physical
+    model = NCA(2, 1, scaling=scaling, key=key)
+    save_model(folder / "model.eqx", model)
+    (folder / "config.toml").write_text(
+        '[data]\nsource = "gray_scott"\nsize = 8\nsteps = 16\nevery = 8\n'
+        "[training]\nsteps_between_frames = 4\n"
+    )
+    uniform = np.zeros((8, 8, 2), np.float32)
+    uniform[..., 0] = 1.0  # A = 1, B = 0: a fixed point of the Gray-Scott equations
+    np.save(tmp_path / "uniform.npy", uniform)
+    out = tmp_path / "out"
+    result = invoke(
+        "analyse",
+        "perturb",
+        folder / "model.eqx",
+        "--init",
+        tmp_path / "uniform.npy",
+        "--out",
+        out,
+        "--stride",
+        "4",
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads((out / "perturb.json").read_text())
+    assert report["nca"]["steps"] == 8  # the horizon: 2 frames x t = 4
+    assert report["pde"]["pde_steps"] == 16  # 8 PDE steps per 4 NCA steps
+    np.testing.assert_array_equal(report["counts"], 1)  # the untrained NCA: the cell itself
+    # the PDE's count, computed directly in physical units: invert in model units ([0, 1])
+    x0 = np.asarray(model.encode(uniform))
+    reference = np.asarray(model.encode(gray_scott.simulate(uniform, 16, every=16)[-1]))
+    perturbed = x0.copy()
+    perturbed[0, 0] = 1.0 - perturbed[0, 0]
+    final = gray_scott.simulate(np.asarray(model.decode(perturbed)), 16, every=16)[-1]
+    changed = np.any(np.abs(np.asarray(model.encode(final)) - reference) > 0.1, axis=-1)
+    # a uniform periodic lattice: every position gives the same count
+    np.testing.assert_array_equal(report["pde"]["counts"], int(changed.sum()))
+    assert changed.sum() > 1
+    assert (out / "perturb_pde.png").stat().st_size > 0
+
+
+def test_stochastic_symmetric_model_with_common_random_numbers(key):
+    k_model, k_out, k_x, k_run = jax.random.split(key, 4)
+    kernels = ("identity", "laplacian", "average")
+    model = NCA(2, 3, kernels=kernels, update_probability=0.5, key=k_model)
+    model = with_random_output(model, k_out, scale=0.3)
+    initial = jax.random.uniform(k_x, (12, 12, 2))
+    result = symmetry(model, initial, 6, key=k_run)
+    # the unperturbed run is the model's own rollout with the same key
+    k_first, _ = jax.random.split(k_run)
+    np.testing.assert_allclose(result.reference, final_state(model, initial, 6, k_first), atol=1e-6)
+    # the masks follow the transformation: an isotropic stochastic rule is exactly equivariant
+    assert max(result.errors[name] for name in ON_LATTICE) < 1e-5, result.errors
+    assert result.noise_floor > 1e-2  # while two runs with different keys differ

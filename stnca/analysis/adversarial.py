@@ -26,6 +26,7 @@ from jaxtyping import Array, Float, PRNGKeyArray
 
 from .._validate import count, real
 from ..model import NCA
+from .perturbation import final_state
 
 MODES = ("destroy", "preserve")
 
@@ -35,12 +36,6 @@ def _norm(x: Array) -> Array:
     squared = jnp.sum(x**2)
     zero = squared == 0
     return jnp.where(zero, 0.0, jnp.sqrt(jnp.where(zero, 1.0, squared)))
-
-
-def final_state(model: NCA, initial: Array, steps: int, key: PRNGKeyArray | None) -> Array:
-    """``Phi^n``: the observable final state after ``steps`` from ``initial`` (model units)."""
-    key = key if model.stochastic else None
-    return model.observable(model.advance(model.initial_state(initial), steps, key=key))
 
 
 def kappa(
@@ -81,7 +76,7 @@ class Adversarial:
         mode: ``destroy`` or ``preserve``.
         perturbation: the optimised ``x~`` ``(H, W, C)`` in model units.
         control: a random perturbation of the same norm (as near as the data range allows).
-        history: ``kappa`` after each optimiser step.
+        history: ``kappa`` before each optimiser step (the final one is in ``numbers``).
         numbers: JSON-ready numbers (norms, final-state changes, kappa) for both.
     """
 
@@ -90,6 +85,7 @@ class Adversarial:
     control: np.ndarray
     history: np.ndarray
     numbers: dict
+    rollout_key: PRNGKeyArray | None
 
 
 def random_control(
@@ -166,26 +162,19 @@ def adversarial(
     rollout_key = k_rollout if model.stochastic else None
     sign = 1.0 if mode == "destroy" else -1.0
     start = project(initial, 0.01 * jax.random.normal(k_start, initial.shape), bounds, budget)
-    optimiser = optax.adam(learning_rate)
 
-    @eqx.filter_jit
-    def optimise(perturbation):
-        def objective(p):
-            return sign * kappa(model, initial, p, steps, key=rollout_key)
-
-        def step(carry, _):
-            p, state = carry
-            value, gradient = jax.value_and_grad(objective)(p)
-            updates, state = optimiser.update(gradient, state, p)
-            p = project(initial, optax.apply_updates(p, updates), bounds, budget)
-            return (p, state), sign * value
-
-        (p, _), history = jax.lax.scan(
-            step, (perturbation, optimiser.init(perturbation)), None, length=iterations
-        )
-        return p, history
-
-    perturbation, history = optimise(start)
+    perturbation, history = _optimise(
+        model,
+        initial,
+        start,
+        rollout_key,
+        jnp.float32(learning_rate),
+        steps,
+        sign,
+        iterations,
+        bounds,
+        budget,
+    )
     history = np.asarray(history)
     if not np.all(np.isfinite(history)):
         first = int(np.argmin(np.isfinite(history)))
@@ -197,19 +186,44 @@ def adversarial(
     control = random_control(
         np.asarray(initial), float(np.linalg.norm(perturbation)), bounds, key=k_control
     )
+    adversarial_numbers = _measure(model, initial, perturbation, steps, rollout_key)
+    if not np.isfinite(adversarial_numbers["kappa"]):
+        raise ValueError(
+            "the adversarial objective became non-finite after the last iteration (the model "
+            "blows up from the perturbed initial condition); lower --steps or --budget"
+        )
     return Adversarial(
         mode=mode,
         perturbation=perturbation,
         control=control,
         history=history,
+        rollout_key=rollout_key,
         numbers={
             "mode": mode,
             "steps": steps,
             "iterations": iterations,
-            "adversarial": _measure(model, initial, perturbation, steps, rollout_key),
+            "adversarial": adversarial_numbers,
             "random_control": _measure(model, initial, control, steps, rollout_key),
         },
     )
+
+
+@eqx.filter_jit
+def _optimise(model, initial, start, key, learning_rate, steps, sign, iterations, bounds, budget):
+    optimiser = optax.adam(learning_rate)
+
+    def objective(p):
+        return sign * kappa(model, initial, p, steps, key=key)
+
+    def step(carry, _):
+        p, state = carry
+        value, gradient = jax.value_and_grad(objective)(p)
+        updates, state = optimiser.update(gradient, state, p)
+        p = project(initial, optax.apply_updates(p, updates), bounds, budget)
+        return (p, state), sign * value
+
+    (p, _), history = jax.lax.scan(step, (start, optimiser.init(start)), None, length=iterations)
+    return p, history
 
 
 @eqx.filter_jit

@@ -16,18 +16,20 @@ from ..data.augment import embed
 from ..data.images import EMOJI_PREFIX, load_image, resolve_image
 from ..data.io import load_states
 from ..model import NCA
+from ..serialization import resolve_model
 
-CONFIG_FILE = "config.toml"
 
-
-def run_config(model_path: str | os.PathLike):
-    """The training config saved beside a model file (``None`` if there is none)."""
+def run_config(model: str | os.PathLike):
+    """The training config of a model: ``config.toml`` beside a model file (a training run's
+    folder), or ``NAME.toml`` beside a shipped model; ``None`` if there is none."""
     from ..train import load_config
+    from ..train.loop import CONFIG_FILE
 
-    path = Path(model_path).parent / CONFIG_FILE
-    if not Path(model_path).is_file() or not path.is_file():
-        return None
-    return load_config(path)
+    path = resolve_model(model)
+    for candidate in (path.parent / CONFIG_FILE, path.with_suffix(".toml")):
+        if candidate.is_file():
+            return load_config(candidate)
+    return None
 
 
 def load_initial(

@@ -34,7 +34,8 @@ bound goes to the other), ``zero`` sets it to 0, ``noise`` to uniform noise in
 
 Observable = Float[Array, "height width observable"]
 Run = Callable[[Observable], Observable]
-"""A system to perturb: initial observable state -> final observable state (model units)."""
+"""A system to perturb: initial observable state -> final observable state (model units);
+``NCARun`` and ``PDERun`` are ``eqx.Module``s, so jitted scans take them as arguments."""
 
 
 def patch_mask(height: int, width: int, row, column, size: int) -> Float[Array, "height width"]:
@@ -218,40 +219,63 @@ def perturbed_finals(
     if kind == "noise":
         noise = jax.random.uniform(key, initial.shape, minval=bounds[0], maxval=bounds[1])
 
-    @eqx.filter_jit
-    def finals(positions):
-        def one(position):
-            return run(
-                perturb_patch(
-                    initial, position[0], position[1], size, kind, bounds=bounds, noise=noise
-                )
-            )
-
-        return jax.vmap(one)(positions)
-
-    return np.asarray(finals(jnp.asarray(positions)))
+    return np.asarray(_finals(run, initial, jnp.asarray(positions), size, kind, bounds, noise))
 
 
-def nca_run(model: NCA, steps: int, *, key: PRNGKeyArray | None = None) -> Run:
+@eqx.filter_jit
+def _finals(run, initial, positions, size, kind, bounds, noise):
+    def one(position):
+        return run(
+            perturb_patch(initial, position[0], position[1], size, kind, bounds=bounds, noise=noise)
+        )
+
+    return jax.vmap(one)(positions)
+
+
+def final_state(model: NCA, initial: Observable, steps: int, key: PRNGKeyArray | None):
+    """``Phi^n``: the observable state after ``steps`` from an observable ``initial`` (hidden
+    channels zero), model units; ``key`` is ignored by a deterministic NCA."""
+    key = key if model.stochastic else None
+    return model.observable(model.advance(model.initial_state(initial), steps, key=key))
+
+
+class NCARun(eqx.Module):
+    """``run`` for an NCA: ``steps`` updates, the same ``key`` for every run (common random
+    numbers). A pytree, so a jitted scan over it compiles once per shape, not per model."""
+
+    model: NCA
+    key: PRNGKeyArray | None
+    steps: int = eqx.field(static=True)
+
+    def __call__(self, initial: Observable) -> Observable:
+        return final_state(self.model, initial, self.steps, self.key)
+
+
+def nca_run(model: NCA, steps: int, *, key: PRNGKeyArray | None = None) -> NCARun:
     """``run`` for an NCA: hidden channels start at zero; the same ``key`` for every run."""
     count(steps, "steps", 1)
-    key = key if model.stochastic else None
     if model.stochastic and key is None:
         raise ValueError("a stochastic NCA needs a PRNG key for common random numbers")
-
-    def run(initial):
-        return model.observable(model.advance(model.initial_state(initial), steps, key=key))
-
-    return run
+    return NCARun(model, key if model.stochastic else None, steps)
 
 
-def pde_run(step: Callable, pde_steps: int, encode: Callable, decode: Callable) -> Run:
-    """``run`` for a PDE integrator: decode model units to physical, take ``pde_steps``
-    steps of ``step(state) -> state``, encode back (so both systems are compared alike)."""
+class PDERun(eqx.Module):
+    """``run`` for a PDE integrator: decode model units to physical units with ``model``'s
+    scaling, take ``pde_steps`` steps of ``step(state) -> state``, encode back (so both
+    systems are compared alike)."""
+
+    model: NCA
+    step: Callable = eqx.field(static=True)
+    pde_steps: int = eqx.field(static=True)
+
+    def __call__(self, initial: Observable) -> Observable:
+        physical = self.model.decode(initial)
+        final = _trajectory.advance(lambda x, _: self.step(x), physical, self.pde_steps)
+        return self.model.encode(final)
+
+
+def pde_run(step: Callable, pde_steps: int, model: NCA) -> PDERun:
+    """``run`` for the PDE behind ``model``'s data (``step`` in physical units; ``step``
+    must be hashable, e.g. a ``functools.partial`` of a module-level function)."""
     count(pde_steps, "PDE steps", 1)
-
-    def run(initial):
-        final = _trajectory.advance(lambda x, _: step(x), decode(initial), pde_steps)
-        return encode(final)
-
-    return run
+    return PDERun(model, step, pde_steps)

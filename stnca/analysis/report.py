@@ -18,10 +18,10 @@ import numpy as np
 from .. import viz
 from .._files import atomic_path, write_text
 from ..model import NCA
-from .adversarial import MODES, adversarial, final_state
+from .adversarial import MODES, adversarial
 from .evaluate import json_safe
 from .inputs import data_bounds
-from .perturbation import local_perturbations, nca_run, pde_run, perturbed_finals
+from .perturbation import final_state, local_perturbations, nca_run, pde_run, perturbed_finals
 from .symmetry import symmetry
 
 
@@ -54,7 +54,7 @@ def perturb_report(
     threshold: float = 0.1,
     key: jax.Array,
     pde: tuple[Callable, int, str] | None = None,
-    montage: int = 7,
+    montage: int = 6,
     chunk: int = 64,
 ) -> dict:
     """Local perturbations (Fig 10): ``perturb.png`` and ``perturb.json`` in ``out_dir``
@@ -87,9 +87,7 @@ def perturb_report(
     report = {"nca": result.summary(), "counts": result.counts.tolist()}
     if pde is not None:
         step, pde_steps, name = pde
-        pde_result = local_perturbations(
-            pde_run(step, pde_steps, model.encode, model.decode), x0, **settings
-        )
+        pde_result = local_perturbations(pde_run(step, pde_steps, model), x0, **settings)
         report["pde"] = {
             "name": name,
             "pde_steps": pde_steps,
@@ -102,26 +100,28 @@ def perturb_report(
     chosen = list(dict.fromkeys(chosen))[:montage]
     positions = result.positions[chosen]
     finals = perturbed_finals(run, x0, positions, size=size, kind=kind, bounds=bounds, key=k_noise)
-    render = _renderer(model, [result.reference, *finals])
-    stride_extent = (
-        -0.5,
-        -0.5 + result.grid_shape[1] * stride,
-        -0.5 + result.grid_shape[0] * stride,
-        -0.5,
+    render = _renderer(model, [x0, result.reference, *finals])
+    # heatmap pixel (i, j) is the patch at (i s, j s); centre it on the patch's centre
+    centre, rows, columns = (size - 1) / 2, *result.grid_shape
+    extent = (
+        centre - stride / 2,
+        centre + (columns - 0.5) * stride,
+        centre + (rows - 0.5) * stride,
+        centre - stride / 2,
     )
     out.mkdir(parents=True, exist_ok=True)
-    centre = (size - 1) / 2
     viz.heatmap_figure(
         result.counts,
-        [render(result.reference), *[render(f) for f in finals]],
+        [render(x0), render(result.reference), *[render(f) for f in finals]],
         out / "perturb.png",
-        extent=stride_extent,
-        panel_labels=[f"unperturbed, n = {steps}"]
+        extent=extent,
+        panel_labels=["initial condition (n = 0)", f"unperturbed, n = {steps}"]
         + [
             f"{kind} at ({r}, {c}): {int(flat[i])}"
             for (r, c), i in zip(positions, chosen, strict=True)
         ],
-        markers=[None] + [(r + centre, c + centre) for r, c in positions],
+        markers=[None, None] + [(r + centre, c + centre) for r, c in positions],
+        heatmap_label="changed cells per perturbed position",
         colorbar_label=f"cells changed by > {threshold}",
         title=f"local perturbations ({size}x{size} {kind}) of the initial condition: "
         f"cells of the state at n = {steps} that change",
@@ -129,10 +129,11 @@ def perturb_report(
     if pde is not None:
         viz.heatmap_figure(
             pde_result.counts,
-            [render(pde_result.reference)],
+            [render(x0), render(pde_result.reference)],
             out / "perturb_pde.png",
-            extent=stride_extent,
-            panel_labels=[f"{name}, unperturbed, {pde_steps} PDE steps"],
+            extent=extent,
+            panel_labels=["initial condition", f"{name}, unperturbed, {pde_steps} PDE steps"],
+            heatmap_label="changed cells per perturbed position",
             colorbar_label=f"cells changed by > {threshold}",
             title=f"the same perturbations of the {name} PDE itself",
         )
@@ -175,7 +176,7 @@ def adversarial_report(
         )
         for m in modes
     ]
-    rollout_key = jax.random.split(key, 3)[2] if model.stochastic else None
+    rollout_key = results[0].rollout_key
     times = [int(n) for n in np.linspace(0, steps, snapshots + 1).round()] + [2 * steps]
     rows, labels = [], []
     starts = [("unperturbed", x0)]

@@ -6,8 +6,10 @@ For a transformation ``T`` of the lattice the NCA is equivariant if
 channels) for rotations by 90, 180 and 270 degrees and flips (on-lattice: cells map to
 cells exactly) and 45 degrees (off-lattice: bilinear interpolation, as the augmentation;
 that interpolation alone makes the two sides differ slightly, even for an exactly
-isotropic rule). A stochastic NCA is run with the same keys everywhere; its noise floor,
-the relative error between two runs from ``x0`` with different keys, is reported beside it.
+isotropic rule). A stochastic NCA is run with common random numbers under ``T``: the run
+from ``T x0`` updates, at every step, the cells ``T`` maps the unperturbed run's updated
+cells to, so the error measures the rule, not its noise. The noise floor, the relative
+error between two runs from ``x0`` with different keys, is reported beside it.
 """
 
 from __future__ import annotations
@@ -21,10 +23,12 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, PRNGKeyArray
 
+from .. import _trajectory
 from .._validate import count
 from ..data.augment import flip, rotate
 from ..model import NCA
 from .metrics import relative_error
+from .perturbation import final_state
 
 TRANSFORMS: dict[str, Callable[[Array], Array]] = {
     "rotate 90": lambda x: jnp.rot90(x, 1, axes=(-3, -2)),
@@ -103,18 +107,20 @@ def symmetry(
     if model.stochastic and key is None:
         raise ValueError("a stochastic NCA needs a PRNG key")
     k_run, k_other = (None, None) if not model.stochastic else jax.random.split(key)
-    inputs = jnp.stack([TRANSFORMS[n](initial) for n in transforms])
-    finals = np.asarray(_finals(model, jnp.concatenate([initial[None], inputs]), steps, k_run))
+    inputs = [np.asarray(TRANSFORMS[n](initial)) for n in transforms]
+    finals = np.asarray(
+        _finals(model, jnp.stack([initial, *inputs]), ("identity", *transforms), steps, k_run)
+    )
     reference, outputs = finals[0], finals[1:]
     floor = 0.0
     if model.stochastic:
-        other = np.asarray(_finals(model, initial[None], steps, k_other))[0]
+        other = np.asarray(_finals(model, initial[None], ("identity",), steps, k_other))[0]
         floor = float(relative_error(other, reference))
     expected = {n: np.asarray(TRANSFORMS[n](jnp.asarray(reference))) for n in transforms}
     errors = {n: float(relative_error(outputs[i], expected[n])) for i, n in enumerate(transforms)}
     return Symmetry(
         reference=reference,
-        inputs={n: np.asarray(inputs[i]) for i, n in enumerate(transforms)},
+        inputs=dict(zip(transforms, inputs, strict=True)),
         outputs={n: outputs[i] for i, n in enumerate(transforms)},
         expected=expected,
         errors=errors,
@@ -123,8 +129,29 @@ def symmetry(
 
 
 @eqx.filter_jit
-def _finals(model: NCA, initials, steps: int, key):
-    def final(x):
-        return model.observable(model.advance(model.initial_state(x), steps, key=key))
+def _finals(model: NCA, initials, names: tuple[str, ...], steps: int, key):
+    """``Phi^n`` of each of ``initials`` (vmapped); ``names[i]`` is the transformation that
+    made ``initials[i]``. For a stochastic NCA each step's update mask is the one the
+    unperturbed run draws (same key), transformed by ``names[i]``: common random numbers
+    under the transformation, so an exactly equivariant stochastic rule gives 0 error."""
+    if not model.stochastic:
+        return jax.vmap(lambda x: final_state(model, x, steps, None))(initials)
+    branches = [lambda m: m] + [TRANSFORMS[n] for n in names if n != "identity"]
+    indices = _branch_indices(names)
 
-    return jax.vmap(final)(initials)
+    def run(initial, index):
+        def step(x, step_key):
+            mask = jax.random.bernoulli(step_key, model.update_probability, x.shape)
+            mask = jax.lax.switch(index, branches, mask.astype(jnp.float32)) > 0.5
+            return x + jnp.where(mask, model.increment(x), 0.0)
+
+        state = _trajectory.advance(step, model.initial_state(initial), steps, key=key)
+        return model.observable(state)
+
+    return jax.vmap(run)(initials, indices)
+
+
+def _branch_indices(names: tuple[str, ...]) -> jnp.ndarray:
+    """Index into ``[identity, *the non-identity names]`` for each name."""
+    others = [n for n in names if n != "identity"]
+    return jnp.array([0 if n == "identity" else 1 + others.index(n) for n in names], jnp.int32)

@@ -31,6 +31,7 @@ import numpy as np
 from .. import viz
 from .._files import write_text
 from ..train import Config, load_config, train
+from ..train.loop import CHECKPOINT_FILE
 from .evaluate import json_safe
 from .metrics import relative_error
 from .report import symmetry_report
@@ -75,9 +76,7 @@ def symmetry_experiment(
             f"the symmetry experiment needs an image-morphing config, got data.source = "
             f"{base.data.source!r}"
         )
-    t = base.training.steps_between_frames
-    horizon = (len(base.data.images) + base.data.final_repeats - 2) * t
-    steps = horizon if steps is None else steps
+    steps = base.horizon() if steps is None else steps
     if steps < 1:
         raise ValueError(f"steps must be >= 1, got {steps}")
     out = Path(out_dir)
@@ -86,7 +85,7 @@ def symmetry_experiment(
         folder = out / name
         config = variant_config(base, name)
         log(f"{name}: kernels {', '.join(config.model.kernels)}; rotate {config.data.rotate}")
-        resume = (folder / "config.toml").is_file()
+        resume = (folder / CHECKPOINT_FILE).is_file()
         result = train(config, folder, epochs=epochs, resume=resume, log=log, progress=progress)
         sequence = np.load(folder / "train_data.npy")[0]
         report = symmetry_report(

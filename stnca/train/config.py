@@ -132,6 +132,10 @@ class GrayScottData:
             raise ValueError(f"data.dt must be > 0, got {self.dt}")
         _check_noise(self.noise)
 
+    def params(self) -> GrayScottParams:
+        """The simulator's parameters."""
+        return GrayScottParams(self.diffusion_a, self.diffusion_b, self.alpha, self.gamma, self.dt)
+
 
 @dataclasses.dataclass(frozen=True)
 class FileData:
@@ -357,6 +361,16 @@ class Config:
     training: TrainingConfig = TrainingConfig()
     base_dir: str = "."
     """Folder that relative paths in ``data`` are resolved against (the config file's)."""
+
+    def horizon(self) -> int | None:
+        """The training horizon ``M t`` in NCA steps (``None`` for file data: it depends on
+        the file's frames)."""
+        t = self.training.steps_between_frames
+        if isinstance(self.data, ImageData):
+            return (len(self.data.images) + self.data.final_repeats - 2) * t
+        if isinstance(self.data, GrayScottData):
+            return self.data.steps // (self.data.every or t) * t
+        return None
 
     def replace(self, section: str | None = None, **changes) -> Config:
         """A copy with ``changes`` applied to ``section`` (or to the config itself)."""

@@ -28,9 +28,7 @@ def gray_scott_trajectories(data: GrayScottData, every: int) -> np.ndarray:
         raise ValueError(
             f"data.steps ({data.steps}) must be a multiple of the frame interval ({every})"
         )
-    params = gray_scott.GrayScottParams(
-        data.diffusion_a, data.diffusion_b, data.alpha, data.gamma, data.dt
-    )
+    params = data.params()
     initial = initial_condition(
         data.initial_condition, data.size, key=jax.random.key(data.seed), batch=data.trajectories
     )
