@@ -202,6 +202,8 @@ def adversarial_report(
     )
     report = {
         "steps": steps,
+        "units": "model units: norms and changes of the observable channels in the units the "
+        "model works in (images and min-max scaled data: [0, 1])",
         "bounds": list(bounds),
         "budget": budget,
         "learning_rate": learning_rate,

@@ -110,7 +110,7 @@ def symmetry_experiment(
         [[_render(inputs[n])] + [_render(outputs[v][n]) for v in VARIANTS] for n in names],
         out / "symmetry_experiment.png",
         row_labels=names,
-        column_labels=["input", *VARIANTS],
+        column_labels=["input", *(v.replace("-", "\n") for v in VARIANTS)],
         title=f"symmetric perturbations: the state at n = {steps} of each model",
     )
     log(table)
