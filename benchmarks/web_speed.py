@@ -22,18 +22,9 @@ from pathlib import Path
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 
+from stnca.export import HEADLESS_CHROMIUM_FLAGS
+
 MODELS = ("gray_scott_paper", "emoji_morph_cpu")
-FLAGS = (
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--window-size=1100,720",
-)
 
 
 def main() -> None:
@@ -43,7 +34,7 @@ def main() -> None:
     args = parser.parse_args()
     options = webdriver.ChromeOptions()
     options.binary_location = "/usr/bin/chromium"
-    for flag in FLAGS:
+    for flag in (*HEADLESS_CHROMIUM_FLAGS, "--window-size=1100,720"):
         options.add_argument(flag)
     driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
     try:

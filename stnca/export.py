@@ -28,6 +28,19 @@ from .stencils import KERNELS
 
 TEMPLATE = Path(__file__).with_name("web") / "page.html"
 
+HEADLESS_CHROMIUM_FLAGS = (
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+)
+"""Flags for opening pages in headless Chromium (the tests, benchmarks/web_speed.py): no
+window, no background requests of Chromium's own (they would fail on a closed network)."""
+
 
 def _b64(array) -> str:
     return base64.b64encode(np.ascontiguousarray(array, dtype="<f4").tobytes()).decode("ascii")

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from stnca import NCA
 from stnca.analysis import predict
 from stnca.cli import app
-from stnca.export import page_data, web_page
+from stnca.export import HEADLESS_CHROMIUM_FLAGS, page_data, web_page
 from stnca.scaling import Scaling
 from stnca.serialization import save_model
 
@@ -40,17 +40,7 @@ def browser():
 
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
-    for flag in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--window-size=1200,800",
-    ):
+    for flag in (*HEADLESS_CHROMIUM_FLAGS, "--window-size=1200,800"):
         options.add_argument(flag)
     options.set_capability("goog:loggingPrefs", {"performance": "ALL"})
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
@@ -161,3 +151,30 @@ def test_export_web_cli(tmp_path, key):
         assert result.exit_code == 2, result.output
         assert message in result.output and len(result.output.strip().splitlines()) == 1
         assert not args[-1].exists()
+
+
+@pytest.mark.parametrize("name", ["gray_scott_paper", "emoji_morph_cpu"])
+def test_shipped_models_pages_render(browser, tmp_path, name):
+    """The shipped models' pages run and draw; screenshots go to $STNCA_SCREENSHOTS if set."""
+    import os
+
+    result = runner.invoke(app, ["export", "web", name, "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    open_page(browser, tmp_path / f"{name}.html")
+    browser.execute_script("window.stnca.load(0)")
+    browser.execute_script("window.stnca.step(96)")
+    colours = browser.execute_script(
+        """const canvas = document.getElementById('lattice');
+        const pixels = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
+        const seen = new Set();
+        for (let i = 0; i < pixels.length; i += 4)
+            seen.add(pixels[i] * 65536 + pixels[i + 1] * 256 + pixels[i + 2]);
+        return seen.size;"""
+    )
+    assert colours > 20  # a pattern, not a blank or flat canvas
+    state = np.asarray(browser.execute_script("return window.stnca.state()"))
+    assert np.all(np.isfinite(state))
+    folder = Path(os.environ.get("STNCA_SCREENSHOTS", tmp_path))
+    folder.mkdir(parents=True, exist_ok=True)
+    assert browser.save_screenshot(str(folder / f"web_{name}.png"))
+    assert requests(browser) == []
