@@ -106,4 +106,24 @@ def test_shipped_paper_model_loads_by_name_and_runs(tmp_path):
         ],
     )
     assert missing.exit_code == 2
-    assert "shipped models: gray_scott_paper" in missing.output
+    assert "shipped models: emoji_morph_cpu, gray_scott_paper" in missing.output
+
+
+def test_shipped_emoji_model_holds_its_rooster(tmp_path):
+    from stnca import load_model
+    from stnca.analysis.inputs import run_config
+    from stnca.analysis.morphing import morph_report
+    from stnca.data.augment import embed
+    from stnca.data.images import image_sequence
+
+    model = load_model("emoji_morph_cpu")
+    config = run_config("emoji_morph_cpu")  # the config it was trained with, shipped beside it
+    assert config.data.images == ("emoji:alien_monster", "emoji:microbe", "emoji:rooster")
+    assert config.horizon() == 96
+    data = config.data
+    sequence = np.asarray(embed(image_sequence(data.images, data.size, data.final_repeats), 6))
+    report = morph_report(model, sequence, 24, tmp_path, extrapolate=(2,), videos=False)
+    assert [row["step"] for row in report["images"]] == [24, 48, 72, 96]
+    # the numbers in stnca/models/README.md: 0.178 at the horizon, 0.189 at twice it
+    assert report["images"][-1]["relative_error"] == pytest.approx(0.178, abs=0.01)
+    assert report["extrapolation"][0]["relative_error"] == pytest.approx(0.189, abs=0.01)
