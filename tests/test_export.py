@@ -178,3 +178,34 @@ def test_shipped_models_pages_render(browser, tmp_path, name):
     folder.mkdir(parents=True, exist_ok=True)
     assert browser.save_screenshot(str(folder / f"web_{name}.png"))
     assert requests(browser) == []
+
+
+def test_an_image_chosen_on_the_page_becomes_the_state(browser, tmp_path, key):
+    from PIL import Image
+
+    model = NCA(4, 2, boundary="fixed", key=key)
+    page = web_page(
+        model,
+        [("empty", np.zeros((12, 12, 4), np.float32))],
+        tmp_path / "page.html",
+        image_box=(2, 3, 8, 8),
+    )
+    rng = np.random.default_rng(0)
+    rgba = rng.integers(0, 256, (8, 8, 4)).astype(np.uint8)
+    rgba[..., 3] = np.where(rng.random((8, 8)) < 0.5, 255, 0)  # opaque or transparent cells
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "picture.png")
+    open_page(browser, page)
+    browser.find_element("id", "file").send_keys(str(tmp_path / "picture.png"))
+    for _ in range(50):
+        state = np.asarray(browser.execute_script("return window.stnca.state()"))
+        if np.any(state != 0):
+            break
+        __import__("time").sleep(0.1)
+    state = state.reshape(12, 12, 6)
+    alpha = rgba[..., 3:] / 255
+    expected = np.concatenate([rgba[..., :3] / 255 * alpha, alpha], axis=-1)  # premultiplied
+    np.testing.assert_allclose(state[2:10, 3:11, :4], expected, atol=1 / 255)
+    outside = np.ones((12, 12), bool)
+    outside[2:10, 3:11] = False
+    assert np.all(state[outside] == 0) and np.all(state[..., 4:] == 0)
+    assert browser.execute_script("return window.stnca.steps()") == 0
