@@ -169,7 +169,7 @@ def run_one(args, name: str, changes: dict[str, object], seed: int) -> dict:
         def log(line: str) -> None:
             print(line, file=log_file, flush=True)
 
-        result = train(config, out, resume=resume, progress=False, log=log)
+        result = train(config, out, resume=resume, overwrite=not resume, progress=False, log=log)
     seconds = time.perf_counter() - start
     row = {
         "variant": name,

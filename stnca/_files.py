@@ -8,6 +8,9 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+TEMPORARY_MARK = ".tmp"
+"""What ``atomic_path``'s temporary names carry before the suffix: ``.STEM.XXXX.tmpSUFFIX``."""
+
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
@@ -18,10 +21,15 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     and ``path`` is untouched. Parent folders are created as needed.
     """
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    handle, name = tempfile.mkstemp(
-        prefix=f".{target.stem}.", suffix=f".tmp{target.suffix}", dir=target.parent
-    )
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        handle, name = tempfile.mkstemp(
+            prefix=f".{target.stem}.",
+            suffix=f"{TEMPORARY_MARK}{target.suffix}",
+            dir=target.parent,
+        )
+    except OSError as error:
+        raise OSError(error.errno, error.strerror, str(target)) from None
     os.close(handle)
     temporary = Path(name)
     os.chmod(temporary, 0o666 & ~_umask())
@@ -29,10 +37,26 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         yield temporary
         with open(temporary, "rb+") as written:
             os.fsync(written.fileno())
-        os.replace(temporary, target)
+        try:
+            os.replace(temporary, target)
+        except OSError as error:  # e.g. the target is a folder: name it, not the temporary
+            raise OSError(error.errno, error.strerror, str(target)) from None
         _fsync_folder(target.parent)
     finally:
         temporary.unlink(missing_ok=True)
+
+
+def remove_stale_temporaries(folder: str | os.PathLike, names) -> list[Path]:
+    """Delete temporary files that ``atomic_path`` left for ``names`` in ``folder`` when a
+    process was killed mid-write (``.model.abc123.tmp.eqx`` for ``model.eqx``); return them."""
+    removed = []
+    for name in names:
+        target = Path(name)
+        for stale in Path(folder).glob(f".{target.stem}.*{TEMPORARY_MARK}{target.suffix}"):
+            if stale.is_file():
+                stale.unlink(missing_ok=True)
+                removed.append(stale)
+    return removed
 
 
 def _fsync_folder(folder: Path) -> None:

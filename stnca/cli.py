@@ -8,6 +8,7 @@ command leaves no partial output and never clobbers an earlier good file.
 from __future__ import annotations
 
 import functools
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -80,22 +81,40 @@ def main(
 
 
 def _check_folder(path: Path, option: str) -> Path:
-    """Fail early if ``path`` cannot be (or become) a folder: it or an ancestor is a file."""
+    """Fail early if ``path`` cannot be (or become) a writable folder: it or an ancestor is a
+    file, or the nearest existing one is not writable."""
     for folder in (path, *path.parents):
         if folder.exists():
             if not folder.is_dir():
                 raise UserError(f"{option} {path}: {folder} is a file, not a folder")
+            if not os.access(folder, os.W_OK | os.X_OK):
+                raise UserError(f"{option} {path}: cannot write in {folder} (permission denied)")
             break
     return path
 
 
-def _check_output(path: Path, suffixes: tuple[str, ...], option: str) -> Path:
+def _check_output(
+    path: Path, suffixes: tuple[str, ...], option: str, inputs: dict[str, Path] | None = None
+) -> Path:
+    """Fail early if ``path`` cannot be written: wrong suffix, a folder, an unwritable place,
+    or one of the command's ``inputs`` (``{option: path}``), which it would overwrite."""
     if path.suffix.lower() not in suffixes:
         raise UserError(f"{option} must end in {' or '.join(suffixes)}, got {path.name!r}")
     if path.exists() and path.is_dir():
         raise UserError(f"{option} {path} is a folder")
     _check_folder(path.parent, option)
+    _check_not_input(path, option, inputs or {})
     return path
+
+
+def _check_not_input(path: Path, option: str, inputs: dict[str, Path | None]) -> None:
+    """Refuse an output that is one of the inputs (it would be destroyed)."""
+    for name, source in inputs.items():
+        if source is not None and path.exists() and Path(source).exists():
+            if os.path.samefile(path, source):
+                raise UserError(
+                    f"{option} {path} is the {name} file: refusing to overwrite an input"
+                )
 
 
 def _key(seed: int):
@@ -149,7 +168,9 @@ def simulate_gray_scott(
     from .data import gray_scott, io
     from .data.initial_conditions import INITIAL_CONDITIONS, initial_condition
 
-    _check_output(out, (".npy",), "--out")
+    _check_output(out, (".npy",), "--out", {"--init-file": init_file})
+    if png:
+        _check_output(out.with_suffix(".png"), (".png",), "--png (next to --out)")
     if init is not None and init_file is not None:
         raise UserError("give either --init or --init-file, not both")
     params = gray_scott.GrayScottParams(diffusion_a, diffusion_b, alpha, gamma, dt)
@@ -213,6 +234,10 @@ def train_command(
     resume: Annotated[
         bool, typer.Option("--resume", help="Continue the run saved in --out.")
     ] = False,
+    overwrite: Annotated[
+        bool,
+        typer.Option("--overwrite", help="Replace an earlier run's files in --out (start afresh)."),
+    ] = False,
 ):
     """Train an NCA with Algorithm 2; writes model.eqx, metrics.csv, loss.png, config.toml.
 
@@ -234,7 +259,7 @@ def train_command(
         raise UserError(f"--epochs must be >= 0, got {epochs}")
     out = _check_folder(Path("runs") / name if out is None else out, "--out")
     try:
-        result = train(settings, out, epochs=epochs, resume=resume)
+        result = train(settings, out, epochs=epochs, resume=resume, overwrite=overwrite)
     except TrainingDiverged as error:
         _fail(str(error), 1)
     except KeyboardInterrupt:
@@ -306,9 +331,12 @@ def rollout_command(
     from .analysis import predict
     from .data.io import load_states, save_array
 
-    _check_output(out, (".npy",), "--out")
+    inputs = {"--init": init, "MODEL": model_path}
+    _check_output(out, (".npy",), "--out", inputs)
     if video is not None:
-        _check_output(video, (".mp4", ".gif"), "--video")
+        _check_output(video, (".mp4", ".gif"), "--video", inputs)
+        if video.resolve() == out.resolve():
+            raise UserError("--video and --out must be different files")
     check_steps(steps, every)
     key = _key(seed)
     model = _load_model(model_path)
@@ -368,9 +396,12 @@ def evaluate_command(
     from .data.io import load_trajectory
 
     count(steps_between_frames, "--steps-between-frames", 1)
+    inputs = {"--truth": truth, "MODEL": model_path}
     if video is not None:
-        _check_output(video, (".mp4", ".gif"), "--video")
+        _check_output(video, (".mp4", ".gif"), "--video", inputs)
     folder = _check_folder(model_path.parent if out is None else out, "--out")
+    for name in ("evaluation.json", "evaluation.png"):
+        _check_output(folder / name, (Path(name).suffix,), "--out", inputs)
     key = _key(seed)
     model = _load_model(model_path)
     data = load_trajectory(truth, channels=model.observable_channels, what="--truth")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import os
 from pathlib import Path
 from typing import Any
@@ -50,12 +51,30 @@ def resolve_model(path_or_name: str | os.PathLike) -> Path:
 
 def save_tree(path: str | os.PathLike, tree: Any, header: dict[str, Any]) -> Path:
     """Write ``header`` (JSON) and the array leaves of ``tree`` to ``path`` atomically."""
-    header = {"format": FORMAT, "version": VERSION, **header}
+    header = _strict_json({"format": FORMAT, "version": VERSION, **header})
     buffer = io.BytesIO()
-    buffer.write(json.dumps(header, sort_keys=True).encode("utf-8") + b"\n")
+    text = json.dumps(header, sort_keys=True, allow_nan=False)  # strict JSON, readable anywhere
+    buffer.write(text.encode("utf-8") + b"\n")
     eqx.tree_serialise_leaves(buffer, tree)
     write_bytes(path, buffer.getvalue())
     return Path(path)
+
+
+def _strict_json(value: Any) -> Any:
+    """``value`` with non-finite floats (not JSON) replaced by ``None``, recursively."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _strict_json(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_strict_json(v) for v in value]
+    return value
+
+
+def header_float(header: dict[str, Any], name: str, default: float = math.inf) -> float:
+    """A float from a header: ``None`` (non-finite when written) or absent -> ``default``."""
+    value = header.get(name)
+    return default if value is None else float(value)
 
 
 def read_header(path: str | os.PathLike, kind: str | None = None) -> dict[str, Any]:

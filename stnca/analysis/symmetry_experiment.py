@@ -85,8 +85,18 @@ def symmetry_experiment(
         folder = out / name
         config = variant_config(base, name)
         log(f"{name}: kernels {', '.join(config.model.kernels)}; rotate {config.data.rotate}")
+        # a finished or interrupted run goes on; one killed before its first checkpoint
+        # left nothing worth keeping and starts afresh
         resume = (folder / CHECKPOINT_FILE).is_file()
-        result = train(config, folder, epochs=epochs, resume=resume, log=log, progress=progress)
+        result = train(
+            config,
+            folder,
+            epochs=epochs,
+            resume=resume,
+            overwrite=not resume,
+            log=log,
+            progress=progress,
+        )
         sequence = np.load(folder / "train_data.npy")[0]
         report = symmetry_report(
             result.model, sequence[0], folder, steps=steps, key=jax.random.key(seed)

@@ -311,6 +311,8 @@ class TrainingConfig:
 
     def __post_init__(self):
         _non_negative(self.epochs, "training.epochs")
+        if self.epochs > MAX_EPOCHS:
+            raise ValueError(f"training.epochs must be <= {MAX_EPOCHS:_}, got {self.epochs:_}")
         _positive(self.steps_between_frames, "training.steps_between_frames")
         _positive(self.minibatches, "training.minibatches")
         _non_negative(self.reinitialised_batches, "training.reinitialised_batches")
@@ -344,6 +346,9 @@ class TrainingConfig:
         """Optimiser updates per epoch: B per mini-batch, or 1."""
         return self.minibatches if self.update_every == "minibatch" else 1
 
+
+MAX_EPOCHS = 100_000_000
+"""The largest ``training.epochs`` accepted (beyond it a run could never finish anyway)."""
 
 DATA_SOURCES: dict[str, type] = {
     "gray_scott": GrayScottData,

@@ -40,11 +40,11 @@ import jax.numpy as jnp
 import numpy as np
 
 from .. import viz
-from .._files import write_text
+from .._files import remove_stale_temporaries, write_text
 from ..data.io import load_trajectory, save_array
 from ..model import NCA
 from ..scaling import Scaling, fit_scaling
-from ..serialization import load_tree, read_header, save_model, save_tree
+from ..serialization import header_float, load_tree, read_header, save_model, save_tree
 from .algorithm import (
     initial_states,
     learning_rate_schedule,
@@ -65,6 +65,19 @@ METRICS_FILE = "metrics.csv"
 LOSS_FIGURE = "loss.png"
 DATA_FILE = "train_data.npy"
 VALIDATION_FILE = "validation_data.npy"
+RUN_FILES = (
+    MODEL_FILE,
+    CHECKPOINT_FILE,
+    FINAL_FILE,
+    CONFIG_FILE,
+    METRICS_FILE,
+    LOSS_FIGURE,
+    DATA_FILE,
+    VALIDATION_FILE,
+)
+"""Every file a training run writes in its folder."""
+REPORT_FILES = ("snapshots.png", "morph.json", "trajectory.mp4", "hidden.mp4")
+"""The files an image run's morph report adds (``stnca.analysis.morphing``)."""
 METRICS_COLUMNS = (
     "epoch",
     "loss",
@@ -241,12 +254,21 @@ class _Progress:
 
 
 def _prepare_run(
-    config: Config, out: Path, resume: bool
+    config: Config, out: Path, resume: bool, overwrite: bool = False
 ) -> tuple[Config, np.ndarray, np.ndarray | None, list[dict[str, float]]]:
-    """Validate the output folder; return (config, base data, validation data, metrics)."""
+    """Validate the output folder; return (config, base data, validation data, metrics).
+
+    Nothing is written here: every file the run will write is checked first (a folder in
+    its place is refused), and an earlier run's files are kept unless ``overwrite``.
+    """
     checkpoint = out / CHECKPOINT_FILE
     if out.exists() and not out.is_dir():
         raise ValueError(f"output path {out} exists and is not a folder")
+    for name in RUN_FILES:
+        if (out / name).is_dir():
+            raise ValueError(f"cannot write {out / name}: it is a folder")
+    if resume and overwrite:
+        raise ValueError("give --resume or --overwrite, not both")
     if resume:
         if not checkpoint.is_file():
             raise ValueError(f"nothing to resume: {checkpoint} does not exist")
@@ -265,11 +287,17 @@ def _prepare_run(
         metrics = read_metrics(out / METRICS_FILE) if (out / METRICS_FILE).is_file() else []
         return config, base, held, metrics
     for name in (MODEL_FILE, CHECKPOINT_FILE):
-        if (out / name).exists():
+        if (out / name).exists() and not overwrite:
             raise ValueError(
                 f"{out} already holds a training run ({name}); pass --resume to continue it "
                 f"or choose another output folder"
             )
+    leftovers = [name for name in RUN_FILES if (out / name).exists()]
+    if leftovers and not overwrite:
+        raise ValueError(
+            f"{out} already holds files of a training run ({', '.join(leftovers)}) but no "
+            f"checkpoint to resume; pass --overwrite to replace them or choose another folder"
+        )
     return config, training_data(config), validation_data(config), []
 
 
@@ -315,6 +343,7 @@ def train(
     *,
     epochs: int | None = None,
     resume: bool = False,
+    overwrite: bool = False,
     progress: bool | None = None,
     log: Callable[[str], None] = print,
 ) -> TrainResult:
@@ -326,7 +355,9 @@ def train(
             hold a run.
         epochs: total number of epochs, overriding ``training.epochs``.
         resume: continue the run saved in ``out_dir`` (its own saved config is used; only
-            the number of epochs may change).
+            the number of epochs may change, and not below the epochs already done).
+        overwrite: start afresh in a folder that holds an earlier run's files, replacing
+            them (without it such a folder is refused).
         progress: show a rich progress bar (default: when stdout is a terminal); otherwise
             plain lines at most every 10 seconds.
         log: where plain messages go.
@@ -343,7 +374,7 @@ def train(
     if epochs is not None:
         config = config.replace("training", epochs=epochs)
     out = Path(out_dir)
-    config, base, held, metrics = _prepare_run(config, out, resume)
+    config, base, held, metrics = _prepare_run(config, out, resume, overwrite)
     data = TrainingData(config, base)
     _check_data(config, data.trajectories(1))
     training = config.training
@@ -376,13 +407,21 @@ def train(
     )
     if resume:
         header = read_header(out / CHECKPOINT_FILE, kind="training_state")
+        if training.epochs < header["epoch"]:
+            raise ValueError(
+                f"{out} is already at epoch {header['epoch']}: --epochs {training.epochs} would "
+                f"not continue it (give at least {header['epoch']})"
+            )
         loaded = load_tree(out / CHECKPOINT_FILE, state.tree())
         state = _State(
             *loaded,
-            **{k: header[k] for k in ("epoch", "best_loss", "best_epoch")},
-            # absent from checkpoints written before these were tracked
-            lowest_loss=header.get("lowest_loss", math.inf),
-            previous_score=header.get("previous_score", math.inf),
+            epoch=header["epoch"],
+            best_epoch=header["best_epoch"],
+            # non-finite values are stored as null; the last two are absent from
+            # checkpoints written before they were tracked
+            best_loss=header_float(header, "best_loss"),
+            lowest_loss=header_float(header, "lowest_loss"),
+            previous_score=header_float(header, "previous_score"),
             elapsed=header["elapsed"],
         )
         metrics = [row for row in metrics if row["epoch"] <= state.epoch]
@@ -390,11 +429,16 @@ def train(
         log(f"resuming {out} at epoch {state.epoch} of {training.epochs}")
     else:
         out.mkdir(parents=True, exist_ok=True)
+        for name in RUN_FILES:  # --overwrite: no file of the earlier run may survive
+            (out / name).unlink(missing_ok=True)
         save_array(out / DATA_FILE, base)
         if held is not None:
             save_array(out / VALIDATION_FILE, held)
         write_text(out / CONFIG_FILE, config.to_toml())
         metrics = [_untrained_row(model, y_device, scored, training, score_fn)]
+    # files a killed process was writing (atomically) when it died
+    for stale in remove_stale_temporaries(out, (*RUN_FILES, *REPORT_FILES)):
+        log(f"removed {stale.name}, left by an interrupted write")
 
     draw = data.draw(max(state.epoch, 1))
     y_device = trajectories(max(state.epoch, 1))

@@ -1,0 +1,242 @@
+"""Outputs never destroy inputs or earlier runs, are checked before any work, and a killed
+write leaves nothing behind for long (issue: hardening, items 2-6)."""
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from stnca import NCA
+from stnca._files import atomic_path, remove_stale_temporaries
+from stnca.cli import app
+from stnca.serialization import read_header, save_model
+
+sys.path.insert(0, str(Path(__file__).parent))
+from test_train import diffusion_data  # noqa: E402
+
+runner = CliRunner()
+
+
+def invoke(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def one_line_error(result, message: str) -> None:
+    assert result.exit_code == 2, result.output
+    assert message in result.output, result.output
+    assert len(result.output.strip().splitlines()) == 1, result.output
+
+
+@pytest.fixture
+def config_file(tmp_path, rng):
+    diffusion_data(tmp_path / "d.npy", rng, size=8, frames=3, steps=2)
+    path = tmp_path / "c.toml"
+    path.write_text(
+        "[model]\nhidden_channels = 1\n"
+        '[data]\nsource = "file"\npath = "d.npy"\n'
+        "[training]\nepochs = 4\nsteps_between_frames = 2\ncheckpoint_every = 2\n"
+    )
+    return path
+
+
+@pytest.fixture
+def model_file(tmp_path, key):
+    return save_model(tmp_path / "m.eqx", NCA(2, 1, key=key))
+
+
+# --- item 2: nonsense epochs, strict JSON headers, resume below the epochs done -----------
+
+
+def test_epochs_beyond_any_run_are_refused(tmp_path, config_file):
+    text = config_file.read_text().replace("epochs = 4", "epochs = 99999999999999999999")
+    config_file.write_text(text)
+    one_line_error(
+        invoke("train", config_file, "--out", tmp_path / "r"), "training.epochs must be <="
+    )
+    assert not (tmp_path / "r").exists()
+
+
+def test_untrained_model_header_is_strict_json(tmp_path, config_file):
+    result = invoke("train", config_file, "--out", tmp_path / "r", "--epochs", 0)
+    assert result.exit_code == 0, result.output
+    for name in ("model.eqx", "checkpoint.eqx"):
+        line = (tmp_path / "r" / name).read_bytes().split(b"\n", 1)[0].decode()
+        assert "Infinity" not in line and "NaN" not in line, (name, line)
+        json.loads(line)
+    assert read_header(tmp_path / "r" / "model.eqx")["loss"] is None  # infinite: no model yet
+    more = invoke("train", config_file, "--out", tmp_path / "r", "--epochs", 2, "--resume")
+    assert more.exit_code == 0, more.output  # a null best loss reads back as infinity
+
+
+def test_resume_cannot_go_backwards(tmp_path, config_file):
+    out = tmp_path / "r"
+    assert invoke("train", config_file, "--out", out).exit_code == 0
+    saved = (out / "config.toml").read_text()
+    one_line_error(
+        invoke("train", config_file, "--out", out, "--epochs", 2, "--resume"),
+        "already at epoch 4: --epochs 2 would not continue it",
+    )
+    assert (out / "config.toml").read_text() == saved
+
+
+# --- item 3: an output that is an input -------------------------------------------------
+
+
+def test_rollout_refuses_to_overwrite_its_inputs(tmp_path, model_file):
+    init = tmp_path / "x.npy"
+    np.save(init, np.zeros((6, 6, 2), np.float32))
+    before = model_file.read_bytes()
+    one_line_error(
+        invoke("rollout", model_file, "--init", init, "--out", init), "is the --init file"
+    )
+    np.testing.assert_array_equal(np.load(init), 0)
+    copy = tmp_path / "m.npy"
+    copy.write_bytes(before)  # a model saved under a .npy name
+    one_line_error(invoke("rollout", copy, "--init", init, "--out", copy), "is the MODEL file")
+    assert copy.read_bytes() == before
+
+
+def test_simulate_refuses_to_overwrite_its_initial_state(tmp_path):
+    init = tmp_path / "x.npy"
+    np.save(init, np.full((6, 6, 2), 0.5, np.float32))
+    one_line_error(
+        invoke("simulate", "gray-scott", "--init-file", init, "--out", init, "--steps", 2),
+        "is the --init-file file",
+    )
+    np.testing.assert_array_equal(np.load(init), 0.5)
+
+
+def test_evaluate_refuses_to_overwrite_its_truth(tmp_path, model_file):
+    truth = tmp_path / "evaluation.png"  # a truth file that happens to sit where the figure goes
+    np.save(tmp_path / "t.npy", np.zeros((3, 6, 6, 2), np.float32))
+    os.replace(tmp_path / "t.npy", truth)
+    result = invoke(
+        "evaluate", model_file, "--truth", truth, "--steps-between-frames", 2, "--out", tmp_path
+    )
+    one_line_error(result, "is the --truth file")
+    assert not (tmp_path / "evaluation.json").exists()
+
+
+# --- item 4: every output location checked before the work -------------------------------
+
+
+def test_simulate_png_target_checked_before_writing(tmp_path):
+    (tmp_path / "x.png").mkdir()
+    result = invoke(
+        "simulate", "gray-scott", "--out", tmp_path / "x.npy", "--steps", 2, "--size", 6, "--png"
+    )
+    one_line_error(result, f"{tmp_path / 'x.png'} is a folder")
+    assert not (tmp_path / "x.npy").exists()
+
+
+def test_evaluate_output_file_that_is_a_folder(tmp_path, model_file):
+    np.save(tmp_path / "t.npy", np.zeros((3, 6, 6, 2), np.float32))
+    out = tmp_path / "eval"
+    (out / "evaluation.json").mkdir(parents=True)
+    result = invoke(
+        "evaluate",
+        model_file,
+        "--truth",
+        tmp_path / "t.npy",
+        "--steps-between-frames",
+        2,
+        "--out",
+        out,
+    )
+    one_line_error(result, "evaluation.json is a folder")
+    assert not (out / "evaluation.png").exists()
+
+
+def test_unwritable_video_folder_checked_first(tmp_path, model_file, monkeypatch):
+    init = tmp_path / "x.npy"
+    np.save(init, np.zeros((6, 6, 2), np.float32))
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o555)
+    # as root every folder is writable: pretend, as for any other user, that this one is not
+    real_access = os.access
+    monkeypatch.setattr(
+        "stnca.cli.os.access", lambda p, mode: Path(p) != locked and real_access(p, mode)
+    )
+    result = invoke(
+        "rollout",
+        model_file,
+        "--init",
+        init,
+        "--out",
+        tmp_path / "o.npy",
+        "--video",
+        locked / "v.mp4",
+    )
+    one_line_error(result, "permission denied")
+    assert not (tmp_path / "o.npy").exists()
+
+
+def test_train_metrics_file_that_is_a_folder(tmp_path, config_file):
+    (tmp_path / "r" / "metrics.csv").mkdir(parents=True)
+    one_line_error(invoke("train", config_file, "--out", tmp_path / "r"), "is a folder")
+    assert sorted(p.name for p in (tmp_path / "r").iterdir()) == ["metrics.csv"]
+
+
+def test_errors_name_the_users_path_not_a_temporary(tmp_path):
+    (tmp_path / "target.txt").mkdir()
+    with pytest.raises(OSError) as raised:
+        with atomic_path(tmp_path / "target.txt") as temporary:
+            temporary.write_text("data")
+    assert raised.value.filename == str(tmp_path / "target.txt")
+    assert [p.name for p in tmp_path.iterdir()] == ["target.txt"]  # no temporary left
+
+
+# --- item 5: another run's files without a checkpoint -----------------------------------
+
+
+def test_train_keeps_files_of_a_run_killed_before_its_first_checkpoint(tmp_path, config_file):
+    out = tmp_path / "r"
+    out.mkdir()
+    for name in ("config.toml", "metrics.csv", "loss.png", "train_data.npy"):
+        (out / name).write_text("earlier run")
+    one_line_error(invoke("train", config_file, "--out", out), "pass --overwrite")
+    assert all((out / n).read_text() == "earlier run" for n in ("config.toml", "metrics.csv"))
+    result = invoke("train", config_file, "--out", out, "--overwrite")
+    assert result.exit_code == 0, result.output
+    assert (out / "model.eqx").is_file() and "earlier run" not in (out / "metrics.csv").read_text()
+    assert (out / "loss.png").read_bytes()[:4] == b"\x89PNG"
+
+
+# --- item 6: temporaries of killed writes -------------------------------------------------
+
+
+def test_stale_temporaries_are_removed_on_start_and_resume(tmp_path, config_file):
+    out = tmp_path / "r"
+    assert invoke("train", config_file, "--out", out, "--epochs", 2).exit_code == 0
+    stale = [
+        out / n
+        for n in (
+            ".checkpoint.ab12cd.tmp.eqx",
+            ".model.x1.tmp.eqx",
+            ".metrics.zz.tmp.csv",
+            ".loss.q9.tmp.png",
+            ".final.k.tmp.eqx",
+        )
+    ]
+    for path in stale:
+        path.write_bytes(b"half written")
+    (out / ".notes.tmp.txt").write_text("not ours")
+    result = invoke("train", config_file, "--out", out, "--epochs", 4, "--resume")
+    assert result.exit_code == 0, result.output
+    assert not any(path.exists() for path in stale)
+    assert (out / ".notes.tmp.txt").exists()  # only our own temporaries are touched
+
+
+def test_remove_stale_temporaries_matches_atomic_path_names(tmp_path):
+    with atomic_path(tmp_path / "model.eqx") as temporary:
+        temporary.write_bytes(b"x")
+        name = temporary.name  # what a write killed at this moment would leave behind
+    (tmp_path / name).write_bytes(b"half written")
+    (tmp_path / ".other.ab.tmp.eqx").write_bytes(b"another file's")
+    removed = remove_stale_temporaries(tmp_path, ["model.eqx"])
+    assert [p.name for p in removed] == [name]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".other.ab.tmp.eqx", "model.eqx"]
