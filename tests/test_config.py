@@ -79,3 +79,14 @@ def test_replace():
     assert config.replace("training", epochs=3).training.epochs == 3
     with pytest.raises(ValueError, match="training.epochs"):
         config.replace("training", epochs=-1)
+
+
+def test_a_folder_or_pipe_as_config(tmp_path):
+    import os
+
+    (tmp_path / "c.toml").mkdir()
+    with pytest.raises(ValueError, match="is a folder, not a TOML file"):
+        load_config(tmp_path / "c.toml")
+    os.mkfifo(tmp_path / "p.toml")
+    with pytest.raises(ValueError, match="not a regular file"):
+        load_config(tmp_path / "p.toml")

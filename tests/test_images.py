@@ -203,3 +203,22 @@ def test_off_lattice_copies_keep_their_mass(key, rng):
         np.testing.assert_allclose(
             copy[0].sum(), copy[1].sum() * sequence[0].sum() / sequence[1].sum(), rtol=0.05
         )
+
+
+def test_folders_pipes_and_decompression_bombs_are_refused(tmp_path, monkeypatch):
+    import os
+
+    from PIL import Image
+
+    (tmp_path / "folder.png").mkdir()
+    with pytest.raises(ValueError, match="is a folder, not an image file"):
+        load_image(tmp_path / "folder.png")
+    os.mkfifo(tmp_path / "pipe.png")
+    with pytest.raises(ValueError, match="not a regular file"):
+        load_image(tmp_path / "pipe.png")
+    # Pillow refuses images over twice its pixel limit; lower the limit instead of writing
+    # a real 30000 x 30000 bomb
+    Image.new("RGB", (40, 40)).save(tmp_path / "bomb.png")
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 500)
+    with pytest.raises(ValueError, match="too large an image to read safely"):
+        load_image(tmp_path / "bomb.png")

@@ -28,6 +28,7 @@ def test_failed_save_leaves_old_file_and_no_temporary(tmp_path):
         (np.ones((1, 5, 5, 2)), "at least 2 frames"),
         (np.full((2, 5, 5, 2), np.nan), "non-finite"),
         (np.array(["x"] * 50).reshape(2, 5, 5, 1), "real numbers"),
+        (np.ones((2, 5, 5, 0)), "has no channels"),
     ],
 )
 def test_bad_trajectory_files(tmp_path, content, message):
@@ -42,12 +43,35 @@ def test_missing_and_garbage_files(tmp_path):
         load_states(tmp_path / "nope.npy")
     garbage = tmp_path / "garbage.npy"
     garbage.write_text("hello")
-    with pytest.raises(ValueError, match="not a readable .npy"):
+    with pytest.raises(ValueError, match="is not a .npy array file") as raised:
         load_states(garbage)
+    assert "pickle" not in str(raised.value)  # never advise unpickling
     objects = tmp_path / "objects.npy"
     np.save(objects, np.array([{"a": 1}], dtype=object), allow_pickle=True)
-    with pytest.raises(ValueError, match="not a readable .npy"):
+    with pytest.raises(ValueError, match="holds Python objects"):
         load_states(objects)  # pickled content is refused, never unpickled
+
+
+def test_special_files_and_lying_headers_are_refused_before_reading(tmp_path):
+    import os
+
+    fifo = tmp_path / "pipe.npy"
+    os.mkfifo(fifo)
+    with pytest.raises(ValueError, match="not a regular file"):
+        load_states(fifo)  # would block forever if opened
+    with pytest.raises(ValueError, match="not a regular file"):
+        load_states("/dev/zero")
+    (tmp_path / "folder.npy").mkdir()
+    with pytest.raises(ValueError, match="is a folder"):
+        load_states(tmp_path / "folder.npy")
+    # a header claiming (100000, 100000, 2) float32 (74.5 GiB) over a few bytes of data
+    liar = tmp_path / "liar.npy"
+    with open(liar, "wb") as handle:
+        header = {"descr": "<f4", "fortran_order": False, "shape": (100000, 100000, 2)}
+        np.lib.format.write_array_header_1_0(handle, header)
+        handle.write(b"\0" * 64)
+    with pytest.raises(ValueError, match="is truncated: its header claims shape"):
+        load_states(liar)
 
 
 def test_states_channel_check(tmp_path):

@@ -240,3 +240,11 @@ def test_remove_stale_temporaries_matches_atomic_path_names(tmp_path):
     removed = remove_stale_temporaries(tmp_path, ["model.eqx"])
     assert [p.name for p in removed] == [name]
     assert sorted(p.name for p in tmp_path.iterdir()) == [".other.ab.tmp.eqx", "model.eqx"]
+
+
+def test_garbage_metrics_on_resume_is_named(tmp_path, config_file):
+    out = tmp_path / "r"
+    assert invoke("train", config_file, "--out", out, "--epochs", 2).exit_code == 0
+    (out / "metrics.csv").write_text("epoch,loss\nfour,x\n")
+    result = invoke("train", config_file, "--out", out, "--epochs", 4, "--resume")
+    one_line_error(result, f"{out / 'metrics.csv'} is not a metrics file written by stnca")

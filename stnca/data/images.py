@@ -18,6 +18,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from .io import check_regular_file
+
 EMOJI_FOLDER = Path(__file__).with_name("emoji")
 EMOJI_PREFIX = "emoji:"
 
@@ -74,13 +76,16 @@ def load_image(path: str | os.PathLike, size=60) -> np.ndarray:
         size: target ``S`` (square) or ``(height, width)``, reached by area averaging;
             ``None`` or 0 keeps the image's own size.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"image not found: {path}")
+    path = check_regular_file(Path(path), "image", "an image file")
     try:
         with Image.open(path) as image:
             image.load()
             pixels = _rgba(ImageOps.exif_transpose(image))
+    except Image.DecompressionBombError:
+        raise ValueError(
+            f"{path} is too large an image to read safely (over {Image.MAX_IMAGE_PIXELS:_} "
+            f"pixels: Pillow's decompression-bomb limit); resize it first"
+        ) from None
     except (UnidentifiedImageError, OSError, ValueError) as error:
         raise ValueError(f"{path} is not a readable image ({error})") from None
     pixels[..., :3] *= pixels[..., 3:4]

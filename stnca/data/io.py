@@ -15,21 +15,56 @@ import numpy as np
 from .._files import atomic_path
 
 
-def load_array(path: str | os.PathLike, what: str = "array file") -> np.ndarray:
-    """Load a ``.npy`` file without pickle, with one-line errors for the usual mistakes."""
-    path = Path(path)
+def check_regular_file(path: Path, what: str, kind: str) -> Path:
+    """Refuse a missing path, a folder, or anything that is not a regular file (a FIFO or a
+    device would block or never end), naming ``what`` and the path."""
     if not path.exists():
         raise ValueError(f"{what} not found: {path}")
     if path.is_dir():
-        raise ValueError(f"{what} {path} is a folder, not a .npy file")
+        raise ValueError(f"{what} {path} is a folder, not {kind}")
+    if not path.is_file():
+        raise ValueError(f"{what} {path} is not a regular file (a pipe or a device?)")
+    return path
+
+
+def load_array(path: str | os.PathLike, what: str = "array file") -> np.ndarray:
+    """Load a ``.npy`` file without pickle, with one-line errors for the usual mistakes.
+
+    The header is read first: a file that is not ``.npy``, holds objects, or claims more
+    data than it contains is refused before anything is allocated.
+    """
+    path = check_regular_file(Path(path), what, "a .npy file")
+    with open(path, "rb") as handle:
+        start = handle.read(6)
+        if start[:2] == b"PK":
+            raise ValueError(f"{what} {path} holds several arrays (.npz); give one .npy array")
+        if start != b"\x93NUMPY":
+            raise ValueError(f"{what} {path} is not a .npy array file")
+        handle.seek(0)
+        try:
+            version = np.lib.format.read_magic(handle)
+            read = (
+                np.lib.format.read_array_header_1_0
+                if version == (1, 0)
+                else np.lib.format.read_array_header_2_0
+            )
+            shape, _, dtype = read(handle)
+        except (ValueError, OSError, EOFError) as error:
+            raise ValueError(f"{what} {path} has a damaged .npy header ({error})") from None
+        offset = handle.tell()
+    if dtype.hasobject:
+        raise ValueError(f"{what} {path} holds Python objects, not numbers; give a numeric array")
+    expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    if path.stat().st_size - offset < expected:
+        raise ValueError(
+            f"{what} {path} is truncated: its header claims shape {shape} ({expected:_} bytes) "
+            f"but the file holds {path.stat().st_size - offset:_}"
+        )
     try:
-        array = np.load(path, allow_pickle=False)
+        return np.load(path, allow_pickle=False)
     except (ValueError, OSError, EOFError) as error:
         reason = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise ValueError(f"{what} {path} is not a readable .npy array ({reason})") from None
-    if not isinstance(array, np.ndarray):
-        raise ValueError(f"{what} {path} holds several arrays (.npz); give one .npy array")
-    return array
 
 
 def _check_values(array: np.ndarray, path, what: str) -> np.ndarray:
@@ -50,6 +85,8 @@ def _load_shaped(path, what: str, channels: int | None, ndims: tuple[int, int], 
         raise ValueError(
             f"{what} {path} must have shape ({wanted}) or (R, {wanted}), got {array.shape}"
         )
+    if array.ndim in ndims and array.shape[-1] == 0:
+        raise ValueError(f"{what} {path} has no channels (shape {array.shape})")
     if min(array.shape[-3:-1]) < 3:
         raise ValueError(f"{what} {path}: the lattice must be at least 3x3, got {array.shape}")
     return array

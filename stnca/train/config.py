@@ -30,6 +30,7 @@ from ..data.augment import ROTATIONS
 from ..data.gray_scott import GrayScottParams
 from ..data.images import EMOJI_PREFIX
 from ..data.initial_conditions import INITIAL_CONDITIONS
+from ..data.io import check_regular_file
 from ..losses import LOSSES
 from ..model import ACTIVATIONS
 from ..scaling import SCALINGS
@@ -493,9 +494,7 @@ def config_from_dict(tables: dict[str, Any], base_dir: str | os.PathLike = ".") 
 
 def load_config(path: str | os.PathLike) -> Config:
     """Read and validate a TOML config file."""
-    path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"config file not found: {path}")
+    path = check_regular_file(Path(path), "config file", "a TOML file")
     try:
         tables = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:

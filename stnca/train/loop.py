@@ -186,15 +186,25 @@ def _cell(name: str, value) -> str:
 
 
 def read_metrics(path: str | os.PathLike) -> list[dict[str, float]]:
-    """Read a ``metrics.csv`` written by training (empty cells read as NaN)."""
-    with open(path, newline="") as handle:
+    """Read a ``metrics.csv`` written by training (empty cells read as NaN).
+
+    Raises:
+        ValueError: naming the file, when it is not a metrics file of ours.
+    """
+    try:
+        with open(path, newline="", encoding="utf-8") as handle:
+            rows = list(csv.DictReader(handle))
+        if rows and "epoch" not in rows[0]:
+            raise ValueError("no epoch column")
         return [
             {
                 k: (int(v) if k in ("epoch", "propagated") else float(v) if v else math.nan)
                 for k, v in row.items()
             }
-            for row in csv.DictReader(handle)
+            for row in rows
         ]
+    except (ValueError, TypeError, UnicodeDecodeError, csv.Error) as error:
+        raise ValueError(f"{path} is not a metrics file written by stnca ({error})") from None
 
 
 class _Progress:
