@@ -8,6 +8,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, PRNGKeyArray
 
+from ._resources import MAX_STEPS
 from ._validate import count
 
 Step = Callable[[Array, PRNGKeyArray | None], Array]
@@ -17,6 +18,8 @@ def check_steps(steps: int, every: int = 1) -> None:
     """Validate a rollout length ``steps`` and a frame interval ``every``."""
     steps = count(steps, "steps")
     every = count(every, "every", minimum=1)
+    if steps > MAX_STEPS:
+        raise ValueError(f"steps must be at most {MAX_STEPS:_}, got {steps:_}")
     if steps % every:
         raise ValueError(f"steps ({steps}) must be a multiple of every ({every})")
 

@@ -165,6 +165,7 @@ def simulate_gray_scott(
     import numpy as np
 
     from . import viz
+    from ._resources import check_memory
     from .data import gray_scott, io
     from .data.initial_conditions import INITIAL_CONDITIONS, initial_condition
 
@@ -189,7 +190,12 @@ def simulate_gray_scott(
             raise UserError(f"--size must be at least 3, got {size}")
         if batch is not None and batch < 1:
             raise UserError(f"--batch must be at least 1, got {batch}")
+    frames = steps // every + 1
+    if init_file is None:
+        check_memory((batch or 1) * (frames + 2) * size * size * 2, f"a {size}x{size} simulation")
         initial = initial_condition(init, size, key=_key(seed), batch=batch)
+    else:
+        check_memory(initial.size * (frames + 2), "this simulation")
     trajectory = np.asarray(gray_scott.simulate(initial, steps, every=every, params=params))
     if not np.all(np.isfinite(trajectory)):
         raise UserError(
@@ -327,6 +333,7 @@ def rollout_command(
     import numpy as np
 
     from . import viz
+    from ._resources import check_memory
     from ._trajectory import check_steps
     from .analysis import predict
     from .data.io import load_states, save_array
@@ -341,6 +348,10 @@ def rollout_command(
     key = _key(seed)
     model = _load_model(model_path)
     initial = load_states(init, channels=model.observable_channels, what="--init")
+    check_memory(
+        (steps // every + 2) * (initial.size // model.observable_channels) * model.channels,
+        f"a rollout of {steps // every + 1} frames",
+    )
     frames = predict(
         model,
         initial if initial.ndim == 4 else initial[None],

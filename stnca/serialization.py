@@ -145,4 +145,25 @@ def load_model(path: str | os.PathLike) -> NCA:
     hyperparameters = header.get("hyperparameters")
     if not isinstance(hyperparameters, dict):
         raise ValueError(f"{path} has no model hyperparameters in its header")
+    # a header can claim any size: check it against the file before building anything
+    claimed = 4 * _parameter_count(hyperparameters)
+    if claimed > path.stat().st_size:
+        raise ValueError(
+            f"{path} is damaged: its header describes {claimed:_} bytes of weights but the "
+            f"file holds {path.stat().st_size:_}"
+        )
     return load_tree(path, model_skeleton(hyperparameters))
+
+
+def _parameter_count(hyperparameters: dict[str, Any]) -> int:
+    """The number of weights the hyperparameters describe (a ``ValueError`` if malformed)."""
+    try:
+        channels = int(hyperparameters["observable_channels"]) + int(
+            hyperparameters["hidden_channels"]
+        )
+        width = hyperparameters.get("hidden_width") or 4 * channels
+        width, kernels = int(width), len(hyperparameters["kernels"])
+    except (KeyError, TypeError, ValueError) as error:
+        raise ValueError(f"bad model hyperparameters in file header: {error!r}") from None
+    bias = width if hyperparameters.get("hidden_bias") else 0
+    return width * channels * kernels + channels * width + channels + bias

@@ -248,3 +248,67 @@ def test_garbage_metrics_on_resume_is_named(tmp_path, config_file):
     (out / "metrics.csv").write_text("epoch,loss\nfour,x\n")
     result = invoke("train", config_file, "--out", out, "--epochs", 4, "--resume")
     one_line_error(result, f"{out / 'metrics.csv'} is not a metrics file written by stnca")
+
+
+def test_a_forged_model_header_is_refused_before_allocating(tmp_path, model_file):
+    header, rest = model_file.read_bytes().split(b"\n", 1)
+    forged = json.loads(header)
+    forged["hyperparameters"]["hidden_width"] = 10**12  # 4e13 weights: never allocate that
+    path = tmp_path / "forged.eqx"
+    path.write_bytes(json.dumps(forged).encode() + b"\n" + rest)
+    one_line_error(
+        invoke("rollout", path, "--init", model_file, "--out", tmp_path / "o.npy"),
+        "header describes",
+    )
+
+
+# --- item 7: resource limits, refused with an estimate before anything is allocated -------
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (("--size", "1000000000000"), "needs about"),
+        (("--size", "4096", "--batch", "100000"), "needs about"),
+        (("--steps", "9223372036854775808", "--every", "1"), "steps must be at most"),
+    ],
+)
+def test_simulate_refuses_what_cannot_fit(tmp_path, args, message):
+    result = invoke("simulate", "gray-scott", "--out", tmp_path / "x.npy", *args)
+    one_line_error(result, message)
+    assert not (tmp_path / "x.npy").exists()
+
+
+@pytest.mark.parametrize(
+    "tables, message",
+    [
+        (
+            "[data]\nsize = 1000000\nsteps = 64\n[training]\nsteps_between_frames = 32\n",
+            "needs about",
+        ),
+        (
+            "[model]\nhidden_channels = 1000000\n[data]\nsize = 8\nsteps = 64\n"
+            "[training]\nsteps_between_frames = 32\n",
+            "needs about",
+        ),
+    ],
+)
+def test_train_refuses_a_config_that_cannot_fit(tmp_path, tables, message):
+    (tmp_path / "c.toml").write_text(tables)
+    one_line_error(invoke("train", tmp_path / "c.toml", "--out", tmp_path / "r"), message)
+    assert not (tmp_path / "r").exists()
+
+
+def test_rollout_refuses_frames_that_cannot_fit(tmp_path, model_file):
+    np.save(tmp_path / "x.npy", np.zeros((64, 64, 2), np.float32))
+    result = invoke(
+        "rollout",
+        model_file,
+        "--init",
+        tmp_path / "x.npy",
+        "--out",
+        tmp_path / "o.npy",
+        "--steps",
+        2_000_000_000,
+    )
+    one_line_error(result, "needs about")

@@ -14,6 +14,7 @@ import dataclasses
 import jax
 import numpy as np
 
+from .._resources import check_memory
 from ..data import gray_scott
 from ..data.augment import augmented_copies, embed, measurement_noise
 from ..data.images import image_sequence
@@ -29,6 +30,10 @@ def gray_scott_trajectories(data: GrayScottData, every: int) -> np.ndarray:
             f"data.steps ({data.steps}) must be a multiple of the frame interval ({every})"
         )
     params = data.params()
+    check_memory(
+        data.trajectories * (data.steps // every + 2) * data.size**2 * 2,
+        f"simulating {data.trajectories} Gray-Scott trajectories of {data.size}x{data.size}",
+    )
     initial = initial_condition(
         data.initial_condition, data.size, key=jax.random.key(data.seed), batch=data.trajectories
     )

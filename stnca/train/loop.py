@@ -41,6 +41,7 @@ import numpy as np
 
 from .. import viz
 from .._files import remove_stale_temporaries, write_text
+from .._resources import check_memory
 from ..data.io import load_trajectory, save_array
 from ..model import NCA
 from ..scaling import Scaling, fit_scaling
@@ -128,6 +129,26 @@ def build_model(
     """The untrained NCA described by ``config.model`` for data with that many channels."""
     settings = dataclasses.asdict(config.model)
     return NCA(observable_channels, key=key, scaling=scaling, **settings)
+
+
+def _check_memory(config: Config, shape: tuple[int, ...]) -> None:
+    """Refuse a run whose weights and rollouts cannot fit, before allocating them: the
+    parameters with the optimiser's moments, the propagated states, and one mini-batch's
+    rollout kept for the backward pass (t states per transition, one step's hidden layer)."""
+    trajectories, frames, height, width, observable = shape
+    model = config.model
+    channels = observable + model.hidden_channels
+    hidden = model.hidden_width or 4 * channels
+    parameters = hidden * channels * (len(model.kernels) + 1) + channels
+    transitions = trajectories * (frames - 1)
+    batch = -(-transitions // config.training.minibatches)
+    cells = height * width
+    floats = (
+        4 * parameters
+        + transitions * cells * channels * 2
+        + batch * cells * (channels * (config.training.steps_between_frames + 2) + hidden)
+    )
+    check_memory(floats, f"training this config ({parameters:_} weights, {cells:_} cells)")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -393,6 +414,7 @@ def train(
     k_model, k_train = jax.random.split(key)
     # the model trains in the units of the scaled data; it keeps the map for its users
     scaling = fit_scaling(base, getattr(config.data, "scale", "none"))
+    _check_memory(config, data.trajectories(1).shape)
     model = build_model(config, base.shape[-1], k_model, scaling)
 
     def trajectories(epoch: int):
