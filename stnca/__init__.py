@@ -17,6 +17,8 @@ Automata"). The flat public API::
     stnca.pretrained_models        the trained models shipped with stnca (load_model("NAME"))
 """
 
+from importlib import metadata as _metadata
+
 from . import boundaries as boundaries
 from . import losses as losses
 from . import stencils as stencils
@@ -38,4 +40,7 @@ from .serialization import save_model as save_model
 from .stencils import KERNELS as KERNELS
 from .stencils import perceive as perceive
 
-__version__ = "0.1.0"
+try:  # one source of truth: the installed package's metadata (pyproject.toml)
+    __version__ = _metadata.version("stnca")
+except _metadata.PackageNotFoundError:  # run from a source tree that was never installed
+    __version__ = "0+unknown"

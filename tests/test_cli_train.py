@@ -290,3 +290,13 @@ def test_demo_overwrite_removes_only_its_own_files(tmp_path):
     assert result.exit_code == 0, result.output
     assert (out / "notes.txt").read_text() == "mine"
     assert json.loads((out / "summary.json").read_text())["training"]["epochs"] == 1
+
+
+def test_version_comes_from_the_package_metadata():
+    from importlib.metadata import version
+
+    import stnca
+
+    assert stnca.__version__ == version("stnca")
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0 and result.output.strip() == f"stnca {stnca.__version__}"
