@@ -276,7 +276,7 @@ def train_command(
         f"(chosen by {result.selected_by}: {result.best_loss:.5g}); model: {out / 'model.eqx'}"
     )
     if isinstance(settings.data, ImageData):
-        _report_morph(result.model, out)
+        _report_morph(result, out)
 
 
 def _image_config(paths: list[str]):
@@ -291,15 +291,11 @@ def _image_config(paths: list[str]):
     return config_from_dict(tables, base_dir=Path.cwd())
 
 
-def _report_morph(model, out: Path) -> None:
-    import numpy as np
-
+def _report_morph(result, out: Path) -> None:
     from .analysis.morphing import morph_report
-    from .train import load_config
 
-    config = load_config(out / "config.toml")
-    sequence = np.load(out / "train_data.npy")[0]
-    report = morph_report(model, sequence, config.training.steps_between_frames, out)
+    t = result.config.training.steps_between_frames
+    report = morph_report(result.model, result.data[0], t, out)
     for row in report["images"] + report["extrapolation"]:
         typer.echo(
             f"  n = {row['step']:>4}: image {row['target']}  "

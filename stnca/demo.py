@@ -101,7 +101,7 @@ def run_demo(
         f"({config.data.size}x{config.data.size}, {horizon} steps) from smooth initial conditions"
     )
     result = train(config, out, progress=progress, log=log)
-    train_data = np.load(out / "train_data.npy")
+    train_data = result.data
     viz.trajectory_figure(
         train_data, out / "train_data.png", every=t, title="training data (species B)"
     )

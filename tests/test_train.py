@@ -11,6 +11,7 @@ from stnca.train import (
     accumulate_gradients,
     config_from_dict,
     initial_states,
+    load_config,
     propagate,
     train,
 )
@@ -317,6 +318,9 @@ def test_tiny_training_run_lowers_the_loss_tenfold(tmp_path, rng):
         "train_data.npy",
     ):
         assert (tmp_path / "run" / name).is_file(), name
+    # the result carries what the run used, so callers need not read it back from disk
+    np.testing.assert_array_equal(result.data, np.load(tmp_path / "run" / "train_data.npy"))
+    assert result.config.to_dict() == load_config(tmp_path / "run" / "config.toml").to_dict()
     rows = train_loop.read_metrics(tmp_path / "run" / "metrics.csv")
     assert [r["epoch"] for r in rows] == list(range(0, 601))  # row 0: the untrained model
     assert set(rows[0]) == {

@@ -111,6 +111,10 @@ class TrainResult:
     final_model: NCA
     """The model after the last update (may differ from the best)."""
     selected_by: str = "rollout"
+    config: Config | None = None
+    """The config the run used (after a resume: the saved one, with the new epochs)."""
+    data: np.ndarray | None = None
+    """The base training data, physical units, as saved in ``train_data.npy``."""
 
     @property
     def lowest_loss(self) -> float:
@@ -643,4 +647,6 @@ def train(
         metrics=metrics,
         final_model=state.model,
         selected_by=training.select_by,
+        config=config,
+        data=base,
     )
