@@ -396,10 +396,9 @@ def evaluate_command(
     """Roll the model out from the truth's frame 0 and print per-frame metrics as JSON."""
     import json
 
-    from . import viz
-    from ._files import write_text
     from ._validate import count
     from .analysis import evaluate
+    from .analysis.evaluate import write_evaluation
     from .data.io import load_trajectory
 
     count(steps_between_frames, "--steps-between-frames", 1)
@@ -413,15 +412,8 @@ def evaluate_command(
     model = _load_model(model_path)
     data = load_trajectory(truth, channels=model.observable_channels, what="--truth")
     evaluation = evaluate(model, data, steps_between_frames, key=key)
-    report = evaluation.to_json()
-    viz.evaluation_figure(
-        data[0], evaluation.prediction[0], steps_between_frames, folder / "evaluation.png"
-    )
-    if video is not None:
-        viz.comparison_video(data[0], evaluation.prediction[0], steps_between_frames, video)
-    text = json.dumps(report, indent=2)
-    write_text(folder / "evaluation.json", text)
-    typer.echo(text)
+    report = write_evaluation(evaluation, data[0], folder, video=video)
+    typer.echo(json.dumps(report, indent=2))
 
 
 @app.command("demo")

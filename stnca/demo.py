@@ -20,6 +20,7 @@ import numpy as np
 from . import viz
 from ._files import write_text
 from .analysis import evaluate
+from .analysis.evaluate import write_evaluation
 from .data import gray_scott
 from .data.initial_conditions import initial_condition
 from .data.io import save_array
@@ -119,19 +120,17 @@ def run_demo(
     truth = unseen_trajectory(2 * horizon, t)
     save_array(out / "test_truth.npy", truth)
     evaluation = evaluate(result.model, truth, t)
-    report = evaluation.to_json()
-    write_text(out / "evaluation.json", json.dumps(report, indent=2))
     save_array(out / "test_prediction.npy", evaluation.prediction[0])
 
     log("4/4 writing figures and video")
-    figure = viz.evaluation_figure(
+    figure, video = out / "evaluation.png", out / "evaluation.mp4"
+    write_evaluation(
+        evaluation,
         truth,
-        evaluation.prediction[0],
-        t,
-        out / "evaluation.png",
+        out,
+        video=video,
         title="unseen initial condition: PDE vs NCA (species B)",
     )
-    video = viz.comparison_video(truth, evaluation.prediction[0], t, out / "evaluation.mp4")
 
     def at(step: int) -> dict:
         row = evaluation.at_frame(step // t)

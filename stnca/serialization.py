@@ -18,7 +18,7 @@ from typing import Any
 import equinox as eqx
 import jax
 
-from ._files import write_bytes
+from ._files import json_safe, write_bytes
 from .model import NCA
 
 FORMAT = "stnca"
@@ -51,24 +51,13 @@ def resolve_model(path_or_name: str | os.PathLike) -> Path:
 
 def save_tree(path: str | os.PathLike, tree: Any, header: dict[str, Any]) -> Path:
     """Write ``header`` (JSON) and the array leaves of ``tree`` to ``path`` atomically."""
-    header = _strict_json({"format": FORMAT, "version": VERSION, **header})
+    header = json_safe({"format": FORMAT, "version": VERSION, **header})
     buffer = io.BytesIO()
     text = json.dumps(header, sort_keys=True, allow_nan=False)  # strict JSON, readable anywhere
     buffer.write(text.encode("utf-8") + b"\n")
     eqx.tree_serialise_leaves(buffer, tree)
     write_bytes(path, buffer.getvalue())
     return Path(path)
-
-
-def _strict_json(value: Any) -> Any:
-    """``value`` with non-finite floats (not JSON) replaced by ``None``, recursively."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _strict_json(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_strict_json(v) for v in value]
-    return value
 
 
 def header_float(header: dict[str, Any], name: str, default: float = math.inf) -> float:

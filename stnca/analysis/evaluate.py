@@ -12,7 +12,9 @@ numbers in context:
 from __future__ import annotations
 
 import dataclasses
-import math
+import json
+import os
+from pathlib import Path
 from typing import Any
 
 import equinox as eqx
@@ -20,6 +22,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .. import viz
+from .._files import json_safe, write_text
 from ..model import NCA
 from .metrics import frame_metrics
 
@@ -95,17 +99,6 @@ class Evaluation:
         }
 
 
-def json_safe(value: Any) -> Any:
-    """``value`` with every non-finite float replaced by ``None`` (strict JSON)."""
-    if isinstance(value, dict):
-        return {k: json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [json_safe(v) for v in value]
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
 def evaluate(
     model: NCA,
     truth: np.ndarray,
@@ -138,3 +131,24 @@ def evaluate(
         "spatial_mean": frame_metrics(spatial_mean, truth),
     }
     return Evaluation(steps_between_frames, prediction, metrics)
+
+
+def write_evaluation(
+    evaluation: Evaluation,
+    truth: np.ndarray,
+    folder: str | os.PathLike,
+    *,
+    video: str | os.PathLike | None = None,
+    title: str | None = None,
+) -> dict[str, Any]:
+    """Write ``evaluation.json`` and ``evaluation.png`` (truth | NCA | difference) in ``folder``,
+    and the same as a video at ``video``; return the JSON report. ``truth`` is the first
+    true trajectory ``(T, H, W, C)`` (the figure shows it)."""
+    folder = Path(folder)
+    report = evaluation.to_json()
+    prediction, t = evaluation.prediction[0], evaluation.steps_between_frames
+    viz.evaluation_figure(truth, prediction, t, folder / "evaluation.png", title=title)
+    if video is not None:
+        viz.comparison_video(truth, prediction, t, video)
+    write_text(folder / "evaluation.json", json.dumps(report, indent=2))
+    return report

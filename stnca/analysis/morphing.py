@@ -17,9 +17,8 @@ import jax
 import numpy as np
 
 from .. import viz
-from .._files import write_text
+from .._files import json_safe, write_text
 from ..model import NCA
-from .evaluate import json_safe
 from .metrics import euclidean, relative_error
 
 

@@ -16,10 +16,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from .. import viz
-from .._files import atomic_path, write_text
+from .._files import atomic_path, json_safe, write_text
 from ..model import NCA
 from .adversarial import MODES, adversarial
-from .evaluate import json_safe
 from .inputs import data_bounds
 from .perturbation import final_state, local_perturbations, nca_run, pde_run, perturbed_finals
 from .symmetry import symmetry

@@ -29,10 +29,9 @@ import jax
 import numpy as np
 
 from .. import viz
-from .._files import write_text
+from .._files import json_safe, write_text
 from ..train import Config, load_config, train
 from ..train.loop import CHECKPOINT_FILE
-from .evaluate import json_safe
 from .metrics import relative_error
 from .report import symmetry_report
 
