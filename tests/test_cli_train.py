@@ -1,5 +1,4 @@
 import json
-import sys
 
 import numpy as np
 import pytest
@@ -8,26 +7,11 @@ from typer.testing import CliRunner
 from stnca.cli import app
 from stnca.serialization import load_model
 
-sys.path.insert(0, str(__import__("pathlib").Path(__file__).parent))
-from test_train import diffusion_data  # noqa: E402
-
 runner = CliRunner()
 
 
 def invoke(*args):
     return runner.invoke(app, [str(a) for a in args])
-
-
-@pytest.fixture
-def config_file(tmp_path, rng):
-    diffusion_data(tmp_path / "d.npy", rng, size=10, frames=4, steps=2)
-    path = tmp_path / "c.toml"
-    path.write_text(
-        "[model]\nhidden_channels = 1\n"
-        '[data]\nsource = "file"\npath = "d.npy"\n'
-        "[training]\nepochs = 4\nsteps_between_frames = 2\ncheckpoint_every = 2\n"
-    )
-    return path
 
 
 @pytest.fixture

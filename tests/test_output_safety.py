@@ -3,7 +3,6 @@ write leaves nothing behind for long (issue: hardening, items 2-6)."""
 
 import json
 import os
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -14,9 +13,6 @@ from stnca import NCA
 from stnca._files import atomic_path, remove_stale_temporaries
 from stnca.cli import app
 from stnca.serialization import read_header, save_model
-
-sys.path.insert(0, str(Path(__file__).parent))
-from test_train import diffusion_data  # noqa: E402
 
 runner = CliRunner()
 
@@ -29,18 +25,6 @@ def one_line_error(result, message: str) -> None:
     assert result.exit_code == 2, result.output
     assert message in result.output, result.output
     assert len(result.output.strip().splitlines()) == 1, result.output
-
-
-@pytest.fixture
-def config_file(tmp_path, rng):
-    diffusion_data(tmp_path / "d.npy", rng, size=8, frames=3, steps=2)
-    path = tmp_path / "c.toml"
-    path.write_text(
-        "[model]\nhidden_channels = 1\n"
-        '[data]\nsource = "file"\npath = "d.npy"\n'
-        "[training]\nepochs = 4\nsteps_between_frames = 2\ncheckpoint_every = 2\n"
-    )
-    return path
 
 
 @pytest.fixture
