@@ -37,3 +37,15 @@ def choice(value, name: str, allowed) -> str:
     if value not in allowed:
         raise ValueError(f"{name} must be one of {sorted(allowed)}, got {value!r}")
     return value
+
+
+SEED_LIMIT = 2**32
+"""Seeds are ``0 <= seed < 2**32`` (what ``jax.random.key`` takes without wrapping)."""
+
+
+def seed(value, name: str) -> int:
+    """Return ``value`` if it is a valid seed (an integer in ``[0, 2**32)``), else raise."""
+    number = count(value, name, 0)
+    if number >= SEED_LIMIT:
+        raise ValueError(f"{name} must be in [0, 2**32), got {number}")
+    return number

@@ -121,9 +121,9 @@ def _key(seed: int):
     """A PRNG key from a user's --seed (0 <= seed < 2**32)."""
     import jax
 
-    if not 0 <= seed < 2**32:
-        raise UserError(f"--seed must be in [0, 2**32), got {seed}")
-    return jax.random.key(seed)
+    from ._validate import seed as check_seed
+
+    return jax.random.key(check_seed(seed, "--seed"))
 
 
 @simulate_app.command("gray-scott")

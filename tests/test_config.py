@@ -90,3 +90,21 @@ def test_a_folder_or_pipe_as_config(tmp_path):
     os.mkfifo(tmp_path / "p.toml")
     with pytest.raises(ValueError, match="not a regular file"):
         load_config(tmp_path / "p.toml")
+
+
+def test_one_owner_per_rule():
+    """The config's checks are the simulator's and the optimiser table's own."""
+    from stnca.train.algorithm import make_optimizer
+    from stnca.train.config import GrayScottData, TrainingConfig
+    from stnca.train.optimizers import OPTIMIZERS
+
+    with pytest.raises(ValueError, match="data.diffusion_b must be >= 0"):
+        GrayScottData(diffusion_b=-0.1)
+    with pytest.raises(ValueError, match="data.dt must be > 0"):
+        GrayScottData(dt=0.0)
+    for name in OPTIMIZERS:  # every name the config accepts builds an optimiser
+        make_optimizer(TrainingConfig(optimizer=name))
+    with pytest.raises(ValueError, match="training.optimizer must be one of"):
+        TrainingConfig(optimizer="adagrad")
+    with pytest.raises(ValueError, match=r"data.seed must be in \[0, 2\*\*32\)"):
+        GrayScottData(seed=2**32)

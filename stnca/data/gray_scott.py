@@ -46,8 +46,9 @@ class GrayScottParams:
             object.__setattr__(self, field.name, value)
         if self.dt <= 0:
             raise ValueError(f"dt must be > 0, got {self.dt}")
-        if self.diffusion_a < 0 or self.diffusion_b < 0:
-            raise ValueError("diffusion constants must be >= 0")
+        for name in ("diffusion_a", "diffusion_b"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
 
 
 State = Float[Array, "*batch height width 2"]

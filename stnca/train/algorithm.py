@@ -43,6 +43,7 @@ from ..data.augment import measurement_noise
 from ..losses import box_penalty, get_loss
 from ..model import NCA
 from .config import TrainingConfig
+from .optimizers import OPTIMIZERS
 
 
 def normalise_per_parameter(eps: float = 1e-8) -> optax.GradientTransformation:
@@ -68,17 +69,9 @@ def learning_rate_schedule(training: TrainingConfig) -> optax.Schedule:
 
 def make_optimizer(training: TrainingConfig) -> optax.GradientTransformation:
     """Gradient normalisation (optional) followed by the chosen optimiser (Nadam default)."""
-    schedule = learning_rate_schedule(training)
-    optimizers = {
-        "nadam": lambda: optax.nadam(schedule),
-        "adam": lambda: optax.adam(schedule),
-        "adamw": lambda: optax.adamw(schedule),
-        "sgd": lambda: optax.sgd(schedule, momentum=0.9, nesterov=True),
-        "rmsprop": lambda: optax.rmsprop(schedule),
-        "lion": lambda: optax.lion(schedule),
-    }
     parts = [normalise_per_parameter()] if training.gradient_normalisation else []
-    return optax.chain(*parts, optimizers[training.optimizer]())
+    optimizer = OPTIMIZERS[training.optimizer](learning_rate_schedule(training))
+    return optax.chain(*parts, optimizer)
 
 
 def initial_states(model: NCA, y: Float[Array, "R frames H W obs"]) -> Float[Array, "R M H W C"]:
@@ -155,13 +148,18 @@ def _minibatch_objective(training: TrainingConfig, transitions: int, minibatches
     return objective
 
 
-def _flatten(states, targets, minibatches, key):
-    transitions = states.shape[0] * states.shape[1]
-    if transitions % minibatches:
+def check_minibatches(trajectories: int, transitions: int, minibatches: int, name: str) -> None:
+    """Mini-batches must split the ``transitions x trajectories`` transitions evenly."""
+    if (trajectories * transitions) % minibatches:
         raise ValueError(
-            f"minibatches ({minibatches}) must divide the number of transitions "
-            f"M x R = {transitions}"
+            f"{name} ({minibatches}) must divide the number of transitions M x R = "
+            f"{transitions} x {trajectories} = {trajectories * transitions}"
         )
+
+
+def _flatten(states, targets, minibatches, key):
+    check_minibatches(states.shape[0], states.shape[1], minibatches, "minibatches")
+    transitions = states.shape[0] * states.shape[1]
     flat_states = states.reshape((transitions,) + states.shape[2:])
     flat_targets = targets.reshape((transitions,) + targets.shape[2:])
     k_order, k_batches = jax.random.split(key)

@@ -24,7 +24,7 @@ from typing import Any
 
 import tomli_w
 
-from .._validate import choice
+from .._validate import choice, seed
 from ..boundaries import BOUNDARIES
 from ..data.augment import ROTATIONS
 from ..data.gray_scott import GrayScottParams
@@ -35,8 +35,8 @@ from ..losses import LOSSES
 from ..model import ACTIVATIONS
 from ..scaling import SCALINGS
 from ..stencils import check_kernels
+from .optimizers import OPTIMIZERS
 
-OPTIMIZERS = ("nadam", "adam", "adamw", "sgd", "rmsprop", "lion")
 UPDATES = ("minibatch", "epoch")
 """``training.update_every``: one optimiser update per mini-batch, or one per epoch."""
 SELECTIONS = ("rollout", "reinitialised", "loss")
@@ -49,8 +49,7 @@ def _positive(value, name):
 
 
 def _seed(value, name):
-    if not 0 <= value < 2**32:
-        raise ValueError(f"{name} must be in [0, 2**32), got {value}")
+    seed(value, name)
 
 
 def _non_negative(value, name):
@@ -129,8 +128,10 @@ class GrayScottData:
                 )
         choice(self.initial_condition, "data.initial_condition", INITIAL_CONDITIONS)
         _seed(self.seed, "data.seed")
-        if self.dt <= 0:
-            raise ValueError(f"data.dt must be > 0, got {self.dt}")
+        try:  # the simulator owns the rules for its parameters
+            self.params()
+        except ValueError as error:
+            raise ValueError(f"data.{error}") from None
         _check_noise(self.noise)
 
     def params(self) -> GrayScottParams:

@@ -47,6 +47,7 @@ from ..model import NCA
 from ..scaling import Scaling, fit_scaling
 from ..serialization import header_float, load_tree, read_header, save_model, save_tree
 from .algorithm import (
+    check_minibatches,
     initial_states,
     learning_rate_schedule,
     make_epoch,
@@ -175,13 +176,8 @@ class _State:
 
 def _check_data(config: Config, y: np.ndarray) -> None:
     r, frames = y.shape[:2]
-    transitions = r * (frames - 1)
     training = config.training
-    if transitions % training.minibatches:
-        raise ValueError(
-            f"training.minibatches ({training.minibatches}) must divide the number of "
-            f"transitions M x R = {frames - 1} x {r} = {transitions}"
-        )
+    check_minibatches(r, frames - 1, training.minibatches, "training.minibatches")
     if training.hold_final and not (frames >= 3 and np.array_equal(y[:, -1], y[:, -2])):
         raise ValueError(
             "training.hold_final needs data whose last frame repeats (e.g. images with "
