@@ -45,7 +45,10 @@ SEED_LIMIT = 2**32
 
 def seed(value, name: str) -> int:
     """Return ``value`` if it is a valid seed (an integer in ``[0, 2**32)``), else raise."""
-    number = count(value, name, 0)
-    if number >= SEED_LIMIT:
+    try:
+        number = count(value, name, -(2**63))
+    except ValueError:
+        raise ValueError(f"{name} must be an integer in [0, 2**32), got {value!r}") from None
+    if not 0 <= number < SEED_LIMIT:
         raise ValueError(f"{name} must be in [0, 2**32), got {number}")
     return number

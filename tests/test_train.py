@@ -13,6 +13,7 @@ from stnca.train import (
     initial_states,
     load_config,
     propagate,
+    read_metrics,
     train,
 )
 from stnca.train import loop as train_loop
@@ -321,7 +322,7 @@ def test_tiny_training_run_lowers_the_loss_tenfold(tmp_path, rng):
     # the result carries what the run used, so callers need not read it back from disk
     np.testing.assert_array_equal(result.data, np.load(tmp_path / "run" / "train_data.npy"))
     assert result.config.to_dict() == load_config(tmp_path / "run" / "config.toml").to_dict()
-    rows = train_loop.read_metrics(tmp_path / "run" / "metrics.csv")
+    rows = read_metrics(tmp_path / "run" / "metrics.csv")
     assert [r["epoch"] for r in rows] == list(range(0, 601))  # row 0: the untrained model
     assert set(rows[0]) == {
         "epoch",
@@ -470,7 +471,7 @@ def test_forced_nan_stops_training_and_keeps_the_best_model(tmp_path, rng, monke
     with pytest.raises(TrainingDiverged, match="epoch 6: the loss became nan"):
         train(config, out, progress=False, log=lambda _: None)
     header = read_header(out / "model.eqx")
-    rows = train_loop.read_metrics(out / "metrics.csv")
+    rows = read_metrics(out / "metrics.csv")
     assert [r["epoch"] for r in rows] == [0, 1, 2, 3, 4, 5]
     best = min(rows[2:], key=lambda r: r["rollout_loss"])  # not in the first 5% (epoch 1)
     assert header["epoch"] == best["epoch"]

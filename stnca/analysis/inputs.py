@@ -23,7 +23,7 @@ def run_config(model: str | os.PathLike):
     """The training config of a model: ``config.toml`` beside a model file (a training run's
     folder), or ``NAME.toml`` beside a shipped model; ``None`` if there is none."""
     from ..train import load_config
-    from ..train.loop import CONFIG_FILE
+    from ..train.run_folder import CONFIG_FILE
 
     path = resolve_model(model)
     for candidate in (path.parent / CONFIG_FILE, path.with_suffix(".toml")):

@@ -31,7 +31,7 @@ import numpy as np
 from .. import viz
 from .._files import json_safe, write_text
 from ..train import Config, load_config, train
-from ..train.loop import CHECKPOINT_FILE
+from ..train.run_folder import CHECKPOINT_FILE
 from .metrics import relative_error
 from .report import symmetry_report
 

@@ -11,5 +11,5 @@ from .config import load_config as load_config
 from .loop import TrainingDiverged as TrainingDiverged
 from .loop import TrainResult as TrainResult
 from .loop import build_model as build_model
-from .loop import read_metrics as read_metrics
 from .loop import train as train
+from .run_folder import read_metrics as read_metrics

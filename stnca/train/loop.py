@@ -1,33 +1,18 @@
 """The training driver: data, model, epochs, checkpoints, resume, metrics, progress.
 
-An output folder holds::
+What a run writes in its folder, and how the folder is checked first, is in
+``stnca.train.run_folder``; the progress display in ``stnca.train.progress``.
 
-    model.eqx        the chosen model so far (``training.select_by``: by default the lowest
-                     loss of free rollouts over the whole horizon), loadable by load_model;
-                     it carries the data scaling, so it takes and returns physical units
-    final.eqx        the latest weights (at the last checkpoint), also loadable
-    checkpoint.eqx   everything needed to resume: model, optimiser state, propagated start
-                     states, best model, PRNG key, epoch
-    config.toml      the resolved configuration
-    metrics.csv      epoch, loss (all transitions), reinitialised_loss, rollout_loss (empty
-                     where not measured), gradient_norm, learning_rate, propagated,
-                     elapsed_seconds; row 0 is the untrained model
-    loss.png         the loss curves
-    train_data.npy   the training trajectories (R, M+1, H, W, C), physical units, noise
-                     included
-    validation_data.npy  the held-back trajectories, if any
-
-Every file is written atomically, so an interruption at any moment leaves the previous
-version of each file intact. Resuming replays exactly: per-epoch randomness is derived from
-the saved key and the epoch number, so a resumed run ends with the same weights, bit for
-bit, as an uninterrupted one.
+Every file is written atomically, in an order that keeps the files consistent (see
+``save_all``), so an interruption at any moment leaves the previous version of each file
+intact. Resuming replays exactly: per-epoch randomness is derived from the saved key and the
+epoch number, so a resumed run ends with the same weights, bit for bit, as an uninterrupted
+one.
 """
 
 from __future__ import annotations
 
-import csv
 import dataclasses
-import io
 import math
 import os
 import time
@@ -40,9 +25,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from .. import viz
-from .._files import remove_stale_temporaries, write_text
+from .._files import write_text
 from .._resources import check_memory
-from ..data.io import load_trajectory, save_array
+from ..data.io import save_array
 from ..model import NCA
 from ..scaling import Scaling, fit_scaling
 from ..serialization import header_float, load_tree, read_header, save_model, save_tree
@@ -57,38 +42,21 @@ from .algorithm import (
     transition_losses,
 )
 from .config import Config, load_config
-from .dataset import TrainingData, training_data, validation_data
-
-MODEL_FILE = "model.eqx"
-CHECKPOINT_FILE = "checkpoint.eqx"
-FINAL_FILE = "final.eqx"
-CONFIG_FILE = "config.toml"
-METRICS_FILE = "metrics.csv"
-LOSS_FIGURE = "loss.png"
-DATA_FILE = "train_data.npy"
-VALIDATION_FILE = "validation_data.npy"
-RUN_FILES = (
-    MODEL_FILE,
+from .dataset import TrainingData
+from .progress import Progress
+from .run_folder import (
     CHECKPOINT_FILE,
-    FINAL_FILE,
     CONFIG_FILE,
-    METRICS_FILE,
-    LOSS_FIGURE,
     DATA_FILE,
+    FINAL_FILE,
+    LOSS_FIGURE,
+    METRICS_FILE,
+    MODEL_FILE,
     VALIDATION_FILE,
-)
-"""Every file a training run writes in its folder."""
-REPORT_FILES = ("snapshots.png", "morph.json", "trajectory.mp4", "hidden.mp4")
-"""The files an image run's morph report adds (``stnca.analysis.morphing``)."""
-METRICS_COLUMNS = (
-    "epoch",
-    "loss",
-    "reinitialised_loss",
-    "rollout_loss",
-    "gradient_norm",
-    "learning_rate",
-    "propagated",
-    "elapsed_seconds",
+    clean_temporaries,
+    prepare_run,
+    start_fresh,
+    write_metrics,
 )
 
 
@@ -190,148 +158,6 @@ def _check_data(config: Config, y: np.ndarray) -> None:
         )
 
 
-def _write_metrics(path: Path, rows: list[dict[str, float]]) -> None:
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=METRICS_COLUMNS, lineterminator="\n")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({k: _cell(k, v) for k, v in row.items()})
-    write_text(path, buffer.getvalue())
-
-
-def _cell(name: str, value) -> str:
-    if name in ("epoch", "propagated"):
-        return str(int(value))
-    value = float(value)
-    return "" if math.isnan(value) else repr(value)
-
-
-def read_metrics(path: str | os.PathLike) -> list[dict[str, float]]:
-    """Read a ``metrics.csv`` written by training (empty cells read as NaN).
-
-    Raises:
-        ValueError: naming the file, when it is not a metrics file of ours.
-    """
-    try:
-        with open(path, newline="", encoding="utf-8") as handle:
-            rows = list(csv.DictReader(handle))
-        if rows and "epoch" not in rows[0]:
-            raise ValueError("no epoch column")
-        return [
-            {
-                k: (int(v) if k in ("epoch", "propagated") else float(v) if v else math.nan)
-                for k, v in row.items()
-            }
-            for row in rows
-        ]
-    except (ValueError, TypeError, UnicodeDecodeError, csv.Error) as error:
-        raise ValueError(f"{path} is not a metrics file written by stnca ({error})") from None
-
-
-class _Progress:
-    """A rich progress bar on a terminal, plain lines otherwise."""
-
-    def __init__(self, total: int, start: int, enabled: bool | None, log: Callable[[str], None]):
-        from rich.console import Console
-
-        self.console = Console(stderr=False)
-        self.total, self.start, self.log = total, start, log
-        self.enabled = self.console.is_terminal if enabled is None else enabled
-        self.last_print = -math.inf
-        self.bar = None
-        if self.enabled:
-            from rich.progress import (
-                BarColumn,
-                MofNCompleteColumn,
-                Progress,
-                TextColumn,
-                TimeElapsedColumn,
-                TimeRemainingColumn,
-            )
-
-            self.bar = Progress(
-                TextColumn("[bold]training"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TextColumn("loss {task.fields[loss]}"),
-                TextColumn("best {task.fields[best]}"),
-                TimeElapsedColumn(),
-                TextColumn("ETA"),
-                TimeRemainingColumn(),
-                console=self.console,
-            )
-            self.task = self.bar.add_task("train", total=total, completed=start, loss="-", best="-")
-            self.bar.start()
-
-    def update(self, epoch: int, loss: float, best: float, elapsed: float, run_start: float):
-        if self.bar is not None:
-            self.bar.update(self.task, completed=epoch, loss=f"{loss:.4g}", best=f"{best:.4g}")
-            return
-        now = time.perf_counter()
-        if now - self.last_print < 10 and epoch not in (self.start + 1, self.total):
-            return
-        self.last_print = now
-        done = epoch - self.start
-        rate = (now - run_start) / max(done, 1)
-        eta = rate * (self.total - epoch)
-        self.log(
-            f"epoch {epoch}/{self.total}  loss {loss:.5g}  best {best:.5g}  "
-            f"elapsed {elapsed:.0f}s  eta {eta:.0f}s"
-        )
-
-    def close(self):
-        if self.bar is not None:
-            self.bar.stop()
-
-
-def _prepare_run(
-    config: Config, out: Path, resume: bool, overwrite: bool = False
-) -> tuple[Config, np.ndarray, np.ndarray | None, list[dict[str, float]]]:
-    """Validate the output folder; return (config, base data, validation data, metrics).
-
-    Nothing is written here: every file the run will write is checked first (a folder in
-    its place is refused), and an earlier run's files are kept unless ``overwrite``.
-    """
-    checkpoint = out / CHECKPOINT_FILE
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"output path {out} exists and is not a folder")
-    for name in RUN_FILES:
-        if (out / name).is_dir():
-            raise ValueError(f"cannot write {out / name}: it is a folder")
-    if resume and overwrite:
-        raise ValueError("give --resume or --overwrite, not both")
-    if resume:
-        if not checkpoint.is_file():
-            raise ValueError(f"nothing to resume: {checkpoint} does not exist")
-        saved = load_config(out / CONFIG_FILE)
-        wanted = config.replace("training", epochs=saved.training.epochs)
-        if wanted.to_dict() != saved.to_dict():
-            raise ValueError(
-                f"the config differs from the one {out} was trained with "
-                f"(only training.epochs may change on --resume); see {out / CONFIG_FILE}"
-            )
-        config = saved.replace("training", epochs=config.training.epochs)
-        base = load_trajectory(out / DATA_FILE, what="saved training data")
-        held = None
-        if (out / VALIDATION_FILE).is_file():
-            held = load_trajectory(out / VALIDATION_FILE, what="saved validation data")
-        metrics = read_metrics(out / METRICS_FILE) if (out / METRICS_FILE).is_file() else []
-        return config, base, held, metrics
-    for name in (MODEL_FILE, CHECKPOINT_FILE):
-        if (out / name).exists() and not overwrite:
-            raise ValueError(
-                f"{out} already holds a training run ({name}); pass --resume to continue it "
-                f"or choose another output folder"
-            )
-    leftovers = [name for name in RUN_FILES if (out / name).exists()]
-    if leftovers and not overwrite:
-        raise ValueError(
-            f"{out} already holds files of a training run ({', '.join(leftovers)}) but no "
-            f"checkpoint to resume; pass --overwrite to replace them or choose another folder"
-        )
-    return config, training_data(config), validation_data(config), []
-
-
 def _untrained_row(model: NCA, y, scored, training, score_fn) -> dict[str, float]:
     """Metrics row 0: the untrained model's losses (all transitions from the data, the
     re-initialised trajectories, and a free rollout), the reference every run is judged by."""
@@ -405,7 +231,7 @@ def train(
     if epochs is not None:
         config = config.replace("training", epochs=epochs)
     out = Path(out_dir)
-    config, base, held, metrics = _prepare_run(config, out, resume, overwrite)
+    config, base, held, metrics = prepare_run(config, out, resume, overwrite)
     data = TrainingData(config, base)
     _check_data(config, data.trajectories(1))
     training = config.training
@@ -460,16 +286,14 @@ def train(
         write_text(out / CONFIG_FILE, config.to_toml())  # the new number of epochs
         log(f"resuming {out} at epoch {state.epoch} of {training.epochs}")
     else:
-        out.mkdir(parents=True, exist_ok=True)
-        for name in RUN_FILES:  # --overwrite: no file of the earlier run may survive
-            (out / name).unlink(missing_ok=True)
+        start_fresh(out)
         save_array(out / DATA_FILE, base)
         if held is not None:
             save_array(out / VALIDATION_FILE, held)
         write_text(out / CONFIG_FILE, config.to_toml())
         metrics = [_untrained_row(model, y_device, scored, training, score_fn)]
     # files a killed process was writing (atomically) when it died
-    for stale in remove_stale_temporaries(out, (*RUN_FILES, *REPORT_FILES)):
+    for stale in clean_temporaries(out):
         log(f"removed {stale.name}, left by an interrupted write")
 
     draw = data.draw(max(state.epoch, 1))
@@ -477,7 +301,7 @@ def train(
     epoch_fn = make_epoch(training, optimizer, data.augment_noise)
     schedule = learning_rate_schedule(training)  # of the optimiser's update count
     base_key = jax.random.wrap_key_data(state.key_data)
-    bar = _Progress(training.epochs, state.epoch, progress, log)
+    bar = Progress(training.epochs, state.epoch, progress, log)
     run_start = time.perf_counter()
     elapsed_at_start = state.elapsed
     # After a resume model.eqx is rewritten from the checkpoint at the first save, so that
@@ -493,7 +317,7 @@ def train(
         """
         nonlocal saved_best
         rows = [m for m in metrics if m["epoch"] <= current.epoch]
-        _write_metrics(out / METRICS_FILE, rows)
+        write_metrics(out / METRICS_FILE, rows)
         if rows:
             x = [m["epoch"] for m in rows]
             others = {}

@@ -1,0 +1,163 @@
+"""A training run's folder: its files, how they are checked before a run, and metrics.csv.
+
+A folder holds::
+
+    model.eqx        the chosen model so far, loadable by ``load_model`` (physical units)
+    final.eqx        the latest weights (at the last checkpoint), also loadable
+    checkpoint.eqx   everything needed to resume: model, optimiser state, propagated start
+                     states, best model, PRNG key, epoch
+    config.toml      the resolved configuration
+    metrics.csv      one row per epoch (row 0: the untrained model)
+    loss.png         the loss curves
+    train_data.npy   the training trajectories (R, M+1, H, W, C), physical units
+    validation_data.npy  the held-back trajectories, if any
+
+``prepare_run`` checks a folder before a run writes anything: a folder in a file's place,
+another run's files (kept unless ``overwrite``), a resume that does not match its config.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+
+from .._files import remove_stale_temporaries, write_text
+from ..data.io import load_trajectory
+from .config import Config, load_config
+from .dataset import training_data, validation_data
+
+MODEL_FILE = "model.eqx"
+CHECKPOINT_FILE = "checkpoint.eqx"
+FINAL_FILE = "final.eqx"
+CONFIG_FILE = "config.toml"
+METRICS_FILE = "metrics.csv"
+LOSS_FIGURE = "loss.png"
+DATA_FILE = "train_data.npy"
+VALIDATION_FILE = "validation_data.npy"
+RUN_FILES = (
+    MODEL_FILE,
+    CHECKPOINT_FILE,
+    FINAL_FILE,
+    CONFIG_FILE,
+    METRICS_FILE,
+    LOSS_FIGURE,
+    DATA_FILE,
+    VALIDATION_FILE,
+)
+"""Every file a training run writes in its folder."""
+REPORT_FILES = ("snapshots.png", "morph.json", "trajectory.mp4", "hidden.mp4")
+"""The files an image run's morph report adds (``stnca.analysis.morphing``)."""
+METRICS_COLUMNS = (
+    "epoch",
+    "loss",
+    "reinitialised_loss",
+    "rollout_loss",
+    "gradient_norm",
+    "learning_rate",
+    "propagated",
+    "elapsed_seconds",
+)
+
+
+def write_metrics(path: Path, rows: list[dict[str, float]]) -> None:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=METRICS_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: _cell(k, v) for k, v in row.items()})
+    write_text(path, buffer.getvalue())
+
+
+def _cell(name: str, value) -> str:
+    if name in ("epoch", "propagated"):
+        return str(int(value))
+    value = float(value)
+    return "" if math.isnan(value) else repr(value)
+
+
+def read_metrics(path: str | os.PathLike) -> list[dict[str, float]]:
+    """Read a ``metrics.csv`` written by training (empty cells read as NaN).
+
+    Raises:
+        ValueError: naming the file, when it is not a metrics file of ours.
+    """
+    try:
+        with open(path, newline="", encoding="utf-8") as handle:
+            rows = list(csv.DictReader(handle))
+        if rows and "epoch" not in rows[0]:
+            raise ValueError("no epoch column")
+        return [
+            {
+                k: (int(v) if k in ("epoch", "propagated") else float(v) if v else math.nan)
+                for k, v in row.items()
+            }
+            for row in rows
+        ]
+    except (ValueError, TypeError, UnicodeDecodeError, csv.Error) as error:
+        raise ValueError(f"{path} is not a metrics file written by stnca ({error})") from None
+
+
+def prepare_run(
+    config: Config, out: Path, resume: bool, overwrite: bool = False
+) -> tuple[Config, np.ndarray, np.ndarray | None, list[dict[str, float]]]:
+    """Validate the output folder; return (config, base data, validation data, metrics).
+
+    Nothing is written here: every file the run will write is checked first (a folder in
+    its place is refused), and an earlier run's files are kept unless ``overwrite``.
+    """
+    checkpoint = out / CHECKPOINT_FILE
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"output path {out} exists and is not a folder")
+    for name in RUN_FILES:
+        if (out / name).is_dir():
+            raise ValueError(f"cannot write {out / name}: it is a folder")
+    if resume and overwrite:
+        raise ValueError("give --resume or --overwrite, not both")
+    if resume:
+        if not checkpoint.is_file():
+            raise ValueError(f"nothing to resume: {checkpoint} does not exist")
+        saved = load_config(out / CONFIG_FILE)
+        wanted = config.replace("training", epochs=saved.training.epochs)
+        if wanted.to_dict() != saved.to_dict():
+            raise ValueError(
+                f"the config differs from the one {out} was trained with "
+                f"(only training.epochs may change on --resume); see {out / CONFIG_FILE}"
+            )
+        config = saved.replace("training", epochs=config.training.epochs)
+        base = load_trajectory(out / DATA_FILE, what="saved training data")
+        held = None
+        if (out / VALIDATION_FILE).is_file():
+            held = load_trajectory(out / VALIDATION_FILE, what="saved validation data")
+        metrics = read_metrics(out / METRICS_FILE) if (out / METRICS_FILE).is_file() else []
+        return config, base, held, metrics
+    for name in (MODEL_FILE, CHECKPOINT_FILE):
+        if (out / name).exists() and not overwrite:
+            raise ValueError(
+                f"{out} already holds a training run ({name}); pass --resume to continue it "
+                f"or choose another output folder"
+            )
+    leftovers = [name for name in RUN_FILES if (out / name).exists()]
+    if leftovers and not overwrite:
+        raise ValueError(
+            f"{out} already holds files of a training run ({', '.join(leftovers)}) but no "
+            f"checkpoint to resume; pass --overwrite to replace them or choose another folder"
+        )
+    return config, training_data(config), validation_data(config), []
+
+
+def start_fresh(out: Path) -> None:
+    """Make ``out`` ready for a new run: no file of an earlier run may survive (after
+    ``prepare_run`` allowed it, i.e. with ``overwrite``)."""
+    out.mkdir(parents=True, exist_ok=True)
+    for name in RUN_FILES:
+        (out / name).unlink(missing_ok=True)
+
+
+def clean_temporaries(out: Path) -> list[Path]:
+    """Remove what writes killed mid-way left in ``out`` (our own temporary names only)."""
+    return remove_stale_temporaries(out, (*RUN_FILES, *REPORT_FILES))
