@@ -349,11 +349,7 @@ def rollout_command(
         f"a rollout of {steps // every + 1} frames",
     )
     frames = predict(
-        model,
-        initial if initial.ndim == 4 else initial[None],
-        steps // every + 1,
-        every,
-        key=key,
+        model, initial if initial.ndim == 4 else initial[None], steps, every=every, key=key
     )
     frames = frames if initial.ndim == 4 else frames[0]
     if not np.all(np.isfinite(frames)):

@@ -62,7 +62,7 @@ def test_scaling_round_trips_through_save_load_and_rollout(tmp_path, key, rng):
     loaded = load_model(path)
     assert loaded.scaling == scaling
     physical = (1.5 + 4.0 * rng.uniform(size=(2, 10, 10, 2))).astype(np.float32)
-    frames = predict(loaded, physical, 4, 3)
+    frames = predict(loaded, physical, 9, every=3)
     # by hand: encode, roll out in model units, decode
     state = model.initial_state(jnp.asarray((physical - 1.5) / 4.0))
     by_hand = model.observable(model.rollout(state, 9, every=3)) * 4.0 + 1.5
@@ -70,7 +70,7 @@ def test_scaling_round_trips_through_save_load_and_rollout(tmp_path, key, rng):
     np.testing.assert_allclose(frames[:, 0], physical, rtol=1e-6, atol=1e-6)  # frame 0 as given
     # an untrained (identity) model with a scaling returns its physical input unchanged
     identity = NCA(2, 2, key=key, scaling=scaling)
-    np.testing.assert_allclose(predict(identity, physical, 3, 2)[:, -1], physical, atol=1e-5)
+    np.testing.assert_allclose(predict(identity, physical, 4, every=2)[:, -1], physical, atol=1e-5)
     # the CLI's rollout writes physical units too
     np.save(tmp_path / "init.npy", physical[0])
     result = CliRunner().invoke(

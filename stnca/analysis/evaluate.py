@@ -24,6 +24,7 @@ import numpy as np
 
 from .. import viz
 from .._files import json_safe, write_text
+from .._trajectory import check_steps
 from ..model import NCA
 from .metrics import frame_metrics
 
@@ -38,20 +39,21 @@ def _rollout(model: NCA, initial, steps: int, every: int, key):
 def predict(
     model: NCA,
     initial: np.ndarray,
-    frames: int,
-    steps_between_frames: int,
+    steps: int,
     *,
+    every: int = 1,
     key: jax.Array | None = None,
 ) -> np.ndarray:
-    """Roll ``model`` out from observable ``initial`` ``(R, H, W, C)``; return
-    ``(R, frames, H, W, C)`` observable frames ``steps_between_frames`` apart, frame 0 included.
+    """Roll ``model`` out ``steps`` steps from observable ``initial`` ``(R, H, W, C)`` and
+    return every ``every``-th observable frame, frame 0 included: ``(R, steps // every + 1,
+    H, W, C)``, the vocabulary of ``NCA.rollout``.
 
     Input and output are in physical units: a model trained on scaled data (``NCA.scaling``)
     encodes the initial state and decodes every frame.
     """
+    check_steps(steps, every)
     key = jax.random.key(0) if key is None else key
-    steps = (frames - 1) * steps_between_frames
-    out = np.array(_rollout(model, jnp.asarray(initial), steps, steps_between_frames, key))
+    out = np.array(_rollout(model, jnp.asarray(initial), steps, every, key))
     out[:, 0] = initial  # frame 0 is the given state itself, not its encode-decode round trip
     return out
 
@@ -122,7 +124,8 @@ def evaluate(
             f"truth must have shape (T, H, W, {model.observable_channels}) or "
             f"(R, T, H, W, {model.observable_channels}), got {truth.shape}"
         )
-    prediction = predict(model, truth[:, 0], truth.shape[1], steps_between_frames, key=key)
+    steps = (truth.shape[1] - 1) * steps_between_frames
+    prediction = predict(model, truth[:, 0], steps, every=steps_between_frames, key=key)
     persistence = np.broadcast_to(truth[:, :1], truth.shape)
     spatial_mean = np.broadcast_to(truth.mean(axis=(2, 3), keepdims=True), truth.shape)
     metrics = {
