@@ -126,6 +126,51 @@ def _key(seed: int):
     return jax.random.key(check_seed(seed, "--seed"))
 
 
+STREAM_ABOVE = 2**27
+"""Simulations with more float values than this (512 MiB of frames) are written frame by
+frame, with progress, instead of being held in memory."""
+
+
+def _simulate_streamed(initial, steps: int, every: int, params, out: Path, diverged):
+    """Write the frames of a long or large simulation to ``out`` as they come (a .npy
+    memory map on a temporary file, renamed at the end), with a progress line every 10 s."""
+    import time
+
+    import numpy as np
+
+    from ._files import atomic_path
+    from .data import gray_scott
+
+    initial = np.asarray(initial, np.float32)
+    count = steps // every + 1
+    batch = initial.shape[:-3]
+    shape = (*batch, count, *initial.shape[-3:])
+    cells = int(np.prod(initial.shape[:-1]))
+    typer.echo(
+        f"simulating {count} frames of {initial.shape[-3]}x{initial.shape[-2]} "
+        f"({steps * cells / 1e9:.2f} G cell-updates), writing each frame as it comes"
+    )
+    start = last = time.perf_counter()
+    with atomic_path(out) as temporary:
+        array = np.lib.format.open_memmap(temporary, mode="w+", dtype=np.float32, shape=shape)
+        for index, frame in enumerate(
+            gray_scott.frames(initial, steps, every=every, params=params)
+        ):
+            frame = np.asarray(frame)
+            if not np.all(np.isfinite(frame)):
+                raise diverged
+            array[..., index, :, :, :] = frame
+            now = time.perf_counter()
+            if now - last > 10 or index == count - 1:
+                last = now
+                rate = index / max(now - start, 1e-9)
+                eta = (count - 1 - index) / rate if rate else float("inf")
+                typer.echo(f"  frame {index}/{count - 1}, {now - start:.0f} s, eta {eta:.0f} s")
+        array.flush()
+        del array
+    return np.load(out, mmap_mode="r")
+
+
 @simulate_app.command("gray-scott")
 @user_errors
 def simulate_gray_scott(
@@ -191,17 +236,26 @@ def simulate_gray_scott(
         if batch is not None and batch < 1:
             raise UserError(f"--batch must be at least 1, got {batch}")
     frames = steps // every + 1
+    state_floats = (batch or 1) * size * size * 2 if init_file is None else initial.size
+    stream = state_floats * frames > STREAM_ABOVE
+    # streamed, the frames go to disk one by one and only a few states are held
+    held = 4 if stream else frames + 2
+    check_memory(
+        state_floats * held,
+        f"a {size}x{size} simulation" if init_file is None else "this simulation",
+    )
     if init_file is None:
-        check_memory((batch or 1) * (frames + 2) * size * size * 2, f"a {size}x{size} simulation")
         initial = initial_condition(init, size, key=_key(seed), batch=batch)
+    diverged = UserError(
+        "the simulation diverged (non-finite values); lower --dt or the diffusion constants"
+    )
+    if stream:
+        trajectory = _simulate_streamed(initial, steps, every, params, out, diverged)
     else:
-        check_memory(initial.size * (frames + 2), "this simulation")
-    trajectory = np.asarray(gray_scott.simulate(initial, steps, every=every, params=params))
-    if not np.all(np.isfinite(trajectory)):
-        raise UserError(
-            "the simulation diverged (non-finite values); lower --dt or the diffusion constants"
-        )
-    io.save_array(out, trajectory)
+        trajectory = np.asarray(gray_scott.simulate(initial, steps, every=every, params=params))
+        if not np.all(np.isfinite(trajectory)):
+            raise diverged
+        io.save_array(out, trajectory)
     typer.echo(f"wrote {out} with shape {trajectory.shape}")
     if png:
         picture = viz.trajectory_figure(

@@ -296,3 +296,44 @@ def test_rollout_refuses_frames_that_cannot_fit(tmp_path, model_file):
         2_000_000_000,
     )
     one_line_error(result, "needs about")
+
+
+def test_a_large_simulation_is_streamed_to_disk_with_the_same_frames(tmp_path, monkeypatch):
+    args = ("simulate", "gray-scott", "--size", 12, "--steps", 64, "--every", 16, "--batch", 2)
+    held = invoke(*args, "--out", tmp_path / "held.npy")
+    assert held.exit_code == 0, held.output
+    monkeypatch.setattr("stnca.cli.STREAM_ABOVE", 0)  # everything counts as large
+    streamed = invoke(*args, "--out", tmp_path / "streamed.npy", "--png")
+    assert streamed.exit_code == 0, streamed.output
+    assert "writing each frame as it comes" in streamed.output and "frame 4/4" in streamed.output
+    np.testing.assert_array_equal(
+        np.load(tmp_path / "streamed.npy"), np.load(tmp_path / "held.npy")
+    )
+    assert (tmp_path / "streamed.png").stat().st_size > 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "held.npy",
+        "streamed.npy",
+        "streamed.png",
+    ]  # no temporary left
+
+
+def test_a_streamed_simulation_that_diverges_leaves_nothing(tmp_path, monkeypatch):
+    monkeypatch.setattr("stnca.cli.STREAM_ABOVE", 0)
+    result = invoke(
+        "simulate",
+        "gray-scott",
+        "--size",
+        8,
+        "--steps",
+        64,
+        "--every",
+        8,
+        "--dt",
+        50,
+        "--out",
+        tmp_path / "x.npy",
+    )
+    assert result.exit_code == 2, result.output
+    # progress lines may come first; the error is one line, the last
+    assert result.output.strip().splitlines()[-1].startswith("error: the simulation diverged")
+    assert list(tmp_path.iterdir()) == []

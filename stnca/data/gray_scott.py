@@ -11,6 +11,7 @@ solved by forward Euler with time step ``dt`` on a periodic lattice, with the pa
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterator
 from functools import partial
 
 import jax
@@ -102,3 +103,27 @@ def simulate(
     check_state(initial)
     _trajectory.check_steps(steps, every)
     return _simulate(jnp.asarray(initial, jnp.float32), steps, every, params)
+
+
+@partial(jax.jit, static_argnames=("steps", "params"))
+def _advance(state, steps, params):
+    return _trajectory.advance(lambda x, _: step(x, params), state, steps)
+
+
+def frames(
+    initial: State,
+    steps: int,
+    *,
+    every: int = 1,
+    params: GrayScottParams = GrayScottParams(),
+) -> Iterator[Float[Array, "*batch height width 2"]]:
+    """The frames of ``simulate`` one at a time (frame 0 first), holding only the current
+    state: for simulations whose frames do not fit in memory together. The same Euler steps
+    as ``simulate``, compiled once for ``every`` steps."""
+    check_state(initial)
+    _trajectory.check_steps(steps, every)
+    state = jnp.asarray(initial, jnp.float32)
+    yield state
+    for _ in range(steps // every):
+        state = _advance(state, every, params)
+        yield state
