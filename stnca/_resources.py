@@ -36,3 +36,22 @@ def check_memory(floats: int, what: str, *, copies: float = 2.0) -> int:
             f"{free / 2**30:,.1f} GiB free here; make it smaller"
         )
     return needed
+
+
+def check_disk(floats: int, folder, what: str) -> int:
+    """Raise ``ValueError`` naming the estimate if ``floats`` float32 values cannot be written
+    in ``folder`` (its nearest existing ancestor): less free disk than needed; return bytes."""
+    import shutil
+    from pathlib import Path
+
+    needed = int(floats) * FLOAT_BYTES
+    place = Path(folder).resolve()
+    while not place.exists():
+        place = place.parent
+    free = shutil.disk_usage(place).free
+    if needed > free:
+        raise ValueError(
+            f"{what} needs about {needed / 2**30:,.1f} GiB of disk, more than the "
+            f"{free / 2**30:,.1f} GiB free in {place}; make it smaller"
+        )
+    return needed

@@ -127,38 +127,30 @@ def _key(seed: int):
 
 
 STREAM_ABOVE = 2**27
-"""Simulations with more float values than this (512 MiB of frames) are written frame by
-frame, with progress, instead of being held in memory."""
+"""Simulations and rollouts with more float values than this (512 MiB of frames) are written
+frame by frame, with progress, instead of being held in memory."""
+LONG_ROLLOUT = 100_000
+"""Rollouts of more NCA steps than this are streamed too, so that they report progress."""
 
 
-def _simulate_streamed(initial, steps: int, every: int, params, out: Path, diverged):
-    """Write the frames of a long or large simulation to ``out`` as they come (a .npy
-    memory map on a temporary file, renamed at the end), with a progress line every 10 s."""
+def _write_streamed(out: Path, shape: tuple[int, ...], frames, on_frame=None):
+    """Write ``frames`` (an iterator over the frame axis, ``shape[-4]`` of them) to ``out`` as
+    they come: a .npy memory map on a temporary file, renamed at the end (nothing is left if
+    ``on_frame(frame)`` raises), a progress line every 10 s. Returns the file, memory-mapped."""
     import time
 
     import numpy as np
 
     from ._files import atomic_path
-    from .data import gray_scott
 
-    initial = np.asarray(initial, np.float32)
-    count = steps // every + 1
-    batch = initial.shape[:-3]
-    shape = (*batch, count, *initial.shape[-3:])
-    cells = int(np.prod(initial.shape[:-1]))
-    typer.echo(
-        f"simulating {count} frames of {initial.shape[-3]}x{initial.shape[-2]} "
-        f"({steps * cells / 1e9:.2f} G cell-updates), writing each frame as it comes"
-    )
+    count = shape[-4]
     start = last = time.perf_counter()
     with atomic_path(out) as temporary:
         array = np.lib.format.open_memmap(temporary, mode="w+", dtype=np.float32, shape=shape)
-        for index, frame in enumerate(
-            gray_scott.frames(initial, steps, every=every, params=params)
-        ):
+        for index, frame in enumerate(frames):
             frame = np.asarray(frame)
-            if not np.all(np.isfinite(frame)):
-                raise diverged
+            if on_frame is not None:
+                on_frame(frame)
             array[..., index, :, :, :] = frame
             now = time.perf_counter()
             if now - last > 10 or index == count - 1:
@@ -210,7 +202,7 @@ def simulate_gray_scott(
     import numpy as np
 
     from . import viz
-    from ._resources import check_memory
+    from ._resources import check_disk, check_memory
     from .data import gray_scott, io
     from .data.initial_conditions import INITIAL_CONDITIONS, initial_condition
 
@@ -244,13 +236,26 @@ def simulate_gray_scott(
         state_floats * held,
         f"a {size}x{size} simulation" if init_file is None else "this simulation",
     )
+    check_disk(state_floats * frames, out.parent, f"a simulation of {frames} frames")
     if init_file is None:
         initial = initial_condition(init, size, key=_key(seed), batch=batch)
     diverged = UserError(
         "the simulation diverged (non-finite values); lower --dt or the diffusion constants"
     )
     if stream:
-        trajectory = _simulate_streamed(initial, steps, every, params, out, diverged)
+
+        def finite(frame):
+            if not np.all(np.isfinite(frame)):
+                raise diverged
+
+        shape = (*initial.shape[:-3], frames, *initial.shape[-3:])
+        typer.echo(
+            f"simulating {frames} frames of {initial.shape[-3]}x{initial.shape[-2]} "
+            f"({steps * state_floats / 2e9:.2f} G cell-updates), writing each frame as it comes"
+        )
+        trajectory = _write_streamed(
+            out, shape, gray_scott.frames(initial, steps, every=every, params=params), finite
+        )
     else:
         trajectory = np.asarray(gray_scott.simulate(initial, steps, every=every, params=params))
         if not np.all(np.isfinite(trajectory)):
@@ -383,9 +388,10 @@ def rollout_command(
     import numpy as np
 
     from . import viz
-    from ._resources import check_memory
+    from ._resources import check_disk, check_memory
     from ._trajectory import check_steps
     from .analysis import predict
+    from .analysis.evaluate import predict_frames
     from .data.io import load_states, save_array
 
     inputs = {"--init": init, "MODEL": model_path}
@@ -398,17 +404,29 @@ def rollout_command(
     key = _key(seed)
     model = _load_model(model_path)
     initial = load_states(init, channels=model.observable_channels, what="--init")
-    check_memory(
-        (steps // every + 2) * (initial.size // model.observable_channels) * model.channels,
-        f"a rollout of {steps // every + 1} frames",
-    )
-    frames = predict(
-        model, initial if initial.ndim == 4 else initial[None], steps, every=every, key=key
-    )
-    frames = frames if initial.ndim == 4 else frames[0]
+    count = steps // every + 1
+    state_floats = initial.size // model.observable_channels * model.channels
+    # streamed, the frames go to disk one by one and only a few states are held
+    stream = state_floats * count > STREAM_ABOVE or steps > LONG_ROLLOUT
+    check_memory(state_floats * (4 if stream else count + 1), f"a rollout of {count} frames")
+    check_disk(initial.size * count, out.parent, f"a rollout of {count} frames")
+    if stream:
+        shape = (*initial.shape[:-3], count, *initial.shape[-3:])
+        typer.echo(
+            f"rolling out {count} frames of {initial.shape[-3]}x{initial.shape[-2]} "
+            f"({steps} steps), writing each frame as it comes"
+        )
+        frames = _write_streamed(
+            out, shape, predict_frames(model, initial, steps, every=every, key=key)
+        )
+    else:
+        frames = predict(
+            model, initial if initial.ndim == 4 else initial[None], steps, every=every, key=key
+        )
+        frames = frames if initial.ndim == 4 else frames[0]
+        save_array(out, frames)
     if not np.all(np.isfinite(frames)):
         typer.echo("warning: the rollout produced non-finite values", err=True)
-    save_array(out, frames)
     typer.echo(f"wrote {out} with shape {frames.shape}")
     if video is not None:
         shown = frames if frames.ndim == 4 else frames[0]

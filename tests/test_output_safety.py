@@ -3,8 +3,10 @@ write leaves nothing behind for long (issue: hardening, items 2-6)."""
 
 import json
 import os
+import sys
 from pathlib import Path
 
+import jax
 import numpy as np
 import pytest
 from typer.testing import CliRunner
@@ -337,3 +339,36 @@ def test_a_streamed_simulation_that_diverges_leaves_nothing(tmp_path, monkeypatc
     # progress lines may come first; the error is one line, the last
     assert result.output.strip().splitlines()[-1].startswith("error: the simulation diverged")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_large_rollout_is_streamed_with_the_same_frames(tmp_path, key, monkeypatch):
+    import equinox as eqx
+
+    model = NCA(2, 2, key=key)
+    model = eqx.tree_at(lambda m: m.w_out, model, 0.01 * jax.random.normal(key, (4, 16)))
+    save_model(tmp_path / "m.eqx", model)
+    np.save(tmp_path / "x.npy", np.random.default_rng(0).uniform(size=(2, 8, 8, 2)).astype("f4"))
+    args = (
+        "rollout",
+        tmp_path / "m.eqx",
+        "--init",
+        tmp_path / "x.npy",
+        "--steps",
+        60,
+        "--every",
+        20,
+    )
+    held = invoke(*args, "--out", tmp_path / "held.npy")
+    assert held.exit_code == 0, held.output
+    monkeypatch.setattr("stnca.cli.STREAM_ABOVE", 0)
+    module = sys.modules["stnca.analysis.evaluate"]  # the module, not the function of that name
+    monkeypatch.setattr(module, "CHUNK_STEPS", 7)  # several chunks inside each frame
+    streamed = invoke(*args, "--out", tmp_path / "streamed.npy")
+    assert streamed.exit_code == 0, streamed.output
+    assert "writing each frame as it comes" in streamed.output
+    held_frames, streamed_frames = (
+        np.load(tmp_path / "held.npy"),
+        np.load(tmp_path / "streamed.npy"),
+    )
+    assert held_frames.shape == streamed_frames.shape == (2, 4, 8, 8, 2)
+    np.testing.assert_allclose(streamed_frames, held_frames, atol=1e-6)  # deterministic model

@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +57,46 @@ def predict(
     out = np.array(_rollout(model, jnp.asarray(initial), steps, every, key))
     out[:, 0] = initial  # frame 0 is the given state itself, not its encode-decode round trip
     return out
+
+
+CHUNK_STEPS = 4096
+"""``predict_frames`` advances at most this many steps per compiled call."""
+
+
+@eqx.filter_jit
+def _advance_chunk(model: NCA, state, steps: int, key):
+    return model.advance(state, steps, key=key if model.stochastic else None)
+
+
+def predict_frames(
+    model: NCA,
+    initial: np.ndarray,
+    steps: int,
+    *,
+    every: int = 1,
+    key: jax.Array | None = None,
+) -> Iterator[np.ndarray]:
+    """The frames of ``predict`` one at a time (physical units, frame 0 first), holding only
+    the current state and advancing at most ``CHUNK_STEPS`` per compiled call: for rollouts
+    whose frames do not fit in memory or that run long enough to report progress.
+
+    A deterministic model gives exactly ``predict``'s frames. A stochastic one draws each
+    chunk's update masks from ``fold_in(key, chunk)``, so its frames differ from
+    ``predict``'s for the same key (both are valid samples).
+    """
+    check_steps(steps, every)
+    key = jax.random.key(0) if key is None else key
+    initial = np.asarray(initial, np.float32)
+    state = model.initial_state(model.encode(jnp.asarray(initial)))
+    yield initial
+    chunk = 0
+    for _ in range(steps // every):
+        left = every
+        while left:
+            n = min(left, CHUNK_STEPS)
+            state = _advance_chunk(model, state, n, jax.random.fold_in(key, chunk))
+            left, chunk = left - n, chunk + 1
+        yield np.asarray(model.decode(model.observable(state)))
 
 
 @dataclasses.dataclass
