@@ -133,10 +133,28 @@ LONG_ROLLOUT = 100_000
 """Rollouts of more NCA steps than this are streamed too, so that they report progress."""
 
 
-def _write_streamed(out: Path, shape: tuple[int, ...], frames, on_frame=None):
+def _step_progress(total: int):
+    """A ``progress(steps_done)`` callback printing a line at most every 10 s."""
+    import time
+
+    start = last = time.perf_counter()
+
+    def report(done: int) -> None:
+        nonlocal last
+        now = time.perf_counter()
+        if now - last > 10 or done == total:
+            last = now
+            eta = (total - done) * (now - start) / max(done, 1)
+            typer.echo(f"  step {done}/{total}, {now - start:.0f} s, eta {eta:.0f} s", err=True)
+
+    return report
+
+
+def _write_streamed(out: Path, shape: tuple[int, ...], frames, on_frame=None, report=True):
     """Write ``frames`` (an iterator over the frame axis, ``shape[-4]`` of them) to ``out`` as
     they come: a .npy memory map on a temporary file, renamed at the end (nothing is left if
-    ``on_frame(frame)`` raises), a progress line every 10 s. Returns the file, memory-mapped."""
+    ``on_frame(frame)`` raises), with ``report`` a progress line every 10 s. Returns the
+    file, memory-mapped."""
     import time
 
     import numpy as np
@@ -153,11 +171,13 @@ def _write_streamed(out: Path, shape: tuple[int, ...], frames, on_frame=None):
                 on_frame(frame)
             array[..., index, :, :, :] = frame
             now = time.perf_counter()
-            if now - last > 10 or index == count - 1:
+            if report and (now - last > 10 or index == count - 1):
                 last = now
                 rate = index / max(now - start, 1e-9)
                 eta = (count - 1 - index) / rate if rate else float("inf")
-                typer.echo(f"  frame {index}/{count - 1}, {now - start:.0f} s, eta {eta:.0f} s")
+                typer.echo(
+                    f"  frame {index}/{count - 1}, {now - start:.0f} s, eta {eta:.0f} s", err=True
+                )
         array.flush()
         del array
     return np.load(out, mmap_mode="r")
@@ -416,9 +436,10 @@ def rollout_command(
             f"rolling out {count} frames of {initial.shape[-3]}x{initial.shape[-2]} "
             f"({steps} steps), writing each frame as it comes"
         )
-        frames = _write_streamed(
-            out, shape, predict_frames(model, initial, steps, every=every, key=key)
+        stream_frames = predict_frames(
+            model, initial, steps, every=every, key=key, progress=_step_progress(steps)
         )
+        frames = _write_streamed(out, shape, stream_frames, report=False)
     else:
         frames = predict(
             model, initial if initial.ndim == 4 else initial[None], steps, every=every, key=key
@@ -479,7 +500,10 @@ def evaluate_command(
     key = _key(seed)
     model = _load_model(model_path)
     data = load_trajectory(truth, channels=model.observable_channels, what="--truth")
-    evaluation = evaluate(model, data, steps_between_frames, key=key)
+    steps = (data.shape[1] - 1) * steps_between_frames
+    evaluation = evaluate(
+        model, data, steps_between_frames, key=key, progress=_step_progress(steps)
+    )
     report = write_evaluation(evaluation, data[0], folder, video=video)
     typer.echo(json.dumps(report, indent=2))
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +61,8 @@ def predict(
 
 CHUNK_STEPS = 4096
 """``predict_frames`` advances at most this many steps per compiled call."""
+LONG_ROLLOUT = 100_000
+"""Rollouts of more steps than this run in chunks (``predict_frames``), reporting progress."""
 
 
 @eqx.filter_jit
@@ -75,12 +77,14 @@ def predict_frames(
     *,
     every: int = 1,
     key: jax.Array | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> Iterator[np.ndarray]:
     """The frames of ``predict`` one at a time (physical units, frame 0 first), holding only
     the current state and advancing at most ``CHUNK_STEPS`` per compiled call: for rollouts
     whose frames do not fit in memory or that run long enough to report progress.
 
-    A deterministic model gives exactly ``predict``'s frames. A stochastic one draws each
+    ``progress(steps_done)`` is called after every chunk. A deterministic model gives exactly
+    ``predict``'s frames. A stochastic one draws each
     chunk's update masks from ``fold_in(key, chunk)``, so its frames differ from
     ``predict``'s for the same key (both are valid samples).
     """
@@ -89,13 +93,15 @@ def predict_frames(
     initial = np.asarray(initial, np.float32)
     state = model.initial_state(model.encode(jnp.asarray(initial)))
     yield initial
-    chunk = 0
+    chunk = done = 0
     for _ in range(steps // every):
         left = every
         while left:
             n = min(left, CHUNK_STEPS)
             state = _advance_chunk(model, state, n, jax.random.fold_in(key, chunk))
-            left, chunk = left - n, chunk + 1
+            left, chunk, done = left - n, chunk + 1, done + n
+            if progress is not None:
+                progress(done)
         yield np.asarray(model.decode(model.observable(state)))
 
 
@@ -148,6 +154,7 @@ def evaluate(
     steps_between_frames: int,
     *,
     key: jax.Array | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> Evaluation:
     """Compare an NCA rollout from the truth's frame 0 with the truth, frame by frame.
 
@@ -156,6 +163,8 @@ def evaluate(
         truth: observable trajectory ``(T, H, W, C)`` or ``(R, T, H, W, C)``.
         steps_between_frames: NCA steps per frame interval ``t``.
         key: PRNG key for a stochastic NCA.
+        progress: for rollouts of more than ``LONG_ROLLOUT`` steps (run in chunks, see
+            ``predict_frames``), called with the steps done after every chunk.
     """
     truth = np.asarray(truth, np.float32)
     if truth.ndim == 4:
@@ -166,7 +175,13 @@ def evaluate(
             f"(R, T, H, W, {model.observable_channels}), got {truth.shape}"
         )
     steps = (truth.shape[1] - 1) * steps_between_frames
-    prediction = predict(model, truth[:, 0], steps, every=steps_between_frames, key=key)
+    if steps > LONG_ROLLOUT:
+        frames = predict_frames(
+            model, truth[:, 0], steps, every=steps_between_frames, key=key, progress=progress
+        )
+        prediction = np.stack(list(frames), axis=1)
+    else:
+        prediction = predict(model, truth[:, 0], steps, every=steps_between_frames, key=key)
     persistence = np.broadcast_to(truth[:, :1], truth.shape)
     spatial_mean = np.broadcast_to(truth.mean(axis=(2, 3), keepdims=True), truth.shape)
     metrics = {
