@@ -23,6 +23,7 @@ import numpy as np
 from matplotlib import colormaps
 
 from ._files import write_text
+from .analysis.inputs import data_bounds
 from .model import NCA
 from .stencils import KERNELS
 
@@ -105,20 +106,11 @@ def page_data(
         "b_in": None if model.b_in is None else _b64(model.b_in),
         "scaling": None if model.scaling is None else model.scaling.to_json(),
         "range": [low, high if high > low else low + 1.0],
-        "noise": _noise_range(model, encoded),
+        "noise": list(data_bounds(model, np.stack([f for _, f in encoded]))),
         "colormap": base64.b64encode(viridis.tobytes()).decode("ascii"),
         "image_box": list(image_box) if image_box is not None else [0, 0, height, width],
         "frames": [{"name": name, "data": _b64(f)} for name, f in encoded],
     }
-
-
-def _noise_range(model: NCA, encoded) -> list[float]:
-    """Where the noise tool draws from, in model units: [0, 1] for scaled data and images,
-    else the range of the initial conditions."""
-    if model.scaling is not None or model.observable_channels in (3, 4):
-        return [0.0, 1.0]
-    values = np.stack([f for _, f in encoded])
-    return [float(values.min()), float(values.max())]
 
 
 def web_page(

@@ -43,6 +43,20 @@ ACTIVATIONS: dict[str, Callable[[Array], Array]] = {
 State = Float[Array, "*batch height width channels"]
 
 
+def parameter_count(
+    observable_channels: int,
+    hidden_channels: int,
+    kernels: int,
+    hidden_width: int | None = None,
+    hidden_bias: bool = False,
+) -> int:
+    """The number of weights of an ``NCA`` of this structure (``kernels``: how many), without
+    building it: ``W2`` (H x C x K), ``W1`` (C x H), ``v`` (C) and the optional hidden bias."""
+    channels = observable_channels + hidden_channels
+    width = hidden_width or 4 * channels
+    return width * channels * kernels + channels * width + channels + (width if hidden_bias else 0)
+
+
 class NCA(eqx.Module):
     """A Neural Cellular Automaton: perceive -> one-hidden-layer MLP -> stochastic residual update.
 

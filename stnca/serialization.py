@@ -19,7 +19,7 @@ import equinox as eqx
 import jax
 
 from ._files import json_safe, write_bytes
-from .model import NCA
+from .model import NCA, parameter_count
 
 FORMAT = "stnca"
 VERSION = 1
@@ -147,12 +147,12 @@ def load_model(path: str | os.PathLike) -> NCA:
 def _parameter_count(hyperparameters: dict[str, Any]) -> int:
     """The number of weights the hyperparameters describe (a ``ValueError`` if malformed)."""
     try:
-        channels = int(hyperparameters["observable_channels"]) + int(
-            hyperparameters["hidden_channels"]
+        return parameter_count(
+            int(hyperparameters["observable_channels"]),
+            int(hyperparameters["hidden_channels"]),
+            len(hyperparameters["kernels"]),
+            int(hyperparameters.get("hidden_width") or 0) or None,
+            bool(hyperparameters.get("hidden_bias")),
         )
-        width = hyperparameters.get("hidden_width") or 4 * channels
-        width, kernels = int(width), len(hyperparameters["kernels"])
     except (KeyError, TypeError, ValueError) as error:
         raise ValueError(f"bad model hyperparameters in file header: {error!r}") from None
-    bias = width if hyperparameters.get("hidden_bias") else 0
-    return width * channels * kernels + channels * width + channels + bias

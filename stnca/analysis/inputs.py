@@ -75,11 +75,11 @@ def load_initial(
 def data_bounds(model: NCA, initial: np.ndarray) -> tuple[float, float]:
     """The data range in model units that perturbations keep to.
 
-    ``[0, 1]`` for a model with a scaling (min-max scaled data) and for RGBA models (image
+    ``[0, 1]`` for a model with a scaling (min-max scaled data) and for RGB(A) models (image
     colours); otherwise the range of the (encoded) initial condition, widened to ``[0, 1]``
-    when it lies inside it.
+    when it lies inside it. Used by the analyses and by the web page's noise tool.
     """
-    if model.scaling is not None or model.observable_channels == 4:
+    if model.scaling is not None or model.observable_channels in (3, 4):
         return (0.0, 1.0)
     low, high = float(np.min(initial)), float(np.max(initial))
     return (min(low, 0.0), max(high, 1.0)) if 0.0 <= low and high <= 1.0 else (low, high)

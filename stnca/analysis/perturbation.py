@@ -173,7 +173,7 @@ def local_perturbations(
             raise ValueError("kind='noise' needs a PRNG key")
         noise = jax.random.uniform(key, initial.shape, minval=bounds[0], maxval=bounds[1])
     positions = patch_positions(height, width, size, stride)
-    rows = len(range(0, height - size + 1, stride))
+    rows = len(np.unique(positions[:, 0]))
     reference, counts = _scan(
         run, initial, jnp.asarray(positions), size, kind, threshold, bounds, noise, chunk
     )

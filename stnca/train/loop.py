@@ -28,7 +28,7 @@ from .. import viz
 from .._files import write_text
 from .._resources import check_memory
 from ..data.io import save_array
-from ..model import NCA
+from ..model import NCA, parameter_count
 from ..scaling import Scaling, fit_scaling
 from ..serialization import header_float, load_tree, read_header, save_model, save_tree
 from .algorithm import (
@@ -112,7 +112,9 @@ def _check_memory(config: Config, shape: tuple[int, ...]) -> None:
     model = config.model
     channels = observable + model.hidden_channels
     hidden = model.hidden_width or 4 * channels
-    parameters = hidden * channels * (len(model.kernels) + 1) + channels
+    parameters = parameter_count(
+        observable, model.hidden_channels, len(model.kernels), hidden, model.hidden_bias
+    )
     transitions = trajectories * (frames - 1)
     batch = -(-transitions // config.training.minibatches)
     cells = height * width
@@ -233,14 +235,15 @@ def train(
     out = Path(out_dir)
     config, base, held, metrics = prepare_run(config, out, resume, overwrite)
     data = TrainingData(config, base)
-    _check_data(config, data.trajectories(1))
+    first = data.trajectories(1)  # epoch 1's trajectories (for images: copies made once)
+    _check_data(config, first)
     training = config.training
 
     key = jax.random.key(training.seed)
     k_model, k_train = jax.random.split(key)
     # the model trains in the units of the scaled data; it keeps the map for its users
     scaling = fit_scaling(base, getattr(config.data, "scale", "none"))
-    _check_memory(config, data.trajectories(1).shape)
+    _check_memory(config, first.shape)
     model = build_model(config, base.shape[-1], k_model, scaling)
 
     def trajectories(epoch: int):
@@ -255,7 +258,7 @@ def train(
     score_fn = eqx.filter_jit(rollout_score)  # compiled once, for row 0 and every validation
     optimizer = make_optimizer(training)
     params = eqx.filter(model, eqx.is_inexact_array)
-    y_device = trajectories(1)
+    y_device = jnp.asarray(model.encode(first))
     state = _State(
         model=model,
         opt_state=optimizer.init(params),
