@@ -21,6 +21,7 @@ from typing import Any
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from . import _trajectory
@@ -165,13 +166,17 @@ class NCA(eqx.Module):
             "scaling": None if self.scaling is None else self.scaling.to_json(),
         }
 
-    def encode(self, physical: Float[Array, "... observable"]) -> Float[Array, "... observable"]:
+    def encode(
+        self, physical: Float[Array | np.ndarray, "... observable"]
+    ) -> Float[Array, "... observable"]:
         """Observable data in physical units -> the model's units (identity without scaling)."""
-        return physical if self.scaling is None else self.scaling.encode(physical)
+        return jnp.asarray(physical) if self.scaling is None else self.scaling.encode(physical)
 
-    def decode(self, scaled: Float[Array, "... observable"]) -> Float[Array, "... observable"]:
+    def decode(
+        self, scaled: Float[Array | np.ndarray, "... observable"]
+    ) -> Float[Array, "... observable"]:
         """Observable channels in the model's units -> physical units."""
-        return scaled if self.scaling is None else self.scaling.decode(scaled)
+        return jnp.asarray(scaled) if self.scaling is None else self.scaling.decode(scaled)
 
     def with_scaling(self, scaling: Scaling | None) -> NCA:
         """The same rule with another physical-unit map (e.g. the one fitted to its data)."""
@@ -200,8 +205,7 @@ class NCA(eqx.Module):
         """
         dx = self.increment(x)
         if self.stochastic:
-            self._check_key(key)
-            mask = jax.random.bernoulli(key, self.update_probability, dx.shape)
+            mask = jax.random.bernoulli(self._check_key(key), self.update_probability, dx.shape)
             dx = jnp.where(mask, dx, 0.0)
         return x + dx
 
@@ -246,7 +250,9 @@ class NCA(eqx.Module):
             self._step, x, steps, every=every, key=key, checkpoint=checkpoint
         )
 
-    def initial_state(self, observable: Float[Array, "*batch height width observable"]) -> State:
+    def initial_state(
+        self, observable: Float[Array | np.ndarray, "*batch height width observable"]
+    ) -> State:
         """Append zero hidden channels to observable data, giving a full NCA state."""
         if observable.ndim < 3 or observable.shape[-1] != self.observable_channels:
             raise ValueError(
@@ -266,8 +272,10 @@ class NCA(eqx.Module):
                 f"state must have shape (..., height, width, {self.channels}), got {tuple(x.shape)}"
             )
 
-    def _check_key(self, key) -> None:
+    def _check_key(self, key: PRNGKeyArray | None) -> PRNGKeyArray:
+        """The key, refused when a stochastic NCA has none (a deterministic one ignores it)."""
         if self.stochastic and key is None:
             raise ValueError(
                 "a stochastic NCA (update_probability < 1) needs a PRNG key: pass key=..."
             )
+        return key  # type: ignore[return-value]  # None only where it is never used

@@ -50,12 +50,16 @@ class Scaling:
         offset = np.asarray(self.offset, np.float32).reshape(shape)
         return offset, np.asarray(self.scale, np.float32).reshape(shape)
 
-    def encode(self, physical: Float[Array, "... channels"]) -> Float[Array, "... channels"]:
+    def encode(
+        self, physical: Float[Array | np.ndarray, "... channels"]
+    ) -> Float[Array, "... channels"]:
         """Physical units -> model units."""
         offset, scale = self._arrays(physical)
         return (physical - offset) / scale
 
-    def decode(self, scaled: Float[Array, "... channels"]) -> Float[Array, "... channels"]:
+    def decode(
+        self, scaled: Float[Array | np.ndarray, "... channels"]
+    ) -> Float[Array, "... channels"]:
         """Model units -> physical units."""
         offset, scale = self._arrays(scaled)
         return scaled * scale + offset

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -82,7 +82,7 @@ def _save_figure(figure: Figure, path: str | os.PathLike, dpi: int = 100) -> Pat
 
 
 def frames_figure(
-    rows: Sequence[np.ndarray],
+    rows: Sequence[Sequence[np.ndarray] | np.ndarray],
     path: str | os.PathLike,
     *,
     row_labels: Sequence[str] | None = None,
@@ -200,12 +200,12 @@ def comparison_figure(
 
 
 def loss_figure(
-    epochs: Sequence[int],
+    epochs: Sequence[float],
     losses: Sequence[float],
     path: str | os.PathLike,
     *,
     title: str = "",
-    others: dict[str, tuple[Sequence[int], Sequence[float]]] | None = None,
+    others: Mapping[str, tuple[Sequence[float], Sequence[float]]] | None = None,
     chosen: int | None = None,
 ) -> Path:
     """Training loss against epoch on a log scale, written as PNG.
@@ -218,8 +218,8 @@ def loss_figure(
     ax = figure.subplots()
     curves = {"training loss (all transitions)": (epochs, losses), **(others or {})}
     any_finite = False
-    for label, (x, values) in curves.items():
-        values = np.asarray(values, dtype=float)
+    for label, (x, curve) in curves.items():
+        values = np.asarray(curve, dtype=float)
         finite = np.isfinite(values) & (values > 0)
         if finite.any():
             any_finite = True
@@ -280,8 +280,9 @@ def heatmap_figure(
             ax.axis("off")
             continue
         ax.imshow(panels[i], interpolation="nearest")
-        if i < len(markers) and markers[i] is not None:
-            ax.plot(markers[i][1], markers[i][0], "x", color="red", ms=6, mew=1.5)
+        marker = markers[i] if i < len(markers) else None
+        if marker is not None:
+            ax.plot(marker[1], marker[0], "x", color="red", ms=6, mew=1.5)
         if i < len(panel_labels):
             ax.set_title(panel_labels[i], fontsize=8)
     if title:

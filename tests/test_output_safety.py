@@ -307,7 +307,7 @@ def test_a_large_simulation_is_streamed_to_disk_with_the_same_frames(tmp_path, m
     monkeypatch.setattr("stnca.cli.STREAM_ABOVE", 0)  # everything counts as large
     streamed = invoke(*args, "--out", tmp_path / "streamed.npy", "--png")
     assert streamed.exit_code == 0, streamed.output
-    assert "writing each frame as it comes" in streamed.output and "frame 4/4" in streamed.output
+    assert "writing each frame as it comes" in streamed.output and "step 64/64" in streamed.output
     np.testing.assert_array_equal(
         np.load(tmp_path / "streamed.npy"), np.load(tmp_path / "held.npy")
     )
@@ -317,6 +317,25 @@ def test_a_large_simulation_is_streamed_to_disk_with_the_same_frames(tmp_path, m
         "streamed.npy",
         "streamed.png",
     ]  # no temporary left
+
+
+def test_a_long_simulation_reports_progress_within_one_frame_interval(tmp_path, monkeypatch):
+    """Few frames but much work: streamed in chunks smaller than a frame interval, each
+    reporting its step, and the same frames as held in memory."""
+    args = ("simulate", "gray-scott", "--size", 10, "--steps", 60, "--every", 30)
+    held = invoke(*args, "--out", tmp_path / "held.npy")
+    assert held.exit_code == 0, held.output
+    assert "step" not in held.output  # small work: held in memory, no progress lines
+    monkeypatch.setattr("stnca.cli.LONG_SIMULATION", 0)  # everything counts as long
+    monkeypatch.setattr("stnca.data.gray_scott.CHUNK_CELL_UPDATES", 7 * 100)  # 7 steps
+    lines = []
+    monkeypatch.setattr("stnca.cli._step_progress", lambda total: lines.append)
+    chunked = invoke(*args, "--out", tmp_path / "chunked.npy")
+    assert chunked.exit_code == 0, chunked.output
+    assert "MiB of memory" in chunked.output and "G cell-updates" in chunked.output
+    # 30 = 7 + 7 + 7 + 7 + 2 per frame interval
+    assert lines == [7, 14, 21, 28, 30, 37, 44, 51, 58, 60]
+    np.testing.assert_array_equal(np.load(tmp_path / "chunked.npy"), np.load(tmp_path / "held.npy"))
 
 
 def test_a_streamed_simulation_that_diverges_leaves_nothing(tmp_path, monkeypatch):

@@ -32,6 +32,14 @@ def run_config(model: str | os.PathLike):
     return None
 
 
+def image_data(config):
+    """The ``[data]`` section of an image-morphing config (``ImageData``), else ``None``."""
+    from ..train.config import ImageData
+
+    data = getattr(config, "data", None)
+    return data if isinstance(data, ImageData) else None
+
+
 def load_initial(
     spec: str | os.PathLike,
     model: NCA,
@@ -60,12 +68,11 @@ def load_initial(
             f"--init {text} is an image (RGBA) but the model has "
             f"{model.observable_channels} observable channels; give a .npy state"
         )
-    data = getattr(config, "data", None)
-    from_images = getattr(data, "source", None) == "images"
-    if image_size is None and from_images:
-        image_size = data.size
+    images = image_data(config)
+    if image_size is None and images is not None:
+        image_size = images.size
     if padding is None:
-        padding = data.padding if from_images else 0
+        padding = images.padding if images is not None else 0
     if not text.startswith(EMOJI_PREFIX) and not Path(text).is_file():
         raise ValueError(f"--init {text}: no such file (give a .npy, an image or emoji:NAME)")
     image = load_image(resolve_image(text), image_size or 0)

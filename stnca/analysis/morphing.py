@@ -28,15 +28,15 @@ def _run(model: NCA, first, steps: int, every: int, key):
     return frames
 
 
-def hidden_as_rgb(frames: np.ndarray, observable: int) -> list[np.ndarray]:
-    """The hidden channels as up to three RGB frame stacks (channels in threes).
+def hidden_as_rgb(frames: np.ndarray, observable: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The first nine hidden channels as three RGB frame stacks (channels in threes).
 
     Each hidden channel is scaled by its largest magnitude over all frames and mapped to
     ``[0, 1]`` (0.5 = zero); missing channels of the last triple show as grey.
     """
     hidden = np.asarray(frames[..., observable:], np.float32)
     scale = np.max(np.abs(hidden), axis=tuple(range(hidden.ndim - 1)), keepdims=True)
-    hidden = 0.5 + 0.5 * hidden / np.where(scale > 0, scale, 1.0)
+    hidden = (0.5 + 0.5 * hidden / np.where(scale > 0, scale, 1.0)).astype(np.float32)
     stacks = []
     for start in range(0, min(hidden.shape[-1], 9), 3):
         triple = hidden[..., start : start + 3]
@@ -46,7 +46,7 @@ def hidden_as_rgb(frames: np.ndarray, observable: int) -> list[np.ndarray]:
         stacks.append(triple)
     while len(stacks) < 3:
         stacks.append(np.full(hidden.shape[:-1] + (3,), 0.5, np.float32))
-    return stacks
+    return stacks[0], stacks[1], stacks[2]
 
 
 def _quadrants(top_left, top_right, bottom_left, bottom_right, gap: int = 2) -> np.ndarray:

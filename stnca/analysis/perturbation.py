@@ -32,7 +32,7 @@ PERTURBATIONS = ("invert", "zero", "noise")
 bound goes to the other), ``zero`` sets it to 0, ``noise`` to uniform noise in
 ``[low, high]`` (one noise field, the same for every position)."""
 
-Observable = Float[Array, "height width observable"]
+Observable = Float[Array | np.ndarray, "height width observable"]
 Run = Callable[[Observable], Observable]
 """A system to perturb: initial observable state -> final observable state (model units);
 ``NCARun`` and ``PDERun`` are ``eqx.Module``s, so jitted scans take them as arguments."""
@@ -217,6 +217,8 @@ def perturbed_finals(
     initial = jnp.asarray(initial, jnp.float32)
     noise = None
     if kind == "noise":
+        if key is None:
+            raise ValueError("noise perturbations need a PRNG key")
         noise = jax.random.uniform(key, initial.shape, minval=bounds[0], maxval=bounds[1])
 
     return np.asarray(_finals(run, initial, jnp.asarray(positions), size, kind, bounds, noise))

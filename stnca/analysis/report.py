@@ -251,9 +251,7 @@ def symmetry_report(
     finals = {"identity": result.reference, **result.outputs}
     finals.update({f"input {n}": x for n, x in zip(names, inputs, strict=True)})
     with atomic_path(out / "symmetry_finals.npz") as temporary:
-        np.savez(
-            temporary,
-            **{n: np.asarray(model.decode(jnp.asarray(x)), np.float32) for n, x in finals.items()},
-        )
+        arrays = {n: np.asarray(model.decode(x), np.float32) for n, x in finals.items()}
+        np.savez(temporary, allow_pickle=False, **arrays)
     _write_json(out / "symmetry.json", report)
     return report

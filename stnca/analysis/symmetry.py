@@ -78,7 +78,7 @@ class Symmetry:
 
 def symmetry(
     model: NCA,
-    initial: Array,
+    initial: Array | np.ndarray,
     steps: int,
     *,
     transforms: tuple[str, ...] | None = None,
@@ -104,9 +104,11 @@ def symmetry(
         raise ValueError(f"unknown transforms {unknown}; choose from {list(TRANSFORMS)}")
     if not square and any(n in NEED_SQUARE for n in transforms):
         raise ValueError("90- and 45-degree rotations need a square lattice")
-    if model.stochastic and key is None:
-        raise ValueError("a stochastic NCA needs a PRNG key")
-    k_run, k_other = (None, None) if not model.stochastic else jax.random.split(key)
+    k_run, k_other = None, None
+    if model.stochastic:
+        if key is None:
+            raise ValueError("a stochastic NCA needs a PRNG key")
+        k_run, k_other = jax.random.split(key)
     inputs = [np.asarray(TRANSFORMS[n](initial)) for n in transforms]
     finals = np.asarray(
         _finals(model, jnp.stack([initial, *inputs]), ("identity", *transforms), steps, k_run)

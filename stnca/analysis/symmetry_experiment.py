@@ -76,10 +76,12 @@ def symmetry_experiment(
             f"{base.data.source!r}"
         )
     steps = base.horizon() if steps is None else steps
-    if steps < 1:
+    if steps is None or steps < 1:
         raise ValueError(f"steps must be >= 1, got {steps}")
     out = Path(out_dir)
-    rows, inputs, outputs = {}, None, {}
+    rows: dict[str, dict] = {}
+    inputs: dict[str, np.ndarray] = {}
+    outputs: dict[str, dict[str, np.ndarray]] = {}
     for name in VARIANTS:
         folder = out / name
         config = variant_config(base, name)

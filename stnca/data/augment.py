@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jaxtyping import Array, Float, PRNGKeyArray
 
 
 def measurement_noise(
-    data: Float[Array, "..."], xi: float, *, key: PRNGKeyArray
+    data: Float[Array | np.ndarray, "..."], xi: float, *, key: PRNGKeyArray
 ) -> Float[Array, "..."]:
     """The paper's noisy data ``(1 - xi) y + xi eta`` with ``eta ~ U(min y, max y)``.
 
@@ -17,13 +18,16 @@ def measurement_noise(
     """
     if not 0 <= xi <= 1:
         raise ValueError(f"xi must be in [0, 1], got {xi}")
+    data = jnp.asarray(data)
     if xi == 0:
         return data
     eta = jax.random.uniform(key, data.shape, data.dtype, jnp.min(data), jnp.max(data))
     return (1 - xi) * data + xi * eta
 
 
-def embed(frames: Float[Array, "... H W C"], padding: int) -> Float[Array, "... H2 W2 C"]:
+def embed(
+    frames: Float[Array | np.ndarray, "... H W C"], padding: int
+) -> Float[Array, "... H2 W2 C"]:
     """Embed a lattice in a larger one: ``padding`` empty (zero) cells on every side."""
     if padding < 0:
         raise ValueError(f"padding must be >= 0, got {padding}")

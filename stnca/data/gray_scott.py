@@ -11,11 +11,12 @@ solved by forward Euler with time step ``dt`` on a periodic lattice, with the pa
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from functools import partial
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jaxtyping import Array, Float
 
 from .. import _trajectory
@@ -53,6 +54,7 @@ class GrayScottParams:
 
 
 State = Float[Array, "*batch height width 2"]
+Initial = Float[Array | np.ndarray, "*batch height width 2"]
 
 
 def step(state: State, params: GrayScottParams = GrayScottParams()) -> State:
@@ -83,7 +85,7 @@ def _simulate(initial, steps, every, params):
 
 
 def simulate(
-    initial: State,
+    initial: Initial,
     steps: int,
     *,
     every: int = 1,
@@ -110,20 +112,39 @@ def _advance(state, steps, params):
     return _trajectory.advance(lambda x, _: step(x, params), state, steps)
 
 
+CHUNK_CELL_UPDATES = 2**27
+"""``frames`` advances at most this many cell-updates (about a second on a laptop core) per
+compiled call, so that long frame intervals on large lattices still report progress."""
+
+
 def frames(
-    initial: State,
+    initial: Initial,
     steps: int,
     *,
     every: int = 1,
     params: GrayScottParams = GrayScottParams(),
+    progress: Callable[[int], None] | None = None,
 ) -> Iterator[Float[Array, "*batch height width 2"]]:
     """The frames of ``simulate`` one at a time (frame 0 first), holding only the current
-    state: for simulations whose frames do not fit in memory together. The same Euler steps
-    as ``simulate``, compiled once for ``every`` steps."""
+    state: for simulations whose frames do not fit in memory together, or that run long.
+
+    The same Euler steps as ``simulate``, advanced in chunks of at most
+    ``CHUNK_CELL_UPDATES`` cell-updates; ``progress(steps_done)`` is called after each chunk.
+    """
     check_state(initial)
     _trajectory.check_steps(steps, every)
     state = jnp.asarray(initial, jnp.float32)
+    cells = state.size // 2
+    chunk = max(1, min(every, CHUNK_CELL_UPDATES // cells))
     yield state
+    done = 0
     for _ in range(steps // every):
-        state = _advance(state, every, params)
+        left = every
+        while left:
+            n = min(left, chunk)
+            state = _advance(state, n, params)
+            left, done = left - n, done + n
+            if progress is not None:
+                state.block_until_ready()
+                progress(done)
         yield state

@@ -390,7 +390,7 @@ def make_epoch(
                 minibatches=training.minibatches,
                 checkpoint=training.checkpoint_rollout,
                 state_penalty=training.state_penalty,
-                state_bounds=tuple(training.state_bounds),
+                state_bounds=(training.state_bounds[0], training.state_bounds[1]),
             )
             params = eqx.filter(model, eqx.is_inexact_array)
             updates, opt_state = optimizer.update(gradient, opt_state, params)
