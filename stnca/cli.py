@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import os
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated
 
@@ -94,7 +95,10 @@ def _check_folder(path: Path, option: str) -> Path:
 
 
 def _check_output(
-    path: Path, suffixes: tuple[str, ...], option: str, inputs: dict[str, Path] | None = None
+    path: Path,
+    suffixes: tuple[str, ...],
+    option: str,
+    inputs: Mapping[str, Path | None] | None = None,
 ) -> Path:
     """Fail early if ``path`` cannot be written: wrong suffix, a folder, an unwritable place,
     or one of the command's ``inputs`` (``{option: path}``), which it would overwrite."""
@@ -107,7 +111,7 @@ def _check_output(
     return path
 
 
-def _check_not_input(path: Path, option: str, inputs: dict[str, Path | None]) -> None:
+def _check_not_input(path: Path, option: str, inputs: Mapping[str, Path | None]) -> None:
     """Refuse an output that is one of the inputs (it would be destroyed)."""
     for name, source in inputs.items():
         if source is not None and path.exists() and Path(source).exists():
@@ -131,6 +135,9 @@ STREAM_ABOVE = 2**27
 frame by frame, with progress, instead of being held in memory."""
 LONG_ROLLOUT = 100_000
 """Rollouts of more NCA steps than this are streamed too, so that they report progress."""
+LONG_SIMULATION = 2**31
+"""Simulations of more cell-updates than this (about half a minute on a laptop core) are
+streamed too, so that they report progress."""
 
 
 def _step_progress(total: int):
@@ -150,19 +157,14 @@ def _step_progress(total: int):
     return report
 
 
-def _write_streamed(out: Path, shape: tuple[int, ...], frames, on_frame=None, report=True):
+def _write_streamed(out: Path, shape: tuple[int, ...], frames, on_frame=None):
     """Write ``frames`` (an iterator over the frame axis, ``shape[-4]`` of them) to ``out`` as
     they come: a .npy memory map on a temporary file, renamed at the end (nothing is left if
-    ``on_frame(frame)`` raises), with ``report`` a progress line every 10 s. Returns the
-    file, memory-mapped."""
-    import time
-
+    ``on_frame(frame)`` raises). Returns the file, memory-mapped."""
     import numpy as np
 
     from ._files import atomic_path
 
-    count = shape[-4]
-    start = last = time.perf_counter()
     with atomic_path(out) as temporary:
         array = np.lib.format.open_memmap(temporary, mode="w+", dtype=np.float32, shape=shape)
         for index, frame in enumerate(frames):
@@ -170,14 +172,6 @@ def _write_streamed(out: Path, shape: tuple[int, ...], frames, on_frame=None, re
             if on_frame is not None:
                 on_frame(frame)
             array[..., index, :, :, :] = frame
-            now = time.perf_counter()
-            if report and (now - last > 10 or index == count - 1):
-                last = now
-                rate = index / max(now - start, 1e-9)
-                eta = (count - 1 - index) / rate if rate else float("inf")
-                typer.echo(
-                    f"  frame {index}/{count - 1}, {now - start:.0f} s, eta {eta:.0f} s", err=True
-                )
         array.flush()
         del array
     return np.load(out, mmap_mode="r")
@@ -249,7 +243,8 @@ def simulate_gray_scott(
             raise UserError(f"--batch must be at least 1, got {batch}")
     frames = steps // every + 1
     state_floats = (batch or 1) * size * size * 2 if init_file is None else initial.size
-    stream = state_floats * frames > STREAM_ABOVE
+    cell_updates = steps * state_floats // 2
+    stream = state_floats * frames > STREAM_ABOVE or cell_updates > LONG_SIMULATION
     # streamed, the frames go to disk one by one and only a few states are held
     held = 4 if stream else frames + 2
     check_memory(
@@ -258,7 +253,7 @@ def simulate_gray_scott(
     )
     check_disk(state_floats * frames, out.parent, f"a simulation of {frames} frames")
     if init_file is None:
-        initial = initial_condition(init, size, key=_key(seed), batch=batch)
+        initial = np.asarray(initial_condition(init or "smooth", size, key=_key(seed), batch=batch))
     diverged = UserError(
         "the simulation diverged (non-finite values); lower --dt or the diffusion constants"
     )
@@ -271,11 +266,14 @@ def simulate_gray_scott(
         shape = (*initial.shape[:-3], frames, *initial.shape[-3:])
         typer.echo(
             f"simulating {frames} frames of {initial.shape[-3]}x{initial.shape[-2]} "
-            f"({steps * state_floats / 2e9:.2f} G cell-updates), writing each frame as it comes"
+            f"({cell_updates / 1e9:.2f} G cell-updates; {4 * state_floats * 4 / 2**20:.0f} MiB "
+            f"of memory, {4 * state_floats * frames / 2**20:.0f} MiB on disk), writing each "
+            "frame as it comes"
         )
-        trajectory = _write_streamed(
-            out, shape, gray_scott.frames(initial, steps, every=every, params=params), finite
+        stream_frames = gray_scott.frames(
+            initial, steps, every=every, params=params, progress=_step_progress(steps)
         )
+        trajectory = _write_streamed(out, shape, stream_frames, finite)
     else:
         trajectory = np.asarray(gray_scott.simulate(initial, steps, every=every, params=params))
         if not np.all(np.isfinite(trajectory)):
@@ -323,6 +321,14 @@ def train_command(
         bool,
         typer.Option("--overwrite", help="Replace an earlier run's files in --out (start afresh)."),
     ] = False,
+    tensorboard: Annotated[
+        bool,
+        typer.Option(
+            "--tensorboard",
+            help="Write TensorBoard event files to OUT/tensorboard/ (sets training.tensorboard; "
+            'needs pip install "stnca[tensorboard]").',
+        ),
+    ] = False,
 ):
     """Train an NCA with Algorithm 2; writes model.eqx, metrics.csv, loss.png, config.toml.
 
@@ -342,6 +348,8 @@ def train_command(
         name = inputs[0].stem
     if epochs is not None and epochs < 0:
         raise UserError(f"--epochs must be >= 0, got {epochs}")
+    if tensorboard:
+        settings = settings.replace("training", tensorboard=True)
     out = _check_folder(Path("runs") / name if out is None else out, "--out")
     try:
         result = train(settings, out, epochs=epochs, resume=resume, overwrite=overwrite)
@@ -439,7 +447,7 @@ def rollout_command(
         stream_frames = predict_frames(
             model, initial, steps, every=every, key=key, progress=_step_progress(steps)
         )
-        frames = _write_streamed(out, shape, stream_frames, report=False)
+        frames = _write_streamed(out, shape, stream_frames)
     else:
         frames = predict(
             model, initial if initial.ndim == 4 else initial[None], steps, every=every, key=key
@@ -647,7 +655,8 @@ def perturb_command(
     model, initial, config, steps = _analysis_inputs(
         model_path, init, config_path, image_size, padding, steps, out
     )
-    check_settings(*initial.shape[:2], size, stride, threshold, kind)
+    height, width = initial.shape[:2]
+    check_settings(height, width, size, stride, threshold, kind)
     count(chunk, "--chunk", 1)
     report = perturb_report(
         model,
@@ -816,7 +825,7 @@ def export_web_command(
     seed: SeedOption = 0,
 ):
     """A self-contained web page that runs the model live: play, perturb with the mouse."""
-    from .analysis.inputs import load_initial, run_config
+    from .analysis.inputs import image_data, load_initial, run_config
     from .export import web_page
     from .serialization import resolve_model
     from .train import load_config
@@ -835,16 +844,142 @@ def export_web_command(
     shape = frames[0][1].shape
     frames = [(name, f) for name, f in frames if f.shape == shape]
     box = None
-    data = getattr(config, "data", None)
-    if getattr(data, "source", None) == "images" and data.size:
-        box = (data.padding, data.padding, data.size, data.size)
-        if shape[:2] != (data.size + 2 * data.padding,) * 2:
+    images = image_data(config)
+    if images is not None and images.size:
+        box = (images.padding, images.padding, images.size, images.size)
+        if shape[:2] != (images.size + 2 * images.padding,) * 2:
             box = None
     name = path.parent.name if path.stem in ("model", "final") else path.stem
     page = web_page(model, frames, out / f"{name}.html", title=f"stnca: {name}", image_box=box)
     typer.echo(
         f"wrote {page} ({page.stat().st_size // 1024} KiB, {len(frames)} initial conditions)"
     )
+
+
+def _span(text: str | None, option: str) -> tuple[int | None, int | None] | None:
+    """``"a:b"`` (either side may be empty) -> ``(a, b)``; ``None`` stays ``None``."""
+    if text is None:
+        return None
+    parts = text.split(":")
+    try:
+        if len(parts) != 2:
+            raise ValueError
+        return tuple(int(p) if p.strip() else None for p in parts)  # type: ignore[return-value]
+    except ValueError:
+        raise UserError(
+            f"{option} must look like a:b (integers, either may be empty), got {text!r}"
+        ) from None
+
+
+def _selection(trajectories, frames, every, z, crop, channels, resize, normalise, axes):
+    from .data.importers import Selection
+
+    box = None
+    if crop is not None:
+        spans = [_span(part, "--crop") for part in crop.split(",")]
+        if len(spans) != 2 or any(v is None for s in spans for v in s or (None,)):
+            raise UserError(f"--crop must look like y0:y1,x0:x1 (all four given), got {crop!r}")
+        box = (*spans[0], *spans[1])
+    size = None
+    if resize is not None:
+        try:
+            values = [int(v) for v in resize.lower().split("x")]
+        except ValueError:
+            values = []
+        if len(values) not in (1, 2):
+            raise UserError(f"--resize must be S or HxW (integers), got {resize!r}")
+        size = (values[0], values[-1])
+    picked = None
+    if channels is not None:
+        picked = tuple(c.strip() for c in channels.split(",") if c.strip())
+        if not picked:
+            raise UserError("--channels names no channel")
+    return Selection(
+        trajectories=_span(trajectories, "--trajectories"),
+        frames=_span(frames, "--frames"),
+        every=every,
+        z=z,
+        crop=box,
+        channels=picked,
+        resize=size,
+        normalise=normalise,
+        axes=axes,
+    )
+
+
+@app.command("import")
+@user_errors
+def import_command(
+    sources: Annotated[
+        list[str],
+        typer.Argument(
+            metavar="SRC...",
+            help="TIFF/OME-TIFF, HDF5 (file.h5:/path), video (.mp4, .gif, .avi, ...), a folder "
+            "of images, .npz (file.npz:name) or .npy; several make several trajectories.",
+        ),
+    ],
+    out: Annotated[Path, typer.Option("--out", help="Output trajectory file (.npy).")],
+    channels: Annotated[
+        str | None,
+        typer.Option(
+            "--channels",
+            help="Comma-separated channel names (HDF5 fields, .npz arrays) or indices, or "
+            "grey (luminance of RGB).",
+        ),
+    ] = None,
+    every: Annotated[int, typer.Option("--every", help="Keep every k-th frame.")] = 1,
+    frames: Annotated[
+        str | None, typer.Option("--frames", help="Frames a:b (before --every).")
+    ] = None,
+    crop: Annotated[
+        str | None, typer.Option("--crop", help="Rows and columns y0:y1,x0:x1.")
+    ] = None,
+    resize: Annotated[
+        str | None, typer.Option("--resize", help="Lattice size S (S x S) or HxW.")
+    ] = None,
+    normalise: Annotated[
+        str,
+        typer.Option("--normalise", help="none (values as read) or minmax (channels to [0, 1])."),
+    ] = "none",
+    z: Annotated[
+        int | None, typer.Option("--z", help="The Z slice of a Z-stack (required for one).")
+    ] = None,
+    trajectories: Annotated[
+        str | None,
+        typer.Option("--trajectories", help="Trajectories a:b of a file holding several."),
+    ] = None,
+    axes: Annotated[
+        str | None,
+        typer.Option("--axes", help="Axes of an array source, letters of RTZYXC (e.g. TYXC)."),
+    ] = None,
+    png: Annotated[
+        bool, typer.Option("--png", help="Also write a picture of the frames next to --out.")
+    ] = False,
+):
+    """Turn users' data into a trajectory file (float32 (T, H, W, C) or (R, T, H, W, C))."""
+    from . import viz
+    from ._resources import check_disk
+    from .data import io
+    from .data.importers import read_sources, split_spec
+
+    inputs = {f"SRC {s}": split_spec(s)[0] for s in sources}
+    _check_output(out, (".npy",), "--out", {k: p for k, p in inputs.items() if p.is_file()})
+    if png:
+        _check_output(out.with_suffix(".png"), (".png",), "--png (next to --out)")
+    selection = _selection(trajectories, frames, every, z, crop, channels, resize, normalise, axes)
+    imported = read_sources(sources, selection)
+    typer.echo(f"read {imported.describe()}")
+    trajectory = imported.trajectories
+    if trajectory.shape[0] == 1:
+        trajectory = trajectory[0]
+    check_disk(trajectory.size, out.parent, f"{out}")
+    io.save_array(out, trajectory)
+    typer.echo(f"wrote {out} with shape {trajectory.shape}")
+    if png:
+        picture = viz.trajectory_figure(
+            trajectory, out.with_suffix(".png"), title=f"imported: {out.name}"
+        )
+        typer.echo(f"wrote {picture}")
 
 
 def _data_frames(folder: Path, config, model, seed: int) -> list:

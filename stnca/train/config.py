@@ -62,13 +62,34 @@ class ModelConfig:
     """The NCA's structure (see ``stnca.NCA``); observable channels are set by the data."""
 
     hidden_channels: int = 6
+    """Hidden channels appended to the observable ones; they start at zero and the rule uses them as
+    it likes. Range: >= 0.
+    """
     kernels: tuple[str, ...] = ("identity", "laplacian")
+    """Perception kernels applied to every channel: a non-empty subset, without repeats, of
+    ``identity``, ``average``, ``gradient_x``, ``gradient_y``, ``laplacian`` and
+    ``gradient_magnitude``.
+    """
     activation: str = "relu"
+    """Activation ``u`` of the hidden layer: ``relu``, ``linear``, ``tanh``, ``silu``, ``swish``,
+    ``gelu`` or ``sigmoid``.
+    """
     hidden_width: int | None = None
+    """Width ``H`` of the hidden layer; unset: ``4 C`` (``C`` = observable + hidden channels), as in
+    the paper. Range: >= 1.
+    """
     update_probability: float = 1.0
+    """Probability ``1 - p`` that a cell-channel is updated in a step; 1 is deterministic. Range:
+    (0, 1].
+    """
     boundary: str = "periodic"
+    """Lattice boundary: ``periodic`` (wrap around), ``fixed`` (zero outside) or ``reflect``."""
     hidden_bias: bool = False
+    """Add a bias to the hidden layer (equation 3 has none)."""
     init_scale: float = 0.1
+    """Standard deviation of the random input-layer weights ``W2`` (the output layer starts at
+    zero). Range: >= 0.
+    """
 
     def __post_init__(self):
         _non_negative(self.hidden_channels, "model.hidden_channels")
@@ -98,20 +119,44 @@ class GrayScottData:
     """
 
     source: str = "gray_scott"
+    """Selects this kind of data: ``"gray_scott"``."""
     size: int = 64
+    """Lattice size ``S``: trajectories are ``S x S`` (periodic). Range: >= 3."""
     steps: int = 1024
+    """Euler steps per trajectory. Range: >= 1, a multiple of ``every``."""
     every: int | None = None
+    """Euler steps between kept frames; unset: ``training.steps_between_frames``. Range: >= 1,
+    dividing ``steps``.
+    """
     trajectories: int = 4
+    """Training trajectories ``R``, each from its own initial condition. Range: >= 1."""
     initial_condition: str = "smooth"
+    """Family of the initial conditions: ``smooth``, ``high_frequency``, ``noise`` or ``uniform``.
+    """
     seed: int = 0
+    """Seed of the initial conditions and the measurement noise. Range: [0, 2**32)."""
     diffusion_a: float = GrayScottParams.diffusion_a
+    """Diffusion constant ``D_A`` of species A. Range: >= 0."""
     diffusion_b: float = GrayScottParams.diffusion_b
+    """Diffusion constant ``D_B`` of species B. Range: >= 0."""
     alpha: float = GrayScottParams.alpha
+    """Feed rate ``alpha`` of A towards 1 (a finite number)."""
     gamma: float = GrayScottParams.gamma
+    """Extra decay rate ``gamma`` of B, which decays at ``gamma + alpha`` (a finite number)."""
     dt: float = GrayScottParams.dt
+    """Forward-Euler time step. Range: > 0."""
     noise: float = 0.0
+    """Measurement noise ``xi``: the data become ``(1 - xi) y + xi eta``, ``eta ~ U(min y, max y)``,
+    drawn once. Range: [0, 1].
+    """
     scale: str = "minmax"
+    """Units the model trains in: ``minmax`` (one minimum and maximum over the whole data set mapped
+    to [0, 1]) or ``none``.
+    """
     validation_trajectories: int = 0
+    """Extra trajectories (another seed, never trained on) that score the models for
+    ``training.select_by = "rollout"``; 0: score on the training ones. Range: >= 0.
+    """
 
     def __post_init__(self):
         choice(self.scale, "data.scale", SCALINGS)
@@ -141,7 +186,9 @@ class GrayScottData:
 
 @dataclasses.dataclass(frozen=True)
 class FileData:
-    """Training trajectories read from a ``.npy`` file of shape (T, H, W, C) or (R, T, H, W, C).
+    """Training trajectories read from a ``.npy`` file of shape (T, H, W, C) or (R, T, H, W, C),
+    or from any source ``stnca import`` reads with its defaults (a TIFF stack, ``run.h5:/path``,
+    a video, a folder of images, ``fields.npz``; see ``stnca.data.importers``).
 
     ``path`` is relative to the config file's folder. The file's frames are taken as
     ``steps_between_frames`` NCA steps apart. The last ``validation_trajectories``
@@ -151,17 +198,32 @@ class FileData:
     """
 
     source: str = "file"
+    """Selects this kind of data: ``"file"``."""
     path: str = ""
+    """The trajectories, relative to the config's folder: a ``.npy`` of shape (T, H, W, C) or
+    (R, T, H, W, C), or a source ``stnca import`` reads (``movie.tif``, ``run.h5:/path``, ...),
+    read with that command's defaults. Required.
+    """
     noise: float = 0.0
+    """Measurement noise ``xi``: the data become ``(1 - xi) y + xi eta``, ``eta ~ U(min y, max y)``,
+    drawn once. Range: [0, 1].
+    """
     seed: int = 0
+    """Seed of the measurement noise. Range: [0, 2**32)."""
     scale: str = "minmax"
+    """Units the model trains in: ``minmax`` (one minimum and maximum over the whole data set mapped
+    to [0, 1]) or ``none``.
+    """
     validation_trajectories: int = 0
+    """The file's last trajectories held back from training to score the models for
+    ``training.select_by = "rollout"``; 0: score on the training ones. Range: >= 0.
+    """
 
     def __post_init__(self):
         choice(self.scale, "data.scale", SCALINGS)
         _non_negative(self.validation_trajectories, "data.validation_trajectories")
         if not self.path:
-            raise ValueError("data.path must name the trajectory .npy file")
+            raise ValueError("data.path must name the trajectory file (.npy, TIFF, HDF5, ...)")
         _seed(self.seed, "data.seed")
         _check_noise(self.noise)
 
@@ -182,18 +244,44 @@ class ImageData:
     """
 
     source: str = "images"
+    """Selects this kind of data: ``"images"``."""
     images: tuple[str, ...] = ()
+    """The images in order: paths relative to the config's folder (any format Pillow reads) or
+    ``emoji:NAME``. At least one.
+    """
     size: int = 60
+    """Side the images are resized to by area averaging; 0 keeps their own (common) size. Range: 0
+    or >= 3.
+    """
     final_repeats: int = 2
+    """How many times the last image appears in the sequence (2 or more: it must be held). Range: >=
+    1, at least 2 frames in all.
+    """
     padding: int = 10
+    """Empty (zero) cells added on every side of the images. Range: >= 0."""
     copies: int = 8
+    """Training trajectories made from the sequence; all but copy 0 are moved at random. Range: >=
+    1.
+    """
     max_shift: int | None = None
+    """Largest random translation of a copy, in cells; unset: ``padding``. Range: 0 to ``padding``.
+    """
     redraw_every: int = 64
+    """Epochs between new random draws of the copies; 0: never. Range: >= 0."""
     augment_noise: float = 0.001
+    """Noise ``a`` added each epoch: the data become ``(1 - a) y + a U(min y, max y)``, drawn
+    afresh. Range: [0, 1].
+    """
     rotate: str = "none"
+    """Random rotation of the copies: ``none``, ``lattice`` (multiples of 90 degrees) or ``any``
+    (any angle).
+    """
     flip: bool = False
+    """Flip each copy left-right with probability 1/2."""
     seed: int = 0
+    """Seed of the copies' translations, rotations and flips. Range: [0, 2**32)."""
     scale: str = "none"
+    """Units the model trains in: ``none`` (images are already in [0, 1]) or ``minmax``."""
 
     def __post_init__(self):
         choice(self.scale, "data.scale", SCALINGS)
@@ -288,28 +376,82 @@ class TrainingConfig:
     """
 
     epochs: int = 4000
+    """Training epochs (Algorithm 2's outer loop). Range: 0 to 10**8."""
     steps_between_frames: int = 32
+    """NCA steps ``t`` between consecutive data frames; the horizon is ``N = M t``. Range: >= 1."""
     minibatches: int = 1
+    """Mini-batches ``B`` per epoch. Range: >= 1, dividing the ``M x R`` transitions."""
     reinitialised_batches: int = 1
+    """How many trajectories (the first ones) restart from the data every epoch; the others
+    propagate their predictions. Range: >= 0.
+    """
     loss: str = "euclidean"
+    """Distance between predicted and true observable channels: ``euclidean``, ``mse``, ``l1``,
+    ``hellinger``, ``bhattacharyya``, ``spectral`` or ``sliced_wasserstein``.
+    """
     optimizer: str = "nadam"
+    """Optimiser: ``nadam`` (the paper's), ``adam``, ``adamw``, ``sgd`` (Nesterov momentum 0.9),
+    ``rmsprop`` or ``lion``.
+    """
     learning_rate: float = 1e-3
+    """Initial learning rate. Range: > 0."""
     lr_decay_rate: float = 1.0
+    """Factor the learning rate is multiplied by every ``lr_decay_epochs`` epochs (smoothly); 1:
+    constant. Range: (0, 1].
+    """
     lr_decay_epochs: int = 1000
+    """Epochs over which the learning rate decays by ``lr_decay_rate``. Range: >= 1."""
     gradient_normalisation: bool = True
+    """Divide each parameter's gradient by its own norm before the optimiser (the authors' code)."""
     update_every: str = "minibatch"
+    """``minibatch``: one optimiser update per mini-batch (the authors' code); ``epoch``: the
+    mini-batches' gradients summed, one update (Algorithm 2 literally).
+    """
     state_penalty: float = 0.01
+    """Weight ``w`` of the state-range penalty ``sum(relu(low - x) + relu(x - high))`` on every
+    intermediate state, hidden channels included; 0: off. Range: >= 0.
+    """
     state_bounds: tuple[float, ...] = (0.0, 1.0)
+    """``[low, high]`` of the state-range penalty, in the units the model trains in. Range: low <
+    high.
+    """
     propagate_tolerance: float | None = None
+    """Keep the propagated start states only while the epoch's loss is at most this much above the
+    lowest so far; unset: always propagate. Range: >= 0.
+    """
     restart_every: int = 64
+    """Epochs between restarts, which redraw every start state from the data; 0: never. Range: >= 0.
+    """
     restart_hidden_noise: float = 0.1
+    """At a restart, hidden channels are drawn from ``U(0, restart_hidden_noise)``. Range: >= 0."""
     hold_final: bool = False
+    """The last transition of each propagated trajectory starts from its own previous prediction
+    (for data whose last frame repeats).
+    """
     select_by: str = "rollout"
+    """How ``model.eqx`` is chosen: ``rollout`` (free rollouts over the whole horizon),
+    ``reinitialised`` or ``loss``.
+    """
     select_after: float = 0.05
+    """Fraction of the epochs during which no model is chosen. Range: [0, 1)."""
     validate_every: int = 10
+    """Epochs between free-rollout scores (``select_by = "rollout"``). Range: >= 1."""
     checkpoint_rollout: bool = True
+    """Recompute each NCA step in the backward pass (``jax.checkpoint``): less memory, more time."""
     checkpoint_every: int = 100
+    """Epochs between saves of the checkpoint, metrics and chosen model (also saved at the end).
+    Range: >= 1.
+    """
+    tensorboard: bool = False
+    """Write TensorBoard event files (losses, gradient norm, learning rate each epoch; a prediction
+    image every ``tensorboard_every`` epochs) to ``OUT/tensorboard/``. Needs ``stnca[tensorboard]``.
+    """
+    tensorboard_every: int = 100
+    """Epochs between TensorBoard prediction images (truth, the free rollout from frame 0 of the
+    first training trajectory, and their difference; also at the last epoch). Range: >= 1.
+    """
     seed: int = 0
+    """Seed of the initial weights, the shuffling and the stochastic updates. Range: [0, 2**32)."""
 
     def __post_init__(self):
         _non_negative(self.epochs, "training.epochs")
@@ -341,6 +483,7 @@ class TrainingConfig:
             raise ValueError(f"training.select_after must be in [0, 1), got {self.select_after}")
         _positive(self.validate_every, "training.validate_every")
         _positive(self.checkpoint_every, "training.checkpoint_every")
+        _positive(self.tensorboard_every, "training.tensorboard_every")
         _seed(self.seed, "training.seed")
 
     @property

@@ -18,6 +18,7 @@ from .._resources import check_memory
 from ..data import gray_scott
 from ..data.augment import augmented_copies, embed, measurement_noise
 from ..data.images import image_sequence
+from ..data.importers import read_source, split_spec
 from ..data.initial_conditions import initial_condition
 from ..data.io import load_trajectory
 from .config import Config, FileData, GrayScottData, ImageData
@@ -46,7 +47,12 @@ def gray_scott_trajectories(data: GrayScottData, every: int) -> np.ndarray:
 def _file_trajectories(config: Config) -> tuple[np.ndarray, np.ndarray | None]:
     """The file's trajectories split into (training, held back)."""
     data = config.data
-    y = load_trajectory(config.resolve(data.path), what="data.path")
+    file, inside = split_spec(data.path)
+    path = config.resolve(str(file))
+    if path.suffix.lower() == ".npy":
+        y = load_trajectory(path, what="data.path")
+    else:  # TIFF, HDF5, video, a folder of images, .npz: as `stnca import` reads them
+        y = read_source(path if inside is None else f"{path}:{inside}").trajectories
     held = data.validation_trajectories
     if not held:
         return y, None
@@ -83,8 +89,8 @@ def validation_data(config: Config) -> np.ndarray | None:
         )
         return _with_noise(config, gray_scott_trajectories(held, every), 2)
     if isinstance(data, FileData):
-        held = _file_trajectories(config)[1]
-        return None if held is None else _with_noise(config, held, 2)
+        held_file = _file_trajectories(config)[1]
+        return None if held_file is None else _with_noise(config, held_file, 2)
     return None
 
 

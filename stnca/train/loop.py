@@ -18,6 +18,7 @@ import os
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import equinox as eqx
 import jax
@@ -59,6 +60,9 @@ from .run_folder import (
     write_metrics,
 )
 
+if TYPE_CHECKING:
+    from .tensorboard import TensorBoardWriter
+
 
 class TrainingDiverged(RuntimeError):
     """The training loss or gradient became non-finite; the chosen model on disk is kept."""
@@ -79,11 +83,11 @@ class TrainResult:
     metrics: list[dict[str, float]]
     final_model: NCA
     """The model after the last update (may differ from the best)."""
-    selected_by: str = "rollout"
-    config: Config | None = None
+    config: Config
     """The config the run used (after a resume: the saved one, with the new epochs)."""
-    data: np.ndarray | None = None
+    data: np.ndarray
     """The base training data, physical units, as saved in ``train_data.npy``."""
+    selected_by: str = "rollout"
 
     @property
     def lowest_loss(self) -> float:
@@ -233,6 +237,10 @@ def train(
     if epochs is not None:
         config = config.replace("training", epochs=epochs)
     out = Path(out_dir)
+    if config.training.tensorboard:
+        from .tensorboard import check_available
+
+        check_available(out)  # before anything is written
     config, base, held, metrics = prepare_run(config, out, resume, overwrite)
     data = TrainingData(config, base)
     first = data.trajectories(1)  # epoch 1's trajectories (for images: copies made once)
@@ -273,9 +281,15 @@ def train(
                 f"{out} is already at epoch {header['epoch']}: --epochs {training.epochs} would "
                 f"not continue it (give at least {header['epoch']})"
             )
-        loaded = load_tree(out / CHECKPOINT_FILE, state.tree())
+        model, opt_state, states, best_model, key_data = load_tree(
+            out / CHECKPOINT_FILE, state.tree()
+        )
         state = _State(
-            *loaded,
+            model,
+            opt_state,
+            states,
+            best_model,
+            key_data,
             epoch=header["epoch"],
             best_epoch=header["best_epoch"],
             # non-finite values are stored as null; the last two are absent from
@@ -359,8 +373,24 @@ def train(
                 selected_by=training.select_by,
             )
             saved_best = current.best_epoch
+        if board is not None:
+            board.flush()
 
+    board: TensorBoardWriter | None = None
+    if training.tensorboard:
+        from .tensorboard import TensorBoardWriter
+
+        board = TensorBoardWriter(
+            out,
+            base[0],
+            training.steps_between_frames,
+            reinitialised=training.reinitialised_batches > 0,
+            start=state.epoch + 1 if resume else 0,
+        )
     try:
+        if board is not None and not resume:
+            board.scalars(0, metrics[0])
+            board.image(0, state.model)
         while state.epoch < training.epochs:
             epoch = state.epoch + 1
             states = state.states
@@ -419,6 +449,8 @@ def train(
                     "elapsed_seconds": elapsed,
                 }
             )
+            if board is not None:
+                board.scalars(epoch, metrics[-1])
             if training.select_by == "rollout":
                 # scored after the update: the candidate is the updated model
                 candidate, score = result.model, rollout_loss
@@ -445,6 +477,10 @@ def train(
                 **best,
             )
             bar.update(epoch, loss, state.best_loss, elapsed, run_start)
+            if board is not None and (
+                epoch % training.tensorboard_every == 0 or epoch == training.epochs
+            ):
+                board.image(epoch, state.model)
             if epoch % training.checkpoint_every == 0 or epoch == training.epochs:
                 save_all(state)
     except KeyboardInterrupt:
@@ -454,6 +490,8 @@ def train(
         raise
     finally:
         bar.close()
+        if board is not None:
+            board.close()
     if training.epochs == 0 or not (out / MODEL_FILE).exists():
         save_all(state)
     if state.best_epoch == 0 and state.epoch > 0:

@@ -49,7 +49,9 @@ RUN_FILES = (
     DATA_FILE,
     VALIDATION_FILE,
 )
-"""Every file a training run writes in its folder."""
+"""Every file a training run writes in its folder (and ``tensorboard/``, when enabled)."""
+RESUME_MAY_CHANGE = ("epochs", "tensorboard", "tensorboard_every")
+"""The ``[training]`` keys a ``--resume`` may change: none changes what is trained."""
 REPORT_FILES = ("snapshots.png", "morph.json", "trajectory.mp4", "hidden.mp4")
 """The files an image run's morph report adds (``stnca.analysis.morphing``)."""
 METRICS_COLUMNS = (
@@ -122,13 +124,15 @@ def prepare_run(
         if not checkpoint.is_file():
             raise ValueError(f"nothing to resume: {checkpoint} does not exist")
         saved = load_config(out / CONFIG_FILE)
-        wanted = config.replace("training", epochs=saved.training.epochs)
+        changes = {key: getattr(config.training, key) for key in RESUME_MAY_CHANGE}
+        wanted = config.replace("training", **{k: getattr(saved.training, k) for k in changes})
         if wanted.to_dict() != saved.to_dict():
             raise ValueError(
-                f"the config differs from the one {out} was trained with "
-                f"(only training.epochs may change on --resume); see {out / CONFIG_FILE}"
+                f"the config differs from the one {out} was trained with (only "
+                f"{', '.join('training.' + k for k in RESUME_MAY_CHANGE)} may change on "
+                f"--resume); see {out / CONFIG_FILE}"
             )
-        config = saved.replace("training", epochs=config.training.epochs)
+        config = saved.replace("training", **changes)
         base = load_trajectory(out / DATA_FILE, what="saved training data")
         held = None
         if (out / VALIDATION_FILE).is_file():
@@ -156,6 +160,8 @@ def start_fresh(out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     for name in RUN_FILES:
         (out / name).unlink(missing_ok=True)
+    for events in (out / "tensorboard").glob("events.out.tfevents.*"):
+        events.unlink()  # an earlier run's curves would mix with the new ones
 
 
 def clean_temporaries(out: Path) -> list[Path]:
