@@ -13,3 +13,4 @@ from .loop import TrainResult as TrainResult
 from .loop import build_model as build_model
 from .loop import train as train
 from .run_folder import read_metrics as read_metrics
+from .seeds import train_seeds as train_seeds

@@ -3,8 +3,16 @@
 What a run writes in its folder, and how the folder is checked first, is in
 ``stnca.train.run_folder``; the progress display in ``stnca.train.progress``.
 
+``train_runs`` trains K runs of one configuration that differ only in ``training.seed`` (the
+model's initial weights and the training PRNG stream) as one program: their device state
+(model, optimiser state, propagated start states, keys) is stacked on a leading run axis and
+one jitted, ``eqx.filter_vmap``-ped epoch function advances them all, with the data shared;
+what happens on the host (model selection, metrics rows, saves) is done for each run in turn.
+``train`` is the case K = 1, where nothing is stacked and the epoch function is called as it
+is; ``stnca.train.seeds.train_seeds`` is the front end for K seeds.
+
 Every file is written atomically, in an order that keeps the files consistent (see
-``save_all``), so an interruption at any moment leaves the previous version of each file
+``_save``), so an interruption at any moment leaves the previous version of each file
 intact. Resuming replays exactly: per-epoch randomness is derived from the saved key and the
 epoch number, so a resumed run ends with the same weights, bit for bit, as an uninterrupted
 one.
@@ -16,9 +24,9 @@ import dataclasses
 import math
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import equinox as eqx
 import jax
@@ -42,8 +50,9 @@ from .algorithm import (
     rollout_score,
     transition_losses,
 )
-from .config import Config, load_config
+from .config import Config, TrainingConfig, load_config
 from .dataset import TrainingData
+from .lanes import BATCHED, Lanes
 from .progress import Progress
 from .run_folder import (
     CHECKPOINT_FILE,
@@ -55,7 +64,7 @@ from .run_folder import (
     MODEL_FILE,
     VALIDATION_FILE,
     clean_temporaries,
-    prepare_run,
+    prepare_runs,
     start_fresh,
     write_metrics,
 )
@@ -88,6 +97,9 @@ class TrainResult:
     data: np.ndarray
     """The base training data, physical units, as saved in ``train_data.npy``."""
     selected_by: str = "rollout"
+    diverged: str | None = None
+    """Why the run stopped early (its loss became non-finite), else ``None``. Only
+    ``train_seeds`` returns such a result; ``train`` raises ``TrainingDiverged`` instead."""
 
     @property
     def lowest_loss(self) -> float:
@@ -108,9 +120,9 @@ def build_model(
     return NCA(observable_channels, key=key, scaling=scaling, **settings)
 
 
-def _check_memory(config: Config, shape: tuple[int, ...]) -> None:
-    """Refuse a run whose weights and rollouts cannot fit, before allocating them: the
-    parameters with the optimiser's moments, the propagated states, and one mini-batch's
+def _check_memory(config: Config, shape: tuple[int, ...], runs: int = 1) -> None:
+    """Refuse runs whose weights and rollouts cannot fit, before allocating them: per run,
+    the parameters with the optimiser's moments, the propagated states, and one mini-batch's
     rollout kept for the backward pass (t states per transition, one step's hidden layer)."""
     trajectories, frames, height, width, observable = shape
     model = config.model
@@ -127,25 +139,8 @@ def _check_memory(config: Config, shape: tuple[int, ...]) -> None:
         + transitions * cells * channels * 2
         + batch * cells * (channels * (config.training.steps_between_frames + 2) + hidden)
     )
-    check_memory(floats, f"training this config ({parameters:_} weights, {cells:_} cells)")
-
-
-@dataclasses.dataclass(frozen=True)
-class _State:
-    model: NCA
-    opt_state: object
-    states: jax.Array
-    best_model: NCA
-    key_data: jax.Array
-    epoch: int = 0
-    best_loss: float = math.inf
-    best_epoch: int = 0
-    elapsed: float = 0.0
-    lowest_loss: float = math.inf
-    previous_score: float = math.inf
-
-    def tree(self):
-        return (self.model, self.opt_state, self.states, self.best_model, self.key_data)
+    what = f"training this config ({parameters:_} weights, {cells:_} cells)"
+    check_memory(runs * floats, what if runs == 1 else f"{what} for {runs} seeds at once")
 
 
 def _check_data(config: Config, y: np.ndarray) -> None:
@@ -200,6 +195,428 @@ def _is_better(score: float, state: _State, training, epoch: int) -> bool:
     return score < state.best_loss and score < state.previous_score
 
 
+class _Device(NamedTuple):
+    """What the epoch function advances (stacked over the runs when K > 1)."""
+
+    model: NCA
+    opt_state: Any
+    states: jax.Array
+
+
+@dataclasses.dataclass(frozen=True)
+class _State:
+    """One run's host-side state: its epoch, the chosen model and the selection rule's memory."""
+
+    best_model: NCA
+    epoch: int = 0
+    best_loss: float = math.inf
+    best_epoch: int = 0
+    elapsed: float = 0.0
+    lowest_loss: float = math.inf
+    previous_score: float = math.inf
+    diverged: str | None = None
+    """Set when the run's loss became non-finite: it stopped at ``epoch`` (its files hold
+    that epoch's state) while the other runs went on."""
+    final_model: NCA | None = None
+    """A stopped run's last finite weights (its lane of the device state is stale)."""
+
+
+class _Snapshot(NamedTuple):
+    """Everything an epoch changes, rebound at once so an interrupt never sees half of it."""
+
+    epoch: int
+    device: _Device
+    runs: tuple[_State, ...]
+
+
+@dataclasses.dataclass
+class _Run:
+    """One run's fixed parts: its folder, config, key, metrics rows and TensorBoard writer."""
+
+    out: Path
+    config: Config
+    key_data: jax.Array
+    metrics: list[dict[str, float]]
+    elapsed_at_start: float = 0.0
+    saved_best: int | None = None
+    """The epoch of the model in ``model.eqx`` (``None``: rewrite it at the first save)."""
+    board: TensorBoardWriter | None = None
+
+
+def _save(run: _Run, state: _State, device: _Device, training: TrainingConfig) -> None:
+    """Save metrics, then the checkpoint, then the chosen model (each file atomically).
+
+    In this order a crash at any point leaves files that agree: metrics may run ahead
+    of the checkpoint (a resume drops the extra rows), and model.eqx is never newer
+    than the checkpoint it came from.
+    """
+    out = run.out
+    rows = [m for m in run.metrics if m["epoch"] <= state.epoch]
+    write_metrics(out / METRICS_FILE, rows)
+    if rows:
+        x = [m["epoch"] for m in rows]
+        others = {}
+        if training.reinitialised_batches:
+            others["re-initialised trajectories"] = (x, [m["reinitialised_loss"] for m in rows])
+        rollout = [m.get("rollout_loss", math.nan) for m in rows]
+        others["free rollout (model selection)"] = (x, rollout)
+        viz.loss_figure(
+            x,
+            [m["loss"] for m in rows],
+            out / LOSS_FIGURE,
+            others=others,
+            chosen=state.best_epoch or None,
+        )
+    save_tree(
+        out / CHECKPOINT_FILE,
+        (device.model, device.opt_state, device.states, state.best_model, run.key_data),
+        {
+            "kind": "training_state",
+            "epoch": state.epoch,
+            "best_loss": state.best_loss,
+            "best_epoch": state.best_epoch,
+            "lowest_loss": state.lowest_loss,
+            "previous_score": state.previous_score,
+            "elapsed": state.elapsed,
+            "hyperparameters": device.model.hyperparameters(),
+        },
+    )
+    save_model(out / FINAL_FILE, device.model, epoch=state.epoch)
+    if state.best_epoch != run.saved_best or not (out / MODEL_FILE).exists():
+        save_model(
+            out / MODEL_FILE,
+            state.best_model,
+            epoch=state.best_epoch,
+            loss=state.best_loss,
+            selected_by=training.select_by,
+        )
+        run.saved_best = state.best_epoch
+    if run.board is not None:
+        run.board.flush()
+
+
+def _redrawn(model: NCA, y, hidden_noise: float, key) -> jax.Array:
+    return redrawn_states(model, y, hidden_noise, key=key)
+
+
+def train_runs(
+    configs: Sequence[Config],
+    outs: Sequence[Path],
+    *,
+    resume: bool = False,
+    overwrite: bool = False,
+    progress: bool | None = None,
+    log: Callable[[str], None] = print,
+    raise_diverged: bool = False,
+) -> list[TrainResult]:
+    """Train K runs of one configuration that differ only in ``training.seed``, run ``i``
+    with ``configs[i]`` into ``outs[i]``, as one program (see the module's docstring).
+
+    Each folder ends as ``train(configs[i], outs[i])`` leaves it. A run whose loss becomes
+    non-finite stops there, its last finite state checkpointed and its chosen model kept;
+    then ``TrainingDiverged`` is raised if ``raise_diverged`` (``train``), else the message
+    is logged, the run's result says why in ``diverged`` and the other runs go on.
+
+    Args:
+        configs: one config per run, equal but for ``training.seed``.
+        outs: one folder per run.
+        resume: continue every run from its checkpoint; all must be at the same epoch.
+        overwrite, progress, log: as for ``train``.
+        raise_diverged: raise ``TrainingDiverged`` when a run's loss becomes non-finite.
+
+    Raises:
+        ValueError: bad configs, data or folders (nothing is written).
+    """
+    lanes = Lanes(len(configs))
+    configs, base, held, metrics = prepare_runs(configs, outs, resume, overwrite)
+    config = configs[0]
+    training = config.training
+    data = TrainingData(config, base)
+    first = data.trajectories(1)  # epoch 1's trajectories (for images: copies made once)
+    _check_data(config, first)
+    # the model trains in the units of the scaled data; it keeps the map for its users
+    scaling = fit_scaling(base, getattr(config.data, "scale", "none"))
+    _check_memory(config, first.shape, lanes.count)
+    runs: list[_Run] = []
+    models: list[NCA] = []
+    for config_i, out, rows in zip(configs, outs, metrics, strict=True):
+        k_model, k_train = jax.random.split(jax.random.key(config_i.training.seed))
+        models.append(build_model(config_i, base.shape[-1], k_model, scaling))
+        runs.append(_Run(out, config_i, jax.random.key_data(k_train), rows))
+    encoder = models[0]  # every run's scaling is the same (fitted to the same data)
+
+    def trajectories(epoch: int):
+        return jnp.asarray(encoder.encode(data.trajectories(epoch)))
+
+    # free rollouts for model selection: held-back trajectories, else the training ones
+    # (for images: the untransformed sequence)
+    scored = jnp.asarray(encoder.encode(base if held is None else held))
+    if training.hold_final:
+        # a final frame that must hold: score the rollout to twice the horizon against it
+        scored = jnp.concatenate([scored] + [scored[:, -1:]] * (scored.shape[1] - 1), axis=1)
+    score_fn = eqx.filter_jit(rollout_score)  # compiled once, for row 0 and every validation
+    score_all = lanes.map(rollout_score, (BATCHED, None, None, None), jit=True)
+    if not lanes.stacked:
+        score_all = score_fn  # the same compiled function as row 0's
+    optimizer = make_optimizer(training)
+    y_device = jnp.asarray(encoder.encode(first))
+    devices = [
+        _Device(
+            model,
+            optimizer.init(eqx.filter(model, eqx.is_inexact_array)),
+            initial_states(model, y_device),
+        )
+        for model in models
+    ]
+    states = [_State(best_model=model) for model in models]
+    if resume:  # read every checkpoint before writing anything
+        for i, (run, device, model) in enumerate(zip(runs, devices, models, strict=True)):
+            header = read_header(run.out / CHECKPOINT_FILE, kind="training_state")
+            if training.epochs < header["epoch"]:
+                raise ValueError(
+                    f"{run.out} is already at epoch {header['epoch']}: --epochs "
+                    f"{training.epochs} would not continue it (give at least {header['epoch']})"
+                )
+            *device_tree, best_model, run.key_data = load_tree(
+                run.out / CHECKPOINT_FILE, (*device, model, run.key_data)
+            )
+            devices[i] = _Device(*device_tree)
+            run.elapsed_at_start = header["elapsed"]
+            states[i] = _State(
+                best_model,
+                epoch=header["epoch"],
+                best_epoch=header["best_epoch"],
+                # non-finite values are stored as null; the last two are absent from
+                # checkpoints written before they were tracked
+                best_loss=header_float(header, "best_loss"),
+                lowest_loss=header_float(header, "lowest_loss"),
+                previous_score=header_float(header, "previous_score"),
+                elapsed=header["elapsed"],
+            )
+        if len({state.epoch for state in states}) > 1:
+            at = ", ".join(f"{r.out} at {s.epoch}" for r, s in zip(runs, states, strict=True))
+            raise ValueError(f"runs resumed together must be at the same epoch: {at}")
+    for run, state, model in zip(runs, states, models, strict=True):
+        if resume:
+            run.metrics = [row for row in run.metrics if row["epoch"] <= state.epoch]
+            write_text(run.out / CONFIG_FILE, run.config.to_toml())  # the new number of epochs
+            log(f"resuming {run.out} at epoch {state.epoch} of {training.epochs}")
+        else:
+            start_fresh(run.out)
+            save_array(run.out / DATA_FILE, base)
+            if held is not None:
+                save_array(run.out / VALIDATION_FILE, held)
+            write_text(run.out / CONFIG_FILE, run.config.to_toml())
+            run.metrics = [_untrained_row(model, y_device, scored, training, score_fn)]
+        # files a killed process was writing (atomically) when it died
+        for stale in clean_temporaries(run.out):
+            log(f"removed {stale.name}, left by an interrupted write")
+        # After a resume model.eqx is rewritten from the checkpoint at the first save, so
+        # that the two files always describe the same run.
+        run.saved_best = None if resume else state.best_epoch
+
+    snapshot = _Snapshot(states[0].epoch, lanes.stack(devices), tuple(states))
+    draw = data.draw(max(snapshot.epoch, 1))
+    y_device = trajectories(max(snapshot.epoch, 1))
+    step = lanes.map(
+        make_epoch(training, optimizer, data.augment_noise),
+        (BATCHED, BATCHED, BATCHED, None, BATCHED, BATCHED),
+        jit=True,
+    )
+    fold_in = lanes.map(jax.random.fold_in, (BATCHED, None))  # eager: the epoch varies
+    restarted = lanes.map(initial_states, (BATCHED, None), jit=True)
+    redraw = lanes.map(_redrawn, (BATCHED, None, None, BATCHED), jit=True)
+    schedule = learning_rate_schedule(training)  # of the optimiser's update count
+    base_key = jax.random.wrap_key_data(lanes.stack([run.key_data for run in runs]))
+    bar = Progress(training.epochs, snapshot.epoch, progress, log, runs=lanes.count)
+    run_start = time.perf_counter()
+
+    if training.tensorboard:
+        from .tensorboard import TensorBoardWriter
+
+        for run in runs:
+            run.board = TensorBoardWriter(
+                run.out,
+                base[0],
+                training.steps_between_frames,
+                reinitialised=training.reinitialised_batches > 0,
+                start=snapshot.epoch + 1 if resume else 0,
+            )
+    try:
+        for i, run in enumerate(runs):
+            if run.board is not None and not resume:
+                run.board.scalars(0, run.metrics[0])
+                run.board.image(0, lanes.lane(snapshot.device.model, i))
+        while snapshot.epoch < training.epochs and any(s.diverged is None for s in snapshot.runs):
+            epoch = snapshot.epoch + 1
+            device = snapshot.device
+            starts = device.states
+            if data.draw(epoch) != draw:
+                # new random copies of the data: every trajectory restarts from them
+                draw = data.draw(epoch)
+                y_device = trajectories(epoch)
+                starts = restarted(device.model, y_device)
+            epoch_key = fold_in(base_key, epoch)
+            if training.restart_every and epoch > 1 and (epoch - 1) % training.restart_every == 0:
+                starts = redraw(
+                    device.model, y_device, training.restart_hidden_noise, fold_in(epoch_key, 1)
+                )
+            lowest = lanes.stack(
+                [jnp.asarray(state.lowest_loss, jnp.float32) for state in snapshot.runs]
+            )
+            result = step(device.model, device.opt_state, starts, y_device, epoch_key, lowest)
+            losses = lanes.floats(result.loss)
+            reinitialised_losses = lanes.floats(result.reinitialised_loss)
+            gradient_norms = lanes.floats(result.gradient_norm)
+            propagated = lanes.floats(result.propagated)
+            elapsed = time.perf_counter() - run_start
+            finite = [
+                all(map(math.isfinite, values))
+                for values in zip(losses, reinitialised_losses, gradient_norms, strict=True)
+            ]
+            # on the grid of validate_every (so that an extended, resumed run scores the
+            # same epochs as an uninterrupted one), and at the end if nothing was chosen yet
+            validate = [
+                training.select_by == "rollout"
+                and ok
+                and state.diverged is None
+                and (
+                    epoch % training.validate_every == 0
+                    or (epoch == training.epochs and state.best_epoch == 0)
+                )
+                for ok, state in zip(finite, snapshot.runs, strict=True)
+            ]
+            scores = [math.nan] * lanes.count
+            if any(validate):
+                # the models after this epoch's updates, from the trajectories' first frames
+                scores = lanes.floats(
+                    score_all(result.model, scored, training.steps_between_frames, training.loss)
+                )
+            updated = []
+            for i, (run, state) in enumerate(zip(runs, snapshot.runs, strict=True)):
+                if state.diverged is not None:
+                    updated.append(state)
+                    continue
+                if not finite[i]:
+                    last = lanes.lane(device, i)
+                    _save(run, state, last, training)  # the last finite state, the chosen model
+                    message = (
+                        f"training stopped at epoch {epoch}: the loss became {losses[i]} "
+                        f"(gradient norm {gradient_norms[i]}). The chosen model (epoch "
+                        f"{state.best_epoch}) is kept in {run.out / MODEL_FILE}; try a lower "
+                        "training.learning_rate"
+                    )
+                    if raise_diverged:
+                        raise TrainingDiverged(message)
+                    log(f"seed {run.config.training.seed}: {message}")
+                    updated.append(
+                        dataclasses.replace(state, diverged=message, final_model=last.model)
+                    )
+                    continue
+                rollout_loss = scores[i] if validate[i] else math.nan
+                run.metrics.append(
+                    {
+                        "epoch": epoch,
+                        "loss": losses[i],
+                        "reinitialised_loss": reinitialised_losses[i],
+                        "rollout_loss": rollout_loss,
+                        "gradient_norm": gradient_norms[i],
+                        # at the epoch's first update
+                        "learning_rate": float(schedule((epoch - 1) * training.updates_per_epoch)),
+                        "propagated": int(bool(propagated[i])),
+                        "elapsed_seconds": run.elapsed_at_start + elapsed,
+                    }
+                )
+                if run.board is not None:
+                    run.board.scalars(epoch, run.metrics[-1])
+                if training.select_by == "rollout":
+                    # scored after the update: the candidate is the updated model
+                    candidates, score = result.model, rollout_loss
+                else:
+                    # measured with the parameters before this epoch's update
+                    candidates = device.model
+                    score = losses[i] if training.select_by == "loss" else reinitialised_losses[i]
+                best = (
+                    dict(best_model=lanes.lane(candidates, i), best_loss=score, best_epoch=epoch)
+                    if _is_better(score, state, training, epoch)
+                    else {}
+                )
+                if not math.isnan(score):
+                    best["previous_score"] = score
+                updated.append(
+                    dataclasses.replace(
+                        state,
+                        epoch=epoch,
+                        elapsed=run.elapsed_at_start + elapsed,
+                        lowest_loss=min(state.lowest_loss, losses[i]),
+                        **best,
+                    )
+                )
+            # one rebinding, so an interrupt never sees a half-updated state
+            snapshot = _Snapshot(
+                epoch, _Device(result.model, result.opt_state, result.states), tuple(updated)
+            )
+            active = [i for i, state in enumerate(snapshot.runs) if state.diverged is None]
+            if active:
+                bar.update(
+                    epoch,
+                    min(losses[i] for i in active),
+                    min(snapshot.runs[i].best_loss for i in active),
+                    snapshot.runs[active[0]].elapsed,
+                    run_start,
+                )
+            for i in active:
+                run = runs[i]
+                if run.board is not None and (
+                    epoch % training.tensorboard_every == 0 or epoch == training.epochs
+                ):
+                    run.board.image(epoch, lanes.lane(snapshot.device.model, i))
+                if epoch % training.checkpoint_every == 0 or epoch == training.epochs:
+                    _save(run, snapshot.runs[i], lanes.lane(snapshot.device, i), training)
+    except KeyboardInterrupt:
+        bar.close()
+        for i, (run, state) in enumerate(zip(runs, snapshot.runs, strict=True)):
+            if state.diverged is None:
+                _save(run, state, lanes.lane(snapshot.device, i), training)
+        saved = "the checkpoint is" if lanes.count == 1 else "the checkpoints are"
+        log(f"interrupted at epoch {snapshot.epoch}; {saved} saved: resume with --resume")
+        raise
+    finally:
+        bar.close()
+        for run in runs:
+            if run.board is not None:
+                run.board.close()
+    results = []
+    for i, (run, state) in enumerate(zip(runs, snapshot.runs, strict=True)):
+        final_model = state.final_model
+        if final_model is None:
+            final_model = lanes.lane(snapshot.device.model, i)
+        if state.diverged is None:
+            if training.epochs == 0 or not (run.out / MODEL_FILE).exists():
+                _save(run, state, lanes.lane(snapshot.device, i), training)
+            if state.best_epoch == 0 and state.epoch > 0:
+                log(
+                    f"warning: no epoch qualified as the chosen model, so {run.out / MODEL_FILE} "
+                    f"holds the untrained model; train longer or use {run.out / FINAL_FILE}"
+                )
+        results.append(
+            TrainResult(
+                out_dir=run.out,
+                model=state.best_model,
+                best_loss=state.best_loss,
+                best_epoch=state.best_epoch,
+                epochs=state.epoch,
+                metrics=run.metrics,
+                final_model=final_model,
+                selected_by=training.select_by,
+                config=run.config,
+                data=base,
+                diverged=state.diverged,
+            )
+        )
+    return results
+
+
 def train(
     config: Config | str | os.PathLike,
     out_dir: str | os.PathLike,
@@ -236,278 +653,13 @@ def train(
         config = load_config(config)
     if epochs is not None:
         config = config.replace("training", epochs=epochs)
-    out = Path(out_dir)
-    if config.training.tensorboard:
-        from .tensorboard import check_available
-
-        check_available(out)  # before anything is written
-    config, base, held, metrics = prepare_run(config, out, resume, overwrite)
-    data = TrainingData(config, base)
-    first = data.trajectories(1)  # epoch 1's trajectories (for images: copies made once)
-    _check_data(config, first)
-    training = config.training
-
-    key = jax.random.key(training.seed)
-    k_model, k_train = jax.random.split(key)
-    # the model trains in the units of the scaled data; it keeps the map for its users
-    scaling = fit_scaling(base, getattr(config.data, "scale", "none"))
-    _check_memory(config, first.shape)
-    model = build_model(config, base.shape[-1], k_model, scaling)
-
-    def trajectories(epoch: int):
-        return jnp.asarray(model.encode(data.trajectories(epoch)))
-
-    # free rollouts for model selection: held-back trajectories, else the training ones
-    # (for images: the untransformed sequence)
-    scored = jnp.asarray(model.encode(base if held is None else held))
-    if training.hold_final:
-        # a final frame that must hold: score the rollout to twice the horizon against it
-        scored = jnp.concatenate([scored] + [scored[:, -1:]] * (scored.shape[1] - 1), axis=1)
-    score_fn = eqx.filter_jit(rollout_score)  # compiled once, for row 0 and every validation
-    optimizer = make_optimizer(training)
-    params = eqx.filter(model, eqx.is_inexact_array)
-    y_device = jnp.asarray(model.encode(first))
-    state = _State(
-        model=model,
-        opt_state=optimizer.init(params),
-        states=initial_states(model, y_device),
-        best_model=model,
-        key_data=jax.random.key_data(k_train),
+    (result,) = train_runs(
+        [config],
+        [Path(out_dir)],
+        resume=resume,
+        overwrite=overwrite,
+        progress=progress,
+        log=log,
+        raise_diverged=True,
     )
-    if resume:
-        header = read_header(out / CHECKPOINT_FILE, kind="training_state")
-        if training.epochs < header["epoch"]:
-            raise ValueError(
-                f"{out} is already at epoch {header['epoch']}: --epochs {training.epochs} would "
-                f"not continue it (give at least {header['epoch']})"
-            )
-        model, opt_state, states, best_model, key_data = load_tree(
-            out / CHECKPOINT_FILE, state.tree()
-        )
-        state = _State(
-            model,
-            opt_state,
-            states,
-            best_model,
-            key_data,
-            epoch=header["epoch"],
-            best_epoch=header["best_epoch"],
-            # non-finite values are stored as null; the last two are absent from
-            # checkpoints written before they were tracked
-            best_loss=header_float(header, "best_loss"),
-            lowest_loss=header_float(header, "lowest_loss"),
-            previous_score=header_float(header, "previous_score"),
-            elapsed=header["elapsed"],
-        )
-        metrics = [row for row in metrics if row["epoch"] <= state.epoch]
-        write_text(out / CONFIG_FILE, config.to_toml())  # the new number of epochs
-        log(f"resuming {out} at epoch {state.epoch} of {training.epochs}")
-    else:
-        start_fresh(out)
-        save_array(out / DATA_FILE, base)
-        if held is not None:
-            save_array(out / VALIDATION_FILE, held)
-        write_text(out / CONFIG_FILE, config.to_toml())
-        metrics = [_untrained_row(model, y_device, scored, training, score_fn)]
-    # files a killed process was writing (atomically) when it died
-    for stale in clean_temporaries(out):
-        log(f"removed {stale.name}, left by an interrupted write")
-
-    draw = data.draw(max(state.epoch, 1))
-    y_device = trajectories(max(state.epoch, 1))
-    epoch_fn = make_epoch(training, optimizer, data.augment_noise)
-    schedule = learning_rate_schedule(training)  # of the optimiser's update count
-    base_key = jax.random.wrap_key_data(state.key_data)
-    bar = Progress(training.epochs, state.epoch, progress, log)
-    run_start = time.perf_counter()
-    elapsed_at_start = state.elapsed
-    # After a resume model.eqx is rewritten from the checkpoint at the first save, so that
-    # the two files always describe the same run.
-    saved_best = None if resume else state.best_epoch
-
-    def save_all(current: _State) -> None:
-        """Save metrics, then the checkpoint, then the chosen model (each file atomically).
-
-        In this order a crash at any point leaves files that agree: metrics may run ahead
-        of the checkpoint (a resume drops the extra rows), and model.eqx is never newer
-        than the checkpoint it came from.
-        """
-        nonlocal saved_best
-        rows = [m for m in metrics if m["epoch"] <= current.epoch]
-        write_metrics(out / METRICS_FILE, rows)
-        if rows:
-            x = [m["epoch"] for m in rows]
-            others = {}
-            if training.reinitialised_batches:
-                others["re-initialised trajectories"] = (x, [m["reinitialised_loss"] for m in rows])
-            rollout = [m.get("rollout_loss", math.nan) for m in rows]
-            others["free rollout (model selection)"] = (x, rollout)
-            viz.loss_figure(
-                x,
-                [m["loss"] for m in rows],
-                out / LOSS_FIGURE,
-                others=others,
-                chosen=current.best_epoch or None,
-            )
-        save_tree(
-            out / CHECKPOINT_FILE,
-            current.tree(),
-            {
-                "kind": "training_state",
-                "epoch": current.epoch,
-                "best_loss": current.best_loss,
-                "best_epoch": current.best_epoch,
-                "lowest_loss": current.lowest_loss,
-                "previous_score": current.previous_score,
-                "elapsed": current.elapsed,
-                "hyperparameters": current.model.hyperparameters(),
-            },
-        )
-        save_model(out / FINAL_FILE, current.model, epoch=current.epoch)
-        if current.best_epoch != saved_best or not (out / MODEL_FILE).exists():
-            save_model(
-                out / MODEL_FILE,
-                current.best_model,
-                epoch=current.best_epoch,
-                loss=current.best_loss,
-                selected_by=training.select_by,
-            )
-            saved_best = current.best_epoch
-        if board is not None:
-            board.flush()
-
-    board: TensorBoardWriter | None = None
-    if training.tensorboard:
-        from .tensorboard import TensorBoardWriter
-
-        board = TensorBoardWriter(
-            out,
-            base[0],
-            training.steps_between_frames,
-            reinitialised=training.reinitialised_batches > 0,
-            start=state.epoch + 1 if resume else 0,
-        )
-    try:
-        if board is not None and not resume:
-            board.scalars(0, metrics[0])
-            board.image(0, state.model)
-        while state.epoch < training.epochs:
-            epoch = state.epoch + 1
-            states = state.states
-            if data.draw(epoch) != draw:
-                # new random copies of the data: every trajectory restarts from them
-                draw = data.draw(epoch)
-                y_device = trajectories(epoch)
-                states = initial_states(state.model, y_device)
-            if training.restart_every and epoch > 1 and (epoch - 1) % training.restart_every == 0:
-                states = redrawn_states(
-                    state.model,
-                    y_device,
-                    training.restart_hidden_noise,
-                    key=jax.random.fold_in(jax.random.fold_in(base_key, epoch), 1),
-                )
-            result = epoch_fn(
-                state.model,
-                state.opt_state,
-                states,
-                y_device,
-                jax.random.fold_in(base_key, epoch),
-                jnp.asarray(state.lowest_loss, jnp.float32),
-            )
-            loss = float(result.loss)
-            reinitialised_loss = float(result.reinitialised_loss)
-            gradient_norm = float(result.gradient_norm)
-            elapsed = elapsed_at_start + time.perf_counter() - run_start
-            if not all(map(math.isfinite, (loss, reinitialised_loss, gradient_norm))):
-                save_all(state)  # the last finite state, and the chosen model so far
-                raise TrainingDiverged(
-                    f"training stopped at epoch {epoch}: the loss became {loss} (gradient norm "
-                    f"{gradient_norm}). The chosen model (epoch {state.best_epoch}) is kept in "
-                    f"{out / MODEL_FILE}; try a lower training.learning_rate"
-                )
-            rollout_loss = math.nan
-            # on the grid of validate_every (so that an extended, resumed run scores the
-            # same epochs as an uninterrupted one), and at the end if nothing was chosen yet
-            if training.select_by == "rollout" and (
-                epoch % training.validate_every == 0
-                or (epoch == training.epochs and state.best_epoch == 0)
-            ):
-                # the model after this epoch's updates, from the trajectories' first frames
-                rollout_loss = float(
-                    score_fn(result.model, scored, training.steps_between_frames, training.loss)
-                )
-            metrics.append(
-                {
-                    "epoch": epoch,
-                    "loss": loss,
-                    "reinitialised_loss": reinitialised_loss,
-                    "rollout_loss": rollout_loss,
-                    "gradient_norm": gradient_norm,
-                    # at the epoch's first update
-                    "learning_rate": float(schedule((epoch - 1) * training.updates_per_epoch)),
-                    "propagated": int(bool(result.propagated)),
-                    "elapsed_seconds": elapsed,
-                }
-            )
-            if board is not None:
-                board.scalars(epoch, metrics[-1])
-            if training.select_by == "rollout":
-                # scored after the update: the candidate is the updated model
-                candidate, score = result.model, rollout_loss
-            else:
-                # measured with the parameters before this epoch's update
-                candidate = state.model
-                score = loss if training.select_by == "loss" else reinitialised_loss
-            best = (
-                dict(best_model=candidate, best_loss=score, best_epoch=epoch)
-                if _is_better(score, state, training, epoch)
-                else {}
-            )
-            if not math.isnan(score):
-                best["previous_score"] = score
-            # one rebinding, so an interrupt never sees a half-updated state
-            state = dataclasses.replace(
-                state,
-                model=result.model,
-                opt_state=result.opt_state,
-                states=result.states,
-                epoch=epoch,
-                elapsed=elapsed,
-                lowest_loss=min(state.lowest_loss, loss),
-                **best,
-            )
-            bar.update(epoch, loss, state.best_loss, elapsed, run_start)
-            if board is not None and (
-                epoch % training.tensorboard_every == 0 or epoch == training.epochs
-            ):
-                board.image(epoch, state.model)
-            if epoch % training.checkpoint_every == 0 or epoch == training.epochs:
-                save_all(state)
-    except KeyboardInterrupt:
-        bar.close()
-        save_all(state)
-        log(f"interrupted at epoch {state.epoch}; the checkpoint is saved: resume with --resume")
-        raise
-    finally:
-        bar.close()
-        if board is not None:
-            board.close()
-    if training.epochs == 0 or not (out / MODEL_FILE).exists():
-        save_all(state)
-    if state.best_epoch == 0 and state.epoch > 0:
-        log(
-            f"warning: no epoch qualified as the chosen model, so {out / MODEL_FILE} holds the "
-            f"untrained model; train longer or use {out / FINAL_FILE}"
-        )
-    return TrainResult(
-        out_dir=out,
-        model=state.best_model,
-        best_loss=state.best_loss,
-        best_epoch=state.best_epoch,
-        epochs=state.epoch,
-        metrics=metrics,
-        final_model=state.model,
-        selected_by=training.select_by,
-        config=config,
-        data=base,
-    )
+    return result

@@ -8,13 +8,31 @@ from collections.abc import Callable
 
 
 class Progress:
-    """A rich progress bar on a terminal, plain lines otherwise."""
+    """A rich progress bar on a terminal, plain lines otherwise.
 
-    def __init__(self, total: int, start: int, enabled: bool | None, log: Callable[[str], None]):
+    Args:
+        total: the last epoch.
+        start: the epoch training starts after (0, or a resumed run's).
+        enabled: a bar (``None``: when stdout is a terminal), else plain lines.
+        log: where plain lines go.
+        runs: how many runs train together; with more than one, the loss and best shown
+            are the lowest of the runs.
+    """
+
+    def __init__(
+        self,
+        total: int,
+        start: int,
+        enabled: bool | None,
+        log: Callable[[str], None],
+        runs: int = 1,
+    ):
         from rich.console import Console
 
         self.console = Console(stderr=False)
         self.total, self.start, self.log = total, start, log
+        self.label = "training" if runs == 1 else f"training {runs} seeds"
+        self.suffix = "" if runs == 1 else f"  (lowest of {runs} seeds)"
         self.enabled = self.console.is_terminal if enabled is None else enabled
         self.last_print = -math.inf
         self.bar = None
@@ -29,7 +47,7 @@ class Progress:
             )
 
             self.bar = Progress(
-                TextColumn("[bold]training"),
+                TextColumn(f"[bold]{self.label}"),
                 BarColumn(),
                 MofNCompleteColumn(),
                 TextColumn("loss {task.fields[loss]}"),
@@ -55,7 +73,7 @@ class Progress:
         eta = rate * (self.total - epoch)
         self.log(
             f"epoch {epoch}/{self.total}  loss {loss:.5g}  best {best:.5g}  "
-            f"elapsed {elapsed:.0f}s  eta {eta:.0f}s"
+            f"elapsed {elapsed:.0f}s  eta {eta:.0f}s{self.suffix}"
         )
 
     def close(self):

@@ -12,8 +12,10 @@ A folder holds::
     train_data.npy   the training trajectories (R, M+1, H, W, C), physical units
     validation_data.npy  the held-back trajectories, if any
 
-``prepare_run`` checks a folder before a run writes anything: a folder in a file's place,
-another run's files (kept unless ``overwrite``), a resume that does not match its config.
+``check_folder`` checks a folder before a run writes anything: a folder in a file's place,
+another run's files (kept unless ``overwrite``), a resume that does not match its config;
+``saved_run`` reads back what a resumed run needs; ``prepare_runs`` does both for the runs
+of one training (several seeds share one copy of the data).
 """
 
 from __future__ import annotations
@@ -22,7 +24,9 @@ import csv
 import io
 import math
 import os
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -104,13 +108,12 @@ def read_metrics(path: str | os.PathLike) -> list[dict[str, float]]:
         raise ValueError(f"{path} is not a metrics file written by stnca ({error})") from None
 
 
-def prepare_run(
-    config: Config, out: Path, resume: bool, overwrite: bool = False
-) -> tuple[Config, np.ndarray, np.ndarray | None, list[dict[str, float]]]:
-    """Validate the output folder; return (config, base data, validation data, metrics).
+def check_folder(config: Config, out: Path, resume: bool, overwrite: bool = False) -> Config:
+    """Validate the output folder; return the config the run will use.
 
     Nothing is written here: every file the run will write is checked first (a folder in
-    its place is refused), and an earlier run's files are kept unless ``overwrite``.
+    its place is refused), and an earlier run's files are kept unless ``overwrite``. On
+    ``resume`` the config is the one saved in ``out``, with the changes a resume may make.
     """
     checkpoint = out / CHECKPOINT_FILE
     if out.exists() and not out.is_dir():
@@ -132,13 +135,7 @@ def prepare_run(
                 f"{', '.join('training.' + k for k in RESUME_MAY_CHANGE)} may change on "
                 f"--resume); see {out / CONFIG_FILE}"
             )
-        config = saved.replace("training", **changes)
-        base = load_trajectory(out / DATA_FILE, what="saved training data")
-        held = None
-        if (out / VALIDATION_FILE).is_file():
-            held = load_trajectory(out / VALIDATION_FILE, what="saved validation data")
-        metrics = read_metrics(out / METRICS_FILE) if (out / METRICS_FILE).is_file() else []
-        return config, base, held, metrics
+        return saved.replace("training", **changes)
     for name in (MODEL_FILE, CHECKPOINT_FILE):
         if (out / name).exists() and not overwrite:
             raise ValueError(
@@ -151,12 +148,68 @@ def prepare_run(
             f"{out} already holds files of a training run ({', '.join(leftovers)}) but no "
             f"checkpoint to resume; pass --overwrite to replace them or choose another folder"
         )
-    return config, training_data(config), validation_data(config), []
+    return config
+
+
+def saved_run(out: Path) -> tuple[np.ndarray, np.ndarray | None, list[dict[str, float]]]:
+    """The base data, validation data (or ``None``) and metrics rows a run saved in ``out``."""
+    base = load_trajectory(out / DATA_FILE, what="saved training data")
+    held = None
+    if (out / VALIDATION_FILE).is_file():
+        held = load_trajectory(out / VALIDATION_FILE, what="saved validation data")
+    metrics = read_metrics(out / METRICS_FILE) if (out / METRICS_FILE).is_file() else []
+    return base, held, metrics
+
+
+def _unseeded(config: Config) -> dict[str, Any]:
+    return config.replace("training", seed=0).to_dict()
+
+
+def prepare_runs(
+    configs: Sequence[Config], outs: Sequence[Path], resume: bool, overwrite: bool
+) -> tuple[list[Config], np.ndarray, np.ndarray | None, list[list[dict[str, float]]]]:
+    """Check every run's folder (nothing is written), then make the data once for all runs,
+    or load each resumed run's (which must agree).
+
+    Args:
+        configs: one config per run, equal but for ``training.seed``.
+        outs: one folder per run.
+        resume, overwrite: as for ``check_folder``.
+
+    Returns:
+        ``(configs, base data, validation data or None, metrics rows per run)``; the configs
+        are the ones the runs will use (``check_folder``'s).
+    """
+    for config, out in zip(configs, outs, strict=True):
+        if _unseeded(config) != _unseeded(configs[0]):
+            raise ValueError(
+                f"the config for {out} differs from that for {outs[0]} in more than "
+                "training.seed: train them as separate runs"
+            )
+        if config.training.tensorboard:
+            from .tensorboard import check_available
+
+            check_available(out)  # before anything is written
+    configs = [check_folder(c, o, resume, overwrite) for c, o in zip(configs, outs, strict=True)]
+    if not resume:
+        return configs, training_data(configs[0]), validation_data(configs[0]), [[] for _ in outs]
+    saved = [saved_run(out) for out in outs]
+    base, held, _ = saved[0]
+    for out, (other_base, other_held, _) in zip(outs, saved, strict=True):
+        if not (
+            np.array_equal(other_base, base)
+            and (other_held is None) == (held is None)
+            and (held is None or other_held is None or np.array_equal(other_held, held))
+        ):
+            raise ValueError(
+                f"{out} was trained on other data than {outs[0]}: resume them one by one"
+            )
+    return configs, base, held, [metrics for _, _, metrics in saved]
 
 
 def start_fresh(out: Path) -> None:
     """Make ``out`` ready for a new run: no file of an earlier run may survive (after
-    ``prepare_run`` allowed it, i.e. with ``overwrite``)."""
+    ``check_folder`` allowed it, i.e. with ``overwrite``)."""
     out.mkdir(parents=True, exist_ok=True)
     for name in RUN_FILES:
         (out / name).unlink(missing_ok=True)
