@@ -279,3 +279,19 @@ class NCA(eqx.Module):
                 "a stochastic NCA (update_probability < 1) needs a PRNG key: pass key=..."
             )
         return key  # type: ignore[return-value]  # None only where it is never used
+
+
+@eqx.filter_jit
+def observable_rollout(
+    model: NCA,
+    initial: Float[Array, "*batch height width observable"],
+    steps: int,
+    every: int,
+    key: PRNGKeyArray,
+) -> Float[Array, "*batch frames height width observable"]:
+    """Physical units in and out: the observable frames of a rollout of ``steps`` steps
+    (every ``every``-th, frame 0 included) from an observable ``initial`` state whose hidden
+    channels start at zero; ``key`` is ignored by a deterministic model."""
+    state = model.initial_state(model.encode(initial))
+    frames = model.rollout(state, steps, every=every, key=key if model.stochastic else None)
+    return model.decode(model.observable(frames))

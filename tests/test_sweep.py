@@ -196,3 +196,24 @@ def test_every_figure_file_loads_and_expands(figure, scale):
         assert [c.config.data.every for c in cells] == [
             c.config.training.steps_between_frames for c in cells
         ]
+
+
+def test_the_cli_runs_a_sweep_and_names_missing_cells(tmp_path):
+    config = tmp_path / "c.toml"
+    config.write_text(
+        "[model]\nhidden_channels = 1\n[data]\nsize = 8\nsteps = 16\ntrajectories = 1\n"
+        "[training]\nepochs = 2\nsteps_between_frames = 4\n"
+    )
+    out = tmp_path / "o"
+    common = ["sweep", str(config), "--vary", "t=4,8", "--out", str(out)]
+    result = runner.invoke(app, [*common, "--shard", "1/2"])
+    assert result.exit_code == 0, result.output
+    assert "1 of 2 cells not finished: t=4" in result.output
+    result = runner.invoke(app, [*common, "--collect"])
+    assert result.exit_code == 1 and "t=4" in result.output  # incomplete: named, exit 1
+    result = runner.invoke(app, [*common, "--shard", "0/2", "--collect"])
+    assert result.exit_code == 2 and "not both" in result.output
+    result = runner.invoke(app, common)
+    assert result.exit_code == 0, result.output
+    assert "t=8: done earlier, skipped" in result.output
+    assert len(read_results(out / "results.csv")) == 2

@@ -26,15 +26,8 @@ import numpy as np
 from .. import viz
 from .._files import json_safe, write_text
 from .._trajectory import check_steps
-from ..model import NCA
+from ..model import NCA, observable_rollout
 from .metrics import frame_metrics
-
-
-@eqx.filter_jit
-def _rollout(model: NCA, initial, steps: int, every: int, key):
-    state = model.initial_state(model.encode(initial))
-    frames = model.rollout(state, steps, every=every, key=key if model.stochastic else None)
-    return model.decode(model.observable(frames))
 
 
 def predict(
@@ -54,7 +47,7 @@ def predict(
     """
     check_steps(steps, every)
     key = jax.random.key(0) if key is None else key
-    out = np.array(_rollout(model, jnp.asarray(initial), steps, every, key))
+    out = np.array(observable_rollout(model, jnp.asarray(initial), steps, every, key))
     out[:, 0] = initial  # frame 0 is the given state itself, not its encode-decode round trip
     return out
 

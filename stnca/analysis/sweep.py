@@ -301,6 +301,9 @@ def _write_cell(folder, cell, results, seed_values, truth, t, wall) -> None:
             "seed": seed,
             "min_training_loss": result.lowest_loss,
             "chosen_epoch": result.best_epoch,
+            # a seed whose training loss became non-finite stopped early; its chosen model
+            # (the last good one) is still tested
+            "diverged": bool(result.diverged),
             "wall_seconds": wall,  # the cell's, all its seeds trained together
         }
         for name, frame in (("horizon", horizon), ("twice", 2 * horizon)):
@@ -340,7 +343,7 @@ def collect_sweep(
         return {"cells": [c.name for c in cells], "missing": missing, "results": None}
     keys = [k for k, _ in cells[0].values]
     table = io.StringIO()
-    columns = [*keys, "seed", "min_training_loss", "chosen_epoch"]
+    columns = [*keys, "seed", "min_training_loss", "chosen_epoch", "diverged"]
     columns += [f"{w}_{n}" for n in ("horizon", "twice") for w in PREDICTORS] + ["wall_seconds"]
     writer = csv.DictWriter(table, columns, lineterminator="\n")
     writer.writeheader()

@@ -16,13 +16,12 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-import equinox as eqx
 import jax
 import numpy as np
 from jaxtyping import Array, Float
 
 from .. import viz
-from ..model import NCA
+from ..model import NCA, observable_rollout
 
 FOLDER = "tensorboard"
 """The run folder's subfolder of event files."""
@@ -53,13 +52,6 @@ def check_available(out: Path) -> None:
         raise ValueError(f"cannot write TensorBoard events to {out / FOLDER}: it is not a folder")
 
 
-@eqx.filter_jit
-def _free_rollout(model: NCA, initial, steps: int, every: int, key):
-    state = model.initial_state(model.encode(initial))
-    frames = model.rollout(state, steps, every=every, key=key if model.stochastic else None)
-    return model.decode(model.observable(frames))
-
-
 def prediction_image(
     model: NCA, truth: Float[np.ndarray, "frames H W obs"], steps_between_frames: int
 ) -> Float[np.ndarray, "height width 3"]:
@@ -75,7 +67,7 @@ def prediction_image(
         spaced frames, small lattices magnified to ``MIN_FRAME`` pixels.
     """
     frames = truth.shape[0]
-    predicted: Float[Array, "frames H W obs"] = _free_rollout(
+    predicted: Float[Array, "frames H W obs"] = observable_rollout(
         model,
         truth[0],
         (frames - 1) * steps_between_frames,
