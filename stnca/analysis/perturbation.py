@@ -234,9 +234,11 @@ def _finals(run, initial, positions, size, kind, bounds, noise):
     return jax.vmap(one)(positions)
 
 
+@eqx.filter_jit
 def final_state(model: NCA, initial: Observable, steps: int, key: PRNGKeyArray | None):
     """``Phi^n``: the observable state after ``steps`` from an observable ``initial`` (hidden
-    channels zero), model units; ``key`` is ignored by a deterministic NCA."""
+    channels zero), model units; ``key`` is ignored by a deterministic NCA. Compiled once per
+    ``steps`` (and shape), not at every call."""
     key = key if model.stochastic else None
     return model.observable(model.advance(model.initial_state(initial), steps, key=key))
 
