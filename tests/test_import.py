@@ -267,3 +267,64 @@ def test_the_well_worked_example_end_to_end(tmp_path):
     )
     assert result.exit_code == 0, result.output
     assert (tmp_path / "evaluation" / "evaluation.json").is_file()
+
+
+def test_review_cases_selection_across_sources(tmp_path, rng):
+    """--normalise and --trajectories act on all sources together; a source without an R
+    axis is one trajectory."""
+    small, large = np.zeros((2, 3, 6, 6, 1), np.float32), np.zeros((1, 3, 6, 6, 1), np.float32)
+    small[..., 0, 0, 0] = 1.0
+    large[..., 0, 0, 0] = 100.0
+    np.save(tmp_path / "small.npy", small)
+    np.save(tmp_path / "large.npy", large)
+    both = read_sources(
+        [tmp_path / "small.npy", tmp_path / "large.npy"], Selection(normalise="minmax")
+    ).trajectories
+    np.testing.assert_allclose(both[:, 0, 0, 0, 0], [0.01, 0.01, 1.0])  # one min and max
+    picked = read_sources(
+        [tmp_path / "small.npy", tmp_path / "large.npy"], Selection(trajectories=(1, 3))
+    ).trajectories
+    np.testing.assert_array_equal(picked[:, 0, 0, 0, 0], [1.0, 100.0])
+    np.save(tmp_path / "one.npy", small[0])
+    with pytest.raises(ValueError, match="one trajectory"):
+        read_source(tmp_path / "one.npy", Selection(trajectories=(1, 3)))
+
+
+def test_review_cases_formats(tmp_path, rng):
+    # a folder mixing 8- and 16-bit frames is refused (their values would not agree)
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    Image.fromarray(np.full((6, 6), 255, np.uint8)).save(folder / "1.png")
+    Image.fromarray(np.full((6, 6), 255, np.uint16)).save(folder / "2.png")
+    refused(tmp_path, folder, message="one size and colour mode")
+    # a damaged .npz
+    damaged = tmp_path / "damaged.npz"
+    damaged.write_bytes(b"PK\x03\x04" + rng.bytes(200))
+    refused(tmp_path, damaged, message="not a readable .npz")
+    # The Well's vector fields: picked by name, components named field[i]
+    with h5py.File(tmp_path / "v.h5", "w") as handle:
+        handle["t1_fields/velocity"] = rng.uniform(size=(2, 4, 6, 6, 2)).astype(np.float32)
+    got = read_source(f"{tmp_path / 'v.h5'}:/t1_fields", Selection(channels=("velocity",)))
+    assert got.trajectories.shape == (2, 4, 6, 6, 2)
+    assert got.channel_names == ("velocity[0]", "velocity[1]")
+    # RGB samples per channel (CYXS): merged into one channel axis, channel-major
+    stack = rng.uniform(size=(2, 4, 6, 6, 3)).astype(np.float32)  # T C Y X S
+    tifffile.imwrite(tmp_path / "cs.tif", stack, photometric="rgb", metadata={"axes": "TCYXS"})
+    got = read_source(tmp_path / "cs.tif").trajectories
+    np.testing.assert_array_equal(got[0], np.moveaxis(stack, 1, 3).reshape(2, 6, 6, 12))
+    # a stack whose first axis tifffile calls samples: the message says how to place it
+    tifffile.imwrite(
+        tmp_path / "s.tif",
+        rng.uniform(size=(3, 6, 6)).astype(np.float32),
+        photometric="rgb",
+        planarconfig="separate",
+    )
+    line = refused(tmp_path, tmp_path / "s.tif", message="no T (time) axis")
+    assert "--axes T" in line
+    np.testing.assert_array_equal(
+        imported(tmp_path, tmp_path / "s.tif", "--axes", "TYX")[..., 0],
+        tifffile.imread(tmp_path / "s.tif"),
+    )
+    # a frame range that keeps nothing says so
+    iio.imwrite(tmp_path / "five.gif", (rng.uniform(size=(5, 8, 8)) * 255).astype(np.uint8))
+    refused(tmp_path, tmp_path / "five.gif", "--frames", "4:2", message="keeps none")

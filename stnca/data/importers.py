@@ -128,6 +128,11 @@ def split_spec(spec: str | Path) -> tuple[Path, str | None]:
 
 def read_source(spec: str | Path, selection: Selection = Selection()) -> Imported:
     """Read one source (see the module's docstring) as float32 ``(R, T, H, W, C)``."""
+    imported = _read_one(spec, dataclasses.replace(selection, normalise="none"))
+    return _normalised(imported, selection.normalise)
+
+
+def _read_one(spec: str | Path, selection: Selection) -> Imported:
     path, inside = split_spec(spec)
     if not path.exists():
         raise ValueError(f"{path}: not found")
@@ -146,7 +151,7 @@ def read_source(spec: str | Path, selection: Selection = Selection()) -> Importe
     if name.endswith(".npz"):
         return _read_npz(path, inside, selection)
     if name.endswith(".npy"):
-        array = load_array(path, "data file")
+        array = load_array(path, "data file", mmap_mode="r")  # only the selection is read
         axes = selection.axes or _default_axes(array.ndim, path, {3: "TYX", 4: "TYXC", 5: "RTYXC"})
         return _finish(path, f".npy, axes {axes}, shape {array.shape}", array, axes, selection)
     raise ValueError(f"{path}: unknown format (give {FORMATS})")
@@ -157,7 +162,11 @@ def read_sources(specs: Sequence[str | Path], selection: Selection = Selection()
     agree in frames, lattice and channels after the selection)."""
     if not specs:
         raise ValueError("give at least one source")
-    parts = [read_source(spec, selection) for spec in specs]
+    if len(specs) == 1:
+        return read_source(specs[0], selection)
+    # trajectories are picked, and values normalised, over all the sources together
+    each = dataclasses.replace(selection, trajectories=None, normalise="none")
+    parts = [_read_one(spec, each) for spec in specs]
     first = parts[0]
     for spec, part in zip(specs, parts, strict=True):
         if part.trajectories.shape[1:] != first.trajectories.shape[1:]:
@@ -166,43 +175,82 @@ def read_sources(specs: Sequence[str | Path], selection: Selection = Selection()
                 f"{specs[0]}'s {first.trajectories.shape[1:]}; crop, resize or pick frames "
                 "so they agree"
             )
-    if len(parts) == 1:
-        return first
-    return dataclasses.replace(
-        first,
-        trajectories=np.concatenate([p.trajectories for p in parts]),
-        source=f"{len(parts)} sources; the first: {first.source}",
+    trajectories = np.concatenate([p.trajectories for p in parts])
+    if selection.trajectories is not None:
+        trajectories = trajectories[slice(*selection.trajectories)]
+        if not len(trajectories):
+            raise ValueError(
+                f"--trajectories {selection.trajectories} keeps none of the "
+                f"{sum(len(p.trajectories) for p in parts)} trajectories of the sources"
+            )
+    combined = dataclasses.replace(
+        first, trajectories=trajectories, source=f"{len(parts)} sources; the first: {first.source}"
     )
+    return _normalised(combined, selection.normalise)
+
+
+def _normalised(imported: Imported, normalise: str) -> Imported:
+    """``minmax``: each channel to [0, 1] by its minimum and maximum over everything read."""
+    if normalise != "minmax":
+        return imported
+    array = imported.trajectories
+    low = array.min(axis=(0, 1, 2, 3), keepdims=True)
+    high = array.max(axis=(0, 1, 2, 3), keepdims=True)
+    scaled = ((array - low) / np.where(high > low, high - low, 1.0)).astype(np.float32)
+    return dataclasses.replace(imported, trajectories=scaled)
 
 
 # --- formats -------------------------------------------------------------------------
 
 
 def _read_tiff(path: Path, selection: Selection) -> Imported:
+    import logging
+
     tifffile = _optional("tifffile", "TIFF files")
+    logging.getLogger("tifffile").setLevel(logging.CRITICAL)  # its warnings: our one line
     try:
-        with tifffile.TiffFile(path) as tif:
-            series = tif.series[0]
-            axes, shape = series.axes.upper(), tuple(series.shape)
-            if selection.axes is None and "R" in axes:
-                raise ValueError(
-                    f"{path}: a tiled TIFF (axes {axes}, R = tiles); give --axes to place them"
-                )
-            # tifffile names a stack without metadata I (image sequence) or Q (unknown)
-            if "T" not in axes and axes[0] in "IQ":
-                axes = "T" + axes[1:]
-            axes = _check_axes(selection.axes or axes.replace("S", "C"), shape, path)
-            region = _region(axes, shape, selection, path)
-            _check_size(region, shape, axes, path)
+        tif = tifffile.TiffFile(path)
+        series = tif.series[0]
+    except Exception as error:  # tifffile raises many kinds on damaged files  # noqa: BLE001
+        raise ValueError(f"{path}: not a readable TIFF file ({error})") from None
+    with tif:
+        found, shape = series.axes.upper(), tuple(series.shape)
+        axes = selection.axes or _tiff_axes(found, path)
+        if selection.axes is None and "C" in axes and "S" in axes:
+            # channels and samples (e.g. RGB per channel): one axis, channel-major
+            axes = axes.replace("C", "F").replace("S", "C")
+        plain = axes.replace("F", "")
+        _check_axes(plain, tuple(n for a, n in zip(axes, shape, strict=True) if a != "F"), path)
+        region = _region(
+            plain, tuple(n for a, n in zip(axes, shape, strict=True) if a != "F"), selection, path
+        )
+        if "F" in axes:
+            at = axes.index("F")
+            region = region[:at] + (slice(None),) + region[at:]
+        _check_size(region, shape, axes, path)
+        try:
             try:
                 array = series.asarray(out="memmap") if _large(shape) else series.asarray()
             except ValueError:
                 array = series.asarray()
             array = array.reshape(shape)[region]
-    except (tifffile.TiffFileError, OSError, IndexError) as error:
-        raise ValueError(f"{path}: not a readable TIFF file ({error})") from None
-    source = f"TIFF{' (OME)' if '.ome.' in path.name.lower() else ''}, axes {axes}, shape {shape}"
+        except Exception as error:  # noqa: BLE001
+            raise ValueError(f"{path}: cannot decode its images ({error})") from None
+    source = f"TIFF{' (OME)' if '.ome.' in path.name.lower() else ''}, axes {found}, shape {shape}"
     return _finish(path, source, array, _kept_axes(axes, region), selection, selected=True)
+
+
+def _tiff_axes(found: str, path: Path) -> str:
+    """tifffile's axes letters as ours: S (samples, e.g. RGB) are channels; a first axis I
+    (image sequence) or Q (unknown) of a stack without metadata is time."""
+    if "R" in found:
+        raise ValueError(
+            f"{path}: a tiled TIFF (axes {found}, R = tiles); give --axes to place them"
+        )
+    axes = found
+    if "T" not in axes and axes[0] in "IQ":
+        axes = "T" + axes[1:]
+    return axes if "C" in axes else axes.replace("S", "C")
 
 
 def _read_hdf5(path: Path, inside: str | None, selection: Selection) -> Imported:
@@ -218,6 +266,8 @@ def _read_hdf5(path: Path, inside: str | None, selection: Selection) -> Imported
                 inside = datasets[0]
             elif "t0_fields" in handle:
                 inside = "t0_fields"
+            elif not datasets:
+                raise ValueError(f"{path}: an HDF5 file with no datasets")
             else:
                 raise ValueError(
                     f"{path} holds several datasets; pick one as {path}:/PATH from "
@@ -257,10 +307,17 @@ def _read_hdf5(path: Path, inside: str | None, selection: Selection) -> Imported
         out_axes = _kept_axes(axes, region) + "F"
         names = tuple(fields)
     else:
-        array, out_axes, names = arrays[0], _kept_axes(axes, region), None
+        array, out_axes, names = arrays[0], _kept_axes(axes, region), (fields[0],)
     source = f"HDF5 {path.name}:/{inside}, axes {axes}, shape {shape}"
     return _finish(
-        path, source, array, out_axes, selection, selected=True, names=names, dtype=dtype
+        path,
+        source,
+        array,
+        out_axes,
+        _fields_picked(selection),
+        selected=True,
+        names=names,
+        dtype=dtype,
     )
 
 
@@ -283,18 +340,23 @@ def _read_video(path: Path, selection: Selection) -> Imported:
     # negative bounds count from the end, which a stream does not know: keep all, then slice
     from_end = any(v is not None and v < 0 for v in (start, stop))
     keep = range(2**62)[wanted] if not from_end else range(2**62)
-    frames = []
+    frames: list[np.ndarray] = []
     try:
         for index, frame in enumerate(iio.imiter(path)):
             if index >= keep.stop:
                 break
             if index in keep:
                 frames.append(np.asarray(frame))
+                if len(frames) % 256 == 0:  # a stream of unknown length: stop before it
+                    # fills the memory (the frames read so far, and their float copy)
+                    check_memory(len(frames) * frames[0].size, f"reading {path}", copies=3)
     except Exception as error:  # the decoders raise many kinds  # noqa: BLE001
         reason = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise ValueError(f"{path}: cannot decode this video ({reason})") from None
     if from_end:
         frames = frames[wanted]
+    if not frames and selection.frames is not None:
+        raise ValueError(f"{path}: --frames {start}:{stop} keeps none of its frames")
     if not frames:
         raise ValueError(f"{path}: no frames decoded (an empty or damaged video?)")
     array = np.stack(frames)
@@ -318,8 +380,10 @@ def _read_folder(path: Path, selection: Selection) -> Imported:
         raise ValueError(f"{path}: an empty folder (no {', '.join(IMAGE_SUFFIXES)} images in it)")
     start, stop = selection.frames or (None, None)
     files = files[slice(start, stop, selection.every)]
+    if not files:
+        raise ValueError(f"{path}: --frames {start}:{stop} keeps none of its images")
     frames: list[np.ndarray] = []
-    modes: set[str] = set()
+    modes: list[str] = []
     for file in files:
         try:
             with Image.open(file) as image:
@@ -329,23 +393,28 @@ def _read_folder(path: Path, selection: Selection) -> Imported:
             raise ValueError(f"{file} is too large an image to read safely") from None
         except (UnidentifiedImageError, OSError, ValueError) as error:
             raise ValueError(f"{file}: not a readable image ({error})") from None
-        if frames and frame.shape != frames[0].shape:
+        if frames and (frame.shape != frames[0].shape or mode != modes[0]):
             raise ValueError(
-                f"{file}: frame of shape {frame.shape} (H, W, C), but {files[0].name} is "
-                f"{frames[0].shape}; all frames must have one size and colour mode"
+                f"{file}: frame of shape {frame.shape} (H, W, C), mode {mode}, but "
+                f"{files[0].name} is {frames[0].shape}, mode {modes[0]}; all frames must have "
+                "one size and colour mode (bit depth)"
             )
         frames.append(frame)
-        modes.add(mode)
+        modes.append(mode)
     array = np.stack(frames)
     source = f"folder of {len(files)} images ({files[0].name} ... {files[-1].name})"
     plain = dataclasses.replace(selection, frames=None, every=1)
-    return _finish(path, source, array, "TYXC", plain, dtype="/".join(sorted(modes)))
+    return _finish(path, source, array, "TYXC", plain, dtype=modes[0])
 
 
 def _read_npz(path: Path, inside: str | None, selection: Selection) -> Imported:
+    import zipfile
+    import zlib
+
+    damaged = (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error)
     try:
         archive = np.load(path, allow_pickle=False)
-    except (ValueError, OSError, EOFError) as error:
+    except damaged as error:
         raise ValueError(f"{path}: not a readable .npz file ({error})") from None
     with archive:
         names = sorted(archive.files)
@@ -357,8 +426,8 @@ def _read_npz(path: Path, inside: str | None, selection: Selection) -> Imported:
             names = _pick_named(names, selection.channels, str(path))
         try:
             arrays = [archive[name] for name in names]
-        except ValueError as error:  # object arrays need pickle: refused
-            raise ValueError(f"{path}: {error}".splitlines()[0]) from None
+        except damaged as error:  # damaged members; object arrays need pickle: refused
+            raise ValueError(f"{path}: an unreadable array ({error})".splitlines()[0]) from None
     shape = arrays[0].shape
     for name, array in zip(names, arrays, strict=True):
         if array.shape != shape:
@@ -369,16 +438,19 @@ def _read_npz(path: Path, inside: str | None, selection: Selection) -> Imported:
     axes = selection.axes or _default_axes(len(shape), path, {3: "TYX", 4: "TYXC", 5: "RTYXC"})
     axes = _check_axes(axes, shape, path)
     if len(arrays) == 1:
-        return _finish(
-            path,
-            f".npz {names[0]}, axes {axes}, shape {shape}",
-            arrays[0],
-            axes,
-            selection,
-            names=None if "C" in axes else (names[0],),
-        )
+        source = f".npz {names[0]}, axes {axes}, shape {shape}"
+        return _finish(path, source, arrays[0], axes, _fields_picked(selection), names=(names[0],))
     source = f".npz arrays {', '.join(names)}, axes {axes}, shape {shape}"
-    return _finish(path, source, np.stack(arrays, -1), axes + "F", selection, names=tuple(names))
+    stacked = np.stack(arrays, -1)
+    return _finish(path, source, stacked, axes + "F", _fields_picked(selection), names=tuple(names))
+
+
+def _fields_picked(selection: Selection) -> Selection:
+    """Channel names have picked the fields (datasets, arrays): none are left to pick."""
+    channels = selection.channels
+    if channels is not None and not all(c.isdigit() or c in GREY for c in channels):
+        return dataclasses.replace(selection, channels=None)
+    return selection
 
 
 # --- selection -----------------------------------------------------------------------
@@ -412,7 +484,8 @@ def _check_axes(axes: str, shape: tuple[int, ...], path: Path) -> str:
     for needed in "TYX":
         if needed not in axes:
             what = "time" if needed == "T" else "lattice"
-            raise ValueError(f"{path}: axes {axes} have no {needed} ({what}) axis")
+            hint = f"; if its first axis is time, give --axes T{axes[1:]}" if needed == "T" else ""
+            raise ValueError(f"{path}: axes {axes} have no {needed} ({what}) axis{hint}")
     return axes
 
 
@@ -482,11 +555,12 @@ def _pick_named(names: list[str], channels: tuple[str, ...] | None, where: str) 
 
 
 def _pixels(image) -> tuple[np.ndarray, str]:
-    """One image file's pixels ``(H, W, C)`` in ``[0, 1]``: grey 1 channel, RGB 3, RGBA 4."""
+    """One image file's pixels ``(H, W, C)``: grey 1 channel, RGB 3, RGBA 4; 8- and 16-bit
+    values scaled to ``[0, 1]``, 32-bit integer and float images as stored."""
     mode = image.mode
-    if mode in ("I;16", "I;16B", "I;16L", "I"):
+    if mode in ("I;16", "I;16B", "I;16L"):
         return np.asarray(image, np.float32)[..., None] / 65535.0, mode
-    if mode == "F":
+    if mode in ("I", "F"):
         return np.asarray(image, np.float32)[..., None], mode
     if mode == "L":
         return np.asarray(image, np.float32)[..., None] / 255.0, mode
@@ -515,7 +589,7 @@ def _finish(
     dtype: str | None = None,
 ) -> Imported:
     """Select (unless already done), move the axes to (R, T, Y, X, C), pick channels,
-    resize, normalise and check the result."""
+    resize and check the result."""
     dtype = dtype or str(array.dtype)
     if not (np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating)):
         raise ValueError(f"{path} holds {array.dtype}, not real numbers")
@@ -533,9 +607,14 @@ def _finish(
         array = array.reshape(*array.shape[:-2], -1)
         axes = axes.replace("F", "").replace("C", "") + "C"
     axes = axes.replace("F", "C")
+    single = "R" not in axes
     for missing in "RC":
         if missing not in axes:
             array, axes = array[None], missing + axes
+    if single and selection.trajectories is not None:
+        array = array[slice(*selection.trajectories)]  # it is one trajectory
+        if not array.shape[0]:
+            raise ValueError(f"{path} holds one trajectory: --trajectories keeps none of it")
     array = np.transpose(array, [axes.index(a) for a in "RTYXC"])
     array = np.asarray(array, np.float32)
     array, channel_names = _pick_channels(array, selection.channels, names, path)
@@ -550,10 +629,6 @@ def _finish(
     bad = ~np.isfinite(array)
     if bad.any():
         raise ValueError(f"{path} holds {int(bad.sum())} non-finite value(s) (NaN or inf)")
-    if selection.normalise == "minmax":
-        low = array.min(axis=(0, 1, 2, 3), keepdims=True)
-        high = array.max(axis=(0, 1, 2, 3), keepdims=True)
-        array = (array - low) / np.where(high > low, high - low, 1.0)
     return Imported(np.ascontiguousarray(array, np.float32), source, channel_names, dtype)
 
 
@@ -561,6 +636,10 @@ def _pick_channels(
     array: np.ndarray, channels: tuple[str, ...] | None, names: tuple[str, ...] | None, path
 ) -> tuple[np.ndarray, tuple[str, ...]]:
     count = array.shape[-1]
+    if names is not None and len(names) != count and count % len(names) == 0:
+        # fields with a channel axis of their own: velocity[0], velocity[1], ...
+        per = count // len(names)
+        names = tuple(f"{name}[{i}]" for name in names for i in range(per))
     names = names if names is not None and len(names) == count else tuple(map(str, range(count)))
     if channels is None:
         return array, names
@@ -588,6 +667,8 @@ def resize_frames(array: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     from PIL import Image
 
     height, width = size
+    frames = int(np.prod(array.shape[:-3], dtype=np.int64)) * array.shape[-1]
+    check_memory(frames * height * width, f"resizing to {height}x{width}")
     shrink = height <= array.shape[-3] and width <= array.shape[-2]
     method = Image.Resampling.BOX if shrink else Image.Resampling.BILINEAR
     flat = array.reshape(-1, *array.shape[-3:])

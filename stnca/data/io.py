@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
@@ -27,11 +28,14 @@ def check_regular_file(path: Path, what: str, kind: str) -> Path:
     return path
 
 
-def load_array(path: str | os.PathLike, what: str = "array file") -> np.ndarray:
+def load_array(
+    path: str | os.PathLike, what: str = "array file", mmap_mode: Literal["r"] | None = None
+) -> np.ndarray:
     """Load a ``.npy`` file without pickle, with one-line errors for the usual mistakes.
 
     The header is read first: a file that is not ``.npy``, holds objects, or claims more
-    data than it contains is refused before anything is allocated.
+    data than it contains is refused before anything is allocated. ``mmap_mode="r"`` maps
+    the file instead of reading it (only what is indexed is read).
     """
     path = check_regular_file(Path(path), what, "a .npy file")
     with open(path, "rb") as handle:
@@ -61,7 +65,7 @@ def load_array(path: str | os.PathLike, what: str = "array file") -> np.ndarray:
             f"but the file holds {path.stat().st_size - offset:_}"
         )
     try:
-        return np.load(path, allow_pickle=False)
+        return np.load(path, allow_pickle=False, mmap_mode=mmap_mode)
     except (ValueError, OSError, EOFError) as error:
         reason = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise ValueError(f"{what} {path} is not a readable .npy array ({reason})") from None
