@@ -1048,6 +1048,8 @@ def sweep_command(
 
     if seeds < 1:
         raise UserError(f"--seeds must be >= 1, got {seeds}")
+    if test_size is not None and test_size < 3:
+        raise UserError(f"--test-size must be >= 3, got {test_size}")
     base = load_config(config_path)
     _run_sweep(base, [parse_vary(v) for v in vary], out, seeds, shard, collect, test_size)
 

@@ -7,7 +7,14 @@ import pytest
 from typer.testing import CliRunner
 
 from stnca.analysis.reproduce import FIGURES, SCALES, load_plan, sweep_file
-from stnca.analysis.sweep import expand, parse_vary, read_results, run_sweep, select_shard
+from stnca.analysis.sweep import (
+    collect_sweep,
+    expand,
+    parse_vary,
+    read_results,
+    run_sweep,
+    select_shard,
+)
 from stnca.cli import app
 from stnca.train.config import config_from_dict
 
@@ -169,6 +176,7 @@ def test_a_folder_of_another_grid_is_refused(finished):
         ("noise", "KEY=V1,V2"),
         ("t=3", "must divide the horizon"),
         ("training.epochs=1,2", "not a key a sweep may vary"),
+        ("training.minibatches=1,3", "must divide the number of transitions"),
     ],
 )
 def test_bad_vary_is_refused_before_training(tmp_path, vary, message):
@@ -217,3 +225,95 @@ def test_the_cli_runs_a_sweep_and_names_missing_cells(tmp_path):
     assert result.exit_code == 0, result.output
     assert "t=8: done earlier, skipped" in result.output
     assert len(read_results(out / "results.csv")) == 2
+
+
+def test_t_follows_a_co_varied_horizon_and_trajectories():
+    (cell,) = expand(tiny_base(), [("t", [8]), ("data.steps", [32]), ("data.trajectories", [4])])
+    config = cell.config
+    assert config.data.every == 8 and config.data.steps == 32 and config.data.trajectories == 4
+    # the base has 4 transitions per mini-batch; this cell has 4 x 4 = 16 -> 4 mini-batches
+    assert config.training.minibatches == 4
+    (kept,) = expand(tiny_base(), [("t", [8]), ("training.minibatches", [2])])
+    assert kept.config.training.minibatches == 2
+
+
+def fake_cell(out, cell, errors, rng):
+    """A finished cell's files without training (for the collect and figure code)."""
+    import json
+
+    folder = out / "cells" / cell.name
+    folder.mkdir(parents=True)
+    rows = [
+        {
+            "seed": k,
+            "min_training_loss": 1.0 + k,
+            "chosen_epoch": 3,
+            "diverged": False,
+            "wall_seconds": 1.0,
+            **{
+                f"{w}_{n}": e
+                for w in ("nca", "persistence", "spatial_mean")
+                for n in ("horizon", "twice")
+            },
+        }
+        for k, e in enumerate(errors)
+    ]
+    (folder / "result.json").write_text(
+        json.dumps(
+            {
+                "cell": cell.name,
+                "values": [list(v) for v in cell.values],
+                "steps_between_frames": 4,
+                "test_steps": [16, 32],
+                "rows": rows,
+            }
+        )
+    )
+    np.save(folder / "snapshots.npy", rng.uniform(size=(len(errors), 8, 8, 2)).astype(np.float32))
+    np.save(folder / "truth.npy", rng.uniform(size=(2, 8, 8, 2)).astype(np.float32))
+
+
+def test_collect_and_figure_with_boolean_values_and_blown_up_models(tmp_path, rng):
+    cells = expand(tiny_base(), [("model.hidden_bias", [True, False])])
+    for cell, errors in zip(cells, ([0.2, 1e30], [0.3, float("nan")]), strict=True):
+        fake_cell(tmp_path, cell, errors, rng)
+    result = collect_sweep(tmp_path, cells, log=quiet)
+    assert result["missing"] == [] and (tmp_path / "sweep.png").stat().st_size > 10_000
+    rows = read_results(tmp_path / "results.csv")
+    assert [r["model.hidden_bias"] for r in rows] == ["True", "True", "False", "False"]
+
+
+def test_nothing_is_written_for_a_bad_shard_or_an_empty_collect(tmp_path):
+    out = tmp_path / "fresh"
+    with pytest.raises(ValueError, match="0 <= i < n"):
+        run_sweep(tiny_base(), VARY, out, seeds=1, shard="5/2", log=quiet)
+    with pytest.raises(ValueError, match="no sweep to collect"):
+        run_sweep(tiny_base(), VARY, out, seeds=1, collect=True, log=quiet)
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('base = 3\n[cpu]\nvary = [["t", [4]]]\n', "base must name"),
+        ('base = "c.toml"\ncpu = 3\n', "no [cpu] table"),
+        ('base = "c.toml"\n[cpu]\nconfig = 3\nvary = [["t", [4]]]\n', "[cpu.config]"),
+        ('base = "c.toml"\n[cpu]\nseeds = "abc"\nvary = [["t", [4]]]\n', "cpu.seeds"),
+        ('base = "c.toml"\n[cpu]\nseeds = 2.7\nvary = [["t", [4]]]\n', "cpu.seeds"),
+        ('base = "c.toml"\n[cpu]\nseeds = 0\nvary = [["t", [4]]]\n', "cpu.seeds"),
+        ('base = "c.toml"\n[cpu]\nseeds = 1\n', "non-empty list"),
+        ('base = "c.toml"\n[cpu]\ntest_size = 2\nvary = [["t", [4]]]\n', "cpu.test_size"),
+    ],
+)
+def test_bad_sweep_files_are_refused_in_one_line(tmp_path, text, message):
+    (tmp_path / "c.toml").write_text(
+        "[model]\nhidden_channels = 1\n[data]\nsize = 8\nsteps = 16\ntrajectories = 1\n"
+        "[training]\nepochs = 1\nsteps_between_frames = 4\n"
+    )
+    sweep = tmp_path / "s.toml"
+    sweep.write_text(text)
+    result = runner.invoke(app, ["reproduce", str(sweep), "--out", str(tmp_path / "o")])
+    assert result.exit_code == 2, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0] and "s.toml" in lines[0]
+    assert not (tmp_path / "o").exists()

@@ -12,7 +12,6 @@ import dataclasses
 import os
 import tomllib
 from pathlib import Path
-from typing import Any
 
 from ..data.io import check_regular_file
 from ..train.config import Config, config_from_dict, load_config
@@ -55,7 +54,8 @@ def sweep_file(name: str) -> Path:
 
 
 def load_plan(path: str | os.PathLike, scale: str) -> SweepPlan:
-    """Read a sweep file at ``scale`` (``cpu`` or ``paper``)."""
+    """Read a sweep file at ``scale`` (``cpu`` or ``paper``); every key is type-checked and
+    a message names the file."""
     path = Path(path)
     if scale not in SCALES:
         raise ValueError(f"--scale must be one of {', '.join(SCALES)}, got {scale!r}")
@@ -63,37 +63,55 @@ def load_plan(path: str | os.PathLike, scale: str) -> SweepPlan:
         tables = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
         raise ValueError(f"sweep file {path} is not valid TOML: {error}") from None
-    if scale not in tables:
-        raise ValueError(f"sweep file {path} has no [{scale}] table")
-    settings: dict[str, Any] = tables[scale]
+
+    def bad(what: str) -> ValueError:
+        return ValueError(f"sweep file {path}: {what}")
+
+    settings = tables.get(scale)
+    if not isinstance(settings, dict):
+        raise bad(f"no [{scale}] table")
     unknown = sorted(set(settings) - {"base", "seeds", "vary", "test_size", "config"})
     if unknown:
-        raise ValueError(f"sweep file {path}: unknown key {scale}.{unknown[0]}")
+        raise bad(f"unknown key {scale}.{unknown[0]}")
     base_name = settings.get("base", tables.get("base"))
-    if not base_name:
-        raise ValueError(f"sweep file {path} names no base config (base = ...)")
+    if not isinstance(base_name, str) or not base_name:
+        raise bad('base must name the base config file (base = "../config.toml")')
     base = load_config(path.parent / base_name)
     overrides = settings.get("config", {})
+    if not isinstance(overrides, dict):
+        raise bad(f"[{scale}.config] must be tables of config keys")
     if overrides:
         merged = base.to_dict()
         for section, values in overrides.items():
             if section not in merged or not isinstance(values, dict):
-                raise ValueError(f"sweep file {path}: [{scale}.config.{section}] is not a table")
+                raise bad(f"[{scale}.config.{section}] is not a table of model, data or training")
             merged[section].update(values)
         try:
             base = config_from_dict(merged, base.base_dir)
         except ValueError as error:
-            raise ValueError(f"sweep file {path}, [{scale}.config]: {error}") from None
-    vary = settings.get("vary", [])
-    if not isinstance(vary, list) or not all(
-        isinstance(v, list) and len(v) == 2 and isinstance(v[0], str) and isinstance(v[1], list)
-        for v in vary
+            raise bad(f"[{scale}.config]: {error}") from None
+    vary = settings.get("vary")
+    if (
+        not isinstance(vary, list)
+        or not vary
+        or not all(
+            isinstance(v, list) and len(v) == 2 and isinstance(v[0], str) and isinstance(v[1], list)
+            for v in vary
+        )
     ):
-        raise ValueError(f"sweep file {path}: {scale}.vary must be [[KEY, [VALUES...]], ...]")
+        raise bad(f"{scale}.vary must be a non-empty list [[KEY, [VALUES...]], ...]")
+    seeds = settings.get("seeds", 1)
+    if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
+        raise bad(f"{scale}.seeds must be an integer >= 1, got {seeds!r}")
+    test_size = settings.get("test_size")
+    if test_size is not None and (
+        isinstance(test_size, bool) or not isinstance(test_size, int) or test_size < 3
+    ):
+        raise bad(f"{scale}.test_size must be an integer >= 3, got {test_size!r}")
     return SweepPlan(
         figure=str(tables.get("figure", path.stem)),
         base=base,
         vary=[(key, values) for key, values in vary],
-        seeds=int(settings.get("seeds", 1)),
-        test_size=settings.get("test_size"),
+        seeds=seeds,
+        test_size=test_size,
     )

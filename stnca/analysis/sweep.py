@@ -46,6 +46,7 @@ from ..data.augment import embed
 from ..data.images import image_sequence
 from ..data.initial_conditions import initial_condition
 from ..train.config import Config, FileData, GrayScottData, ImageData, config_from_dict
+from ..train.loop import check_data_shape
 from .evaluate import evaluate
 
 SAMPLING = "t"
@@ -125,8 +126,25 @@ def expand(base: Config, vary: Sequence[tuple[str, Sequence]]) -> list[Cell]:
     cells = []
     for combination in itertools.product(*(values for _, values in vary)):
         values = tuple(zip(keys, combination, strict=True))
-        cells.append(Cell(values, cell_config(base, values)))
+        cell = Cell(values, cell_config(base, values))
+        try:
+            check_data_shape(cell.config, *_planned_shape(cell.config))
+        except ValueError as error:
+            raise ValueError(f"--vary {cell.name}: {error}") from None
+        cells.append(cell)
     return cells
+
+
+def _planned_shape(config: Config) -> tuple[int, int, bool]:
+    """The training data's trajectories, frames and whether the last frame repeats, from
+    the config alone (so a cell is checked before any training)."""
+    data = config.data
+    if isinstance(data, GrayScottData):
+        every = data.every or config.training.steps_between_frames
+        return data.trajectories, data.steps // every + 1, False
+    if isinstance(data, ImageData):
+        return data.copies, len(data.images) + data.final_repeats - 1, data.final_repeats >= 2
+    raise ValueError(f"sweeps need Gray-Scott or image data, got data.source = {data.source!r}")
 
 
 def cell_config(base: Config, values: Sequence[tuple[str, Any]]) -> Config:
@@ -136,10 +154,9 @@ def cell_config(base: Config, values: Sequence[tuple[str, Any]]) -> Config:
     keys = {key for key, _ in values}
     if isinstance(base.data, GrayScottData) and "data.every" not in keys:
         tables["data"]["every"] = base.data.every or base.training.steps_between_frames
-    # t first: an explicitly varied training.minibatches then overrides the one it implies
-    for key, value in sorted(values, key=lambda item: item[0] != SAMPLING):
+    sampling = [value for key, value in values if key == SAMPLING]
+    for key, value in values:
         if key == SAMPLING:
-            _set_sampling(base, tables, value)
             continue
         section, _, name = key.partition(".")
         if section not in ("model", "data", "training") or not name:
@@ -150,6 +167,10 @@ def cell_config(base: Config, values: Sequence[tuple[str, Any]]) -> Config:
         if (section, name) in (("data", "source"), ("training", "epochs")):
             raise ValueError(f"--vary {key}: not a key a sweep may vary")
         tables[section][name] = value
+    # t last, on the cell's own horizon and trajectories; a varied training.minibatches
+    # overrides the number of mini-batches it implies
+    for t in sampling:
+        _set_sampling(base, tables, t, "training.minibatches" not in keys)
     try:
         return config_from_dict(tables, base.base_dir)
     except ValueError as error:
@@ -157,20 +178,24 @@ def cell_config(base: Config, values: Sequence[tuple[str, Any]]) -> Config:
         raise ValueError(f"--vary {where}: {error}") from None
 
 
-def _set_sampling(base: Config, tables: dict, t: Any) -> None:
+def _set_sampling(base: Config, tables: dict, t: Any, minibatches: bool) -> None:
     if not isinstance(t, int) or isinstance(t, bool) or t < 1:
         raise ValueError(f"--vary {SAMPLING}: the time sampling must be an integer >= 1, got {t!r}")
     tables["training"]["steps_between_frames"] = t
     if not isinstance(base.data, GrayScottData):
         return  # file and image data keep their frames; t is the NCA steps between them
-    steps = base.data.steps
-    if steps % t:
+    steps = tables["data"].get("steps", base.data.steps)
+    if not isinstance(steps, int) or steps < 1 or steps % t:
         raise ValueError(f"--vary {SAMPLING}={t}: it must divide the horizon data.steps = {steps}")
     tables["data"]["every"] = t
+    if not minibatches:
+        return
     # keep the base config's transitions per mini-batch
-    trajectories = base.data.trajectories
     base_every = base.data.every or base.training.steps_between_frames
-    per_batch = steps // base_every * trajectories / base.training.minibatches
+    per_batch = base.data.steps // base_every * base.data.trajectories / base.training.minibatches
+    trajectories = tables["data"].get("trajectories", base.data.trajectories)
+    if not isinstance(trajectories, int) or trajectories < 1:
+        return  # the config loader names the bad value
     transitions = steps // t * trajectories
     wanted = max(1.0, transitions / per_batch)
     divisors = [b for b in range(1, transitions + 1) if transitions % b == 0]
@@ -238,14 +263,20 @@ def run_sweep(
     """
     from ..train.seeds import train_seeds
 
-    if seeds < 1:
-        raise ValueError(f"--seeds must be >= 1, got {seeds}")
+    if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
+        raise ValueError(f"the number of seeds must be an integer >= 1, got {seeds!r}")
+    if test_size is not None and (
+        isinstance(test_size, bool) or not isinstance(test_size, int) or test_size < 3
+    ):
+        raise ValueError(f"the test lattice size must be an integer >= 3, got {test_size!r}")
+    if shard is not None and collect:
+        raise ValueError("give a shard or collect, not both")
     out = Path(out)
-    cells = expand(base, vary)
-    if not isinstance(base.data, GrayScottData | ImageData):
-        test_truth(base)  # refuses data without an unseen test before any training
-    _check_grid(out, base, vary, seeds, test_size)
+    cells = expand(base, vary)  # every cell checked before anything is written
     mine = [] if collect else (select_shard(cells, shard) if shard else cells)
+    if collect and not (out / "sweep.json").is_file():
+        raise ValueError(f"{out} holds no sweep to collect (no {out / 'sweep.json'})")
+    _check_grid(out, base, vary, seeds, test_size)
     for number, cell in enumerate(mine, 1):
         folder = out / "cells" / cell.name
         if (folder / RESULT_FILE).is_file():
@@ -374,7 +405,10 @@ def sweep_figure(out: Path, done: Sequence[tuple[Cell, dict]], path: Path) -> Pa
     keys = [k for k, _ in done[0][0].values]
     first = keys[0]
     labels = list(dict.fromkeys(_text(c.values[0][1]) for c, _ in done))
-    numeric = all(isinstance(c.values[0][1], int | float) for c, _ in done)
+    numeric = all(
+        isinstance(c.values[0][1], int | float) and not isinstance(c.values[0][1], bool)
+        for c, _ in done
+    )
     positions = {label: (float(label) if numeric else i) for i, label in enumerate(labels)}
     groups: dict[str, list] = {}
     for cell, report in done:

@@ -144,10 +144,16 @@ def _check_memory(config: Config, shape: tuple[int, ...], runs: int = 1) -> None
 
 
 def _check_data(config: Config, y: np.ndarray) -> None:
-    r, frames = y.shape[:2]
-    training = config.training
+    repeats = y.shape[1] >= 3 and bool(np.array_equal(y[:, -1], y[:, -2]))
+    check_data_shape(config, y.shape[0], y.shape[1], repeats)
+
+
+def check_data_shape(config: Config, trajectories: int, frames: int, repeats: bool) -> None:
+    """Refuse training settings that do not fit data of ``trajectories`` x ``frames`` frames
+    (``repeats``: whether the last frame repeats), before any training."""
+    r, training = trajectories, config.training
     check_minibatches(r, frames - 1, training.minibatches, "training.minibatches")
-    if training.hold_final and not (frames >= 3 and np.array_equal(y[:, -1], y[:, -2])):
+    if training.hold_final and not repeats:
         raise ValueError(
             "training.hold_final needs data whose last frame repeats (e.g. images with "
             "data.final_repeats >= 2)"
