@@ -416,8 +416,9 @@ def sweep_figure(out: Path, done: Sequence[tuple[Cell, dict]], path: Path) -> Pa
         groups.setdefault(group, []).append((cell, report))
 
     columns = len(done)
-    figure = Figure(figsize=(max(8.0, 1.6 * (columns + 2)), 6.0))
-    grid = figure.add_gridspec(2, columns + 2, height_ratios=[1.25, 1])
+    width = max(8.0, 1.6 * (columns + 2))
+    figure = Figure(figsize=(width, 3.4 + width / (columns + 2)))
+    grid = figure.add_gridspec(2, columns + 2, height_ratios=[3.2, width / (columns + 2)])
     for panel, (metric, title) in enumerate(
         (
             ("min_training_loss", "minimum training loss"),
