@@ -435,7 +435,9 @@ def sweep_figure(out: Path, done: Sequence[tuple[Cell, dict]], path: Path) -> Pa
                 )
                 # as in the paper's Fig 4A, a model that blew up on the test is left out of
                 # the mean (and counted on the plot)
-                kept = np.isfinite(values) & (values < UNSTABLE)
+                kept = np.isfinite(values)
+                if metric == "nca_twice":
+                    kept &= values < UNSTABLE
                 finite = values[kept]
                 x.append(positions[_text(cell.values[0][1])])
                 mean.append(finite.mean() if finite.size else np.nan)
