@@ -72,6 +72,24 @@ class Cell:
         return "_".join(f"{key}={_text(value)}" for key, value in self.values)
 
 
+SHORT = {
+    "identity": "id",
+    "laplacian": "lap",
+    "gradient_x": "gx",
+    "gradient_y": "gy",
+    "average": "avg",
+    "gradient_magnitude": "|g|",
+}
+"""Short names of kernels for the figure's labels."""
+
+
+def _label(key: str, value: Any) -> str:
+    """``key=value`` for the figure: the key without its section, kernels abbreviated."""
+    if isinstance(value, list | tuple):
+        value = "+".join(SHORT.get(str(v), str(v)) for v in value)
+    return f"{key.rpartition('.')[2]}={value}"
+
+
 def _text(value: Any) -> str:
     if isinstance(value, list | tuple):
         return "+".join(map(str, value))
@@ -404,15 +422,15 @@ def sweep_figure(out: Path, done: Sequence[tuple[Cell, dict]], path: Path) -> Pa
 
     keys = [k for k, _ in done[0][0].values]
     first = keys[0]
-    labels = list(dict.fromkeys(_text(c.values[0][1]) for c, _ in done))
-    numeric = all(
-        isinstance(c.values[0][1], int | float) and not isinstance(c.values[0][1], bool)
-        for c, _ in done
-    )
-    positions = {label: (float(label) if numeric else i) for i, label in enumerate(labels)}
+    firsts = {_label(first, c.values[0][1]): c.values[0][1] for c, _ in done}
+    labels = [label.partition("=")[2] for label in firsts]
+    numeric = all(isinstance(v, int | float) and not isinstance(v, bool) for v in firsts.values())
+    positions = {
+        label: (float(value) if numeric else i) for i, (label, value) in enumerate(firsts.items())
+    }
     groups: dict[str, list] = {}
     for cell, report in done:
-        group = ", ".join(f"{k}={_text(v)}" for k, v in cell.values[1:])
+        group = ", ".join(_label(k, v) for k, v in cell.values[1:])
         groups.setdefault(group, []).append((cell, report))
 
     columns = len(done)
@@ -439,7 +457,7 @@ def sweep_figure(out: Path, done: Sequence[tuple[Cell, dict]], path: Path) -> Pa
                 if metric == "nca_twice":
                     kept &= values < UNSTABLE
                 finite = values[kept]
-                x.append(positions[_text(cell.values[0][1])])
+                x.append(positions[_label(first, cell.values[0][1])])
                 mean.append(finite.mean() if finite.size else np.nan)
                 std.append(finite.std() if finite.size > 1 else 0.0)
                 if metric == "nca_twice" and not kept.all():
@@ -479,7 +497,8 @@ def sweep_figure(out: Path, done: Sequence[tuple[Cell, dict]], path: Path) -> Pa
         best = int(np.nanargmin(np.array(losses, float)))
         error = report["rows"][best]["nca_twice"]
         note = "" if error is not None and error < UNSTABLE else " (blew up)"
-        label = f"{cell.name.replace('_', chr(10))}\nseed {report['rows'][best]['seed']}{note}"
+        named = "\n".join(_label(k, v) for k, v in cell.values)
+        label = f"{named}\nseed {report['rows'][best]['seed']}{note}"
         panels.append((snapshots[best], label))
     for i, (frame, label) in enumerate(panels):
         ax = figure.add_subplot(grid[1, i])
