@@ -488,8 +488,9 @@ def sweep_figure(out: Path, done: Sequence[tuple[Cell, dict]], path: Path) -> Pa
             ax.legend(fontsize=7)
     truth = np.load(out / "cells" / done[0][0].name / "truth.npy")
     low, high = float(truth.min()), float(truth.max())
-    step = done[0][1]["test_steps"][1]
-    panels = [(truth[0], "initial condition"), (truth[1], f"truth, n = {step}")]
+    steps = {report["test_steps"][1] for _, report in done}
+    when = f"n = {steps.pop()}" if len(steps) == 1 else "twice the horizon"
+    panels = [(truth[0], "initial condition"), (truth[1], f"truth, {when}")]
     for cell, report in done:
         snapshots = np.load(out / "cells" / cell.name / "snapshots.npy")
         losses = [r["min_training_loss"] for r in report["rows"]]
