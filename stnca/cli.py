@@ -983,13 +983,9 @@ def import_command(
 
 
 def _run_sweep(base, vary, out: Path, seeds: int, shard, collect: bool, test_size) -> None:
-    from .analysis.sweep import expand, run_sweep
+    from .analysis.sweep import run_sweep
 
     _check_folder(out, "--out")
-    if shard is not None and collect:
-        raise UserError("give --shard or --collect, not both")
-    cells = expand(base, vary)  # every cell's config is checked before any training
-    typer.echo(f"sweep of {len(cells)} cell(s) x {seeds} seed(s) into {out}")
     summary = run_sweep(
         base,
         vary,
@@ -1046,10 +1042,6 @@ def sweep_command(
     from .analysis.sweep import parse_vary
     from .train import load_config
 
-    if seeds < 1:
-        raise UserError(f"--seeds must be >= 1, got {seeds}")
-    if test_size is not None and test_size < 3:
-        raise UserError(f"--test-size must be >= 3, got {test_size}")
     base = load_config(config_path)
     _run_sweep(base, [parse_vary(v) for v in vary], out, seeds, shard, collect, test_size)
 

@@ -282,15 +282,16 @@ def run_sweep(
     from ..train.seeds import train_seeds
 
     if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
-        raise ValueError(f"the number of seeds must be an integer >= 1, got {seeds!r}")
+        raise ValueError(f"--seeds must be an integer >= 1, got {seeds!r}")
     if test_size is not None and (
         isinstance(test_size, bool) or not isinstance(test_size, int) or test_size < 3
     ):
-        raise ValueError(f"the test lattice size must be an integer >= 3, got {test_size!r}")
+        raise ValueError(f"--test-size must be an integer >= 3, got {test_size!r}")
     if shard is not None and collect:
-        raise ValueError("give a shard or collect, not both")
+        raise ValueError("give --shard or --collect, not both")
     out = Path(out)
     cells = expand(base, vary)  # every cell checked before anything is written
+    log(f"sweep of {len(cells)} cell(s) x {seeds} seed(s) into {out}")
     mine = [] if collect else (select_shard(cells, shard) if shard else cells)
     if collect and not (out / "sweep.json").is_file():
         raise ValueError(f"{out} holds no sweep to collect (no {out / 'sweep.json'})")

@@ -363,7 +363,7 @@ def _read_video(path: Path, selection: Selection) -> Imported:
     if array.ndim == 3:
         array = array[..., None]
     dtype = str(array.dtype)
-    array = _unit_range(array, path)
+    array = _unit_range(array)
     source = f"video, {len(frames)} frames kept, frame shape {frames[0].shape}"
     plain = dataclasses.replace(selection, frames=None, every=1)
     return _finish(path, source, array, "TYXC", plain, dtype=dtype)
@@ -569,7 +569,7 @@ def _pixels(image) -> tuple[np.ndarray, str]:
     return np.asarray(converted, np.float32) / 255.0, converted.mode
 
 
-def _unit_range(array: np.ndarray, path: Path) -> np.ndarray:
+def _unit_range(array: np.ndarray) -> np.ndarray:
     if array.dtype == np.uint8:
         return array.astype(np.float32) / 255.0
     if array.dtype == np.uint16:
