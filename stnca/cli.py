@@ -293,6 +293,35 @@ def _load_model(path: Path):
     return load_model(path)
 
 
+CONDITION_HELP = (
+    "A conditioned model's parameter: NAME=VALUE, or NAME=FIELD.npy for an (H, W) field "
+    "varying in space; repeat for each condition (e.g. --condition alpha=0.061)."
+)
+
+
+def _condition_values(flags: list[str] | None) -> dict:
+    """``--condition NAME=VALUE|FIELD.npy`` flags -> values by name (each name once)."""
+    from .conditions import parse_condition
+
+    values: dict = {}
+    for text in flags or []:
+        name, value = parse_condition(text)
+        if name in values:
+            raise UserError(f"--condition {name} is given twice")
+        values[name] = value
+    return values
+
+
+def _unconditioned(model, command: str):
+    """Refuse a conditioned model in a command that cannot give it its conditions yet."""
+    if model.conditions is not None:
+        raise UserError(
+            f"the model is conditioned on {', '.join(model.condition_names)}; `stnca {command}` "
+            f"does not take conditions yet (use rollout or evaluate with --condition)"
+        )
+    return model
+
+
 @app.command("train")
 @user_errors
 def train_command(
@@ -411,8 +440,12 @@ def rollout_command(
     video: Annotated[
         Path | None, typer.Option("--video", help="Also write a video (.mp4 or .gif).")
     ] = None,
+    condition: Annotated[list[str] | None, typer.Option("--condition", help=CONDITION_HELP)] = None,
 ):
-    """Run a trained NCA from an initial state; write T = N/K + 1 observable frames."""
+    """Run a trained NCA from an initial state; write T = N/K + 1 observable frames.
+
+    A conditioned model runs at the parameter values given with --condition, including
+    values it was never trained on."""
     import numpy as np
 
     from . import viz
@@ -431,15 +464,18 @@ def rollout_command(
     check_steps(steps, every)
     key = _key(seed)
     model = _load_model(model_path)
+    values = _condition_values(condition)
     initial = load_states(init, channels=model.observable_channels, what="--init")
+    initial = model.with_conditions(initial, values)  # + a conditioned model's channels
     count = steps // every + 1
-    state_floats = initial.size // model.observable_channels * model.channels
+    state_floats = initial.size // model.data_channels * model.channels
     # streamed, the frames go to disk one by one and only a few states are held
     stream = state_floats * count > STREAM_ABOVE or steps > LONG_ROLLOUT
     check_memory(state_floats * (4 if stream else count + 1), f"a rollout of {count} frames")
-    check_disk(initial.size * count, out.parent, f"a rollout of {count} frames")
+    frame_floats = initial.size // model.data_channels * model.observable_channels
+    check_disk(frame_floats * count, out.parent, f"a rollout of {count} frames")
     if stream:
-        shape = (*initial.shape[:-3], count, *initial.shape[-3:])
+        shape = (*initial.shape[:-3], count, *initial.shape[-3:-1], model.observable_channels)
         typer.echo(
             f"rolling out {count} frames of {initial.shape[-3]}x{initial.shape[-2]} "
             f"({steps} steps), writing each frame as it comes"
@@ -489,8 +525,12 @@ def evaluate_command(
         Path | None, typer.Option("--video", help="Truth | NCA | difference video (.mp4/.gif).")
     ] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed for stochastic updates.")] = 0,
+    condition: Annotated[list[str] | None, typer.Option("--condition", help=CONDITION_HELP)] = None,
 ):
-    """Roll the model out from the truth's frame 0 and print per-frame metrics as JSON."""
+    """Roll the model out from the truth's frame 0 and print per-frame metrics as JSON.
+
+    A conditioned model takes its parameters from --condition, or from the truth's trailing
+    channels (a run's train_data.npy carries them)."""
     import json
 
     from ._validate import count
@@ -507,12 +547,22 @@ def evaluate_command(
         _check_output(folder / name, (Path(name).suffix,), "--out", inputs)
     key = _key(seed)
     model = _load_model(model_path)
-    data = load_trajectory(truth, channels=model.observable_channels, what="--truth")
+    values = _condition_values(condition)
+    channels = {model.observable_channels, model.data_channels}
+    data = load_trajectory(
+        truth, channels=None if len(channels) > 1 else model.observable_channels, what="--truth"
+    )
     steps = (data.shape[1] - 1) * steps_between_frames
     evaluation = evaluate(
-        model, data, steps_between_frames, key=key, progress=_step_progress(steps)
+        model,
+        data,
+        steps_between_frames,
+        key=key,
+        progress=_step_progress(steps),
+        conditions=values,
     )
-    report = write_evaluation(evaluation, data[0], folder, video=video)
+    observed = data[0][..., : model.observable_channels]
+    report = write_evaluation(evaluation, observed, folder, video=video)
     typer.echo(json.dumps(report, indent=2))
 
 
@@ -596,7 +646,7 @@ def _analysis_inputs(model_path, init, config_path, image_size, padding, steps, 
     from .train import load_config
 
     _check_folder(out, "--out")
-    model = _load_model(model_path)
+    model = _unconditioned(_load_model(model_path), "analyse")
     config = load_config(config_path) if config_path is not None else run_config(model_path)
     initial = load_initial(init, model, config=config, image_size=image_size, padding=padding)
     if steps is None:
@@ -831,7 +881,7 @@ def export_web_command(
     from .train import load_config
 
     _check_folder(out, "--out")
-    model = _load_model(model_path)
+    model = _unconditioned(_load_model(model_path), "export")
     path = resolve_model(model_path)
     config = load_config(config_path) if config_path is not None else run_config(model_path)
     frames = []

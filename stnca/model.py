@@ -27,6 +27,7 @@ from jaxtyping import Array, Float, PRNGKeyArray
 from . import _trajectory
 from ._validate import choice, count, real
 from .boundaries import check_boundary
+from .conditions import Conditions
 from .scaling import Scaling
 from .stencils import check_kernels, perceive
 
@@ -50,12 +51,15 @@ def parameter_count(
     kernels: int,
     hidden_width: int | None = None,
     hidden_bias: bool = False,
+    conditions: int = 0,
 ) -> int:
     """The number of weights of an ``NCA`` of this structure (``kernels``: how many), without
-    building it: ``W2`` (H x C x K), ``W1`` (C x H), ``v`` (C) and the optional hidden bias."""
-    channels = observable_channels + hidden_channels
-    width = hidden_width or 4 * channels
-    return width * channels * kernels + channels * width + channels + (width if hidden_bias else 0)
+    building it: ``W2`` (H x C x K), ``W1`` (U x H), ``v`` (U) and the optional hidden bias,
+    where ``U`` counts the updated channels and ``C`` adds the ``conditions`` to them."""
+    updated = observable_channels + hidden_channels
+    channels = updated + conditions
+    width = hidden_width or 4 * updated
+    return width * channels * kernels + updated * width + updated + (width if hidden_bias else 0)
 
 
 class NCA(eqx.Module):
@@ -81,12 +85,18 @@ class NCA(eqx.Module):
             works in physical units. ``rollout``, ``initial_state`` and ``__call__`` work in
             model units; ``encode`` / ``decode`` convert, and ``stnca.analysis.predict`` and
             ``evaluate`` take and return physical units.
+        conditions: named parameters the rule reads but never updates (a
+            ``stnca.conditions.Conditions`` or its JSON dict; ``None``, the default, for
+            none): one input channel each, after the observable ones. The state is laid out
+            ``[observable | conditions | hidden]``; the *data channels* (observable and
+            conditions) are what ``initial_state`` and ``encode`` take (see
+            ``with_conditions``).
         key: PRNG key for the random ``W2``.
     """
 
     w_in: Float[Array, "hidden_width channels kernels"]
-    w_out: Float[Array, "channels hidden_width"]
-    b_out: Float[Array, " channels"]
+    w_out: Float[Array, "updated hidden_width"]
+    b_out: Float[Array, " updated"]
     b_in: Float[Array, " hidden_width"] | None
     observable_channels: int = eqx.field(static=True)
     hidden_channels: int = eqx.field(static=True)
@@ -95,6 +105,7 @@ class NCA(eqx.Module):
     update_probability: float = eqx.field(static=True)
     boundary: str = eqx.field(static=True)
     scaling: Scaling | None = eqx.field(static=True)
+    conditions: Conditions | None = eqx.field(static=True)
 
     def __init__(
         self,
@@ -109,6 +120,7 @@ class NCA(eqx.Module):
         hidden_bias: bool = False,
         init_scale: float = 0.1,
         scaling: Scaling | dict | None = None,
+        conditions: Conditions | dict | None = None,
         key: PRNGKeyArray,
     ):
         self.observable_channels = count(observable_channels, "observable_channels", 1)
@@ -119,12 +131,17 @@ class NCA(eqx.Module):
         if self.update_probability == 0.0:
             raise ValueError("update_probability must be > 0, or no cell would ever update")
         self.boundary = check_boundary(boundary)
-        channels = self.observable_channels + self.hidden_channels
-        width = 4 * channels if hidden_width is None else count(hidden_width, "hidden_width", 1)
+        if isinstance(conditions, dict):
+            conditions = Conditions.from_json(conditions)
+        if conditions is not None and not isinstance(conditions, Conditions):
+            raise ValueError(f"conditions must be a Conditions, got {conditions!r}")
+        self.conditions = conditions
+        updated = self.observable_channels + self.hidden_channels
+        width = 4 * updated if hidden_width is None else count(hidden_width, "hidden_width", 1)
         init_scale = real(init_scale, "init_scale", 0.0)
-        self.w_in = init_scale * jax.random.normal(key, (width, channels, len(self.kernels)))
-        self.w_out = jnp.zeros((channels, width))
-        self.b_out = jnp.zeros((channels,))
+        self.w_in = init_scale * jax.random.normal(key, (width, self.channels, len(self.kernels)))
+        self.w_out = jnp.zeros((updated, width))
+        self.b_out = jnp.zeros((updated,))
         self.b_in = jnp.zeros((width,)) if hidden_bias else None
         if isinstance(scaling, dict):
             scaling = Scaling.from_json(scaling)
@@ -138,9 +155,19 @@ class NCA(eqx.Module):
         self.scaling = scaling
 
     @property
+    def condition_names(self) -> tuple[str, ...]:
+        """The names of the conditions (empty for an unconditioned model)."""
+        return () if self.conditions is None else self.conditions.names
+
+    @property
+    def data_channels(self) -> int:
+        """Channels read from data: the observable ones, then one per condition."""
+        return self.observable_channels + len(self.condition_names)
+
+    @property
     def channels(self) -> int:
-        """Total number of channels ``C``, observable plus hidden."""
-        return self.observable_channels + self.hidden_channels
+        """Total number of channels ``C`` of a state: data channels plus hidden."""
+        return self.data_channels + self.hidden_channels
 
     @property
     def hidden_width(self) -> int:
@@ -164,19 +191,64 @@ class NCA(eqx.Module):
             "boundary": self.boundary,
             "hidden_bias": self.b_in is not None,
             "scaling": None if self.scaling is None else self.scaling.to_json(),
+            "conditions": None if self.conditions is None else self.conditions.to_json(),
         }
 
-    def encode(
-        self, physical: Float[Array | np.ndarray, "... observable"]
-    ) -> Float[Array, "... observable"]:
-        """Observable data in physical units -> the model's units (identity without scaling)."""
-        return jnp.asarray(physical) if self.scaling is None else self.scaling.encode(physical)
+    def encode(self, physical: Float[Array | np.ndarray, "... data"]) -> Float[Array, "... data"]:
+        """Data in physical units -> the model's units (identity without scaling): the
+        observable channels, or all the data channels (conditions normalised)."""
+        return self._convert(physical, encode=True)
 
-    def decode(
-        self, scaled: Float[Array | np.ndarray, "... observable"]
-    ) -> Float[Array, "... observable"]:
-        """Observable channels in the model's units -> physical units."""
-        return jnp.asarray(scaled) if self.scaling is None else self.scaling.decode(scaled)
+    def decode(self, scaled: Float[Array | np.ndarray, "... data"]) -> Float[Array, "... data"]:
+        """Observable (or data) channels in the model's units -> physical units."""
+        return self._convert(scaled, encode=False)
+
+    def _convert(self, values, *, encode: bool) -> Array:
+        values = jnp.asarray(values)
+        if values.shape[-1] not in (self.observable_channels, self.data_channels):
+            raise ValueError(
+                f"data must have {self.observable_channels} observable channels"
+                + (f" (or {self.data_channels} with the conditions)" if self.conditions else "")
+                + f", got shape {tuple(values.shape)}"
+            )
+        observable = values[..., : self.observable_channels]
+        if self.scaling is not None:
+            scaling = self.scaling
+            observable = scaling.encode(observable) if encode else scaling.decode(observable)
+        if self.conditions is None or values.shape[-1] == self.observable_channels:
+            return observable
+        named = values[..., self.observable_channels :]
+        named = self.conditions.encode(named) if encode else self.conditions.decode(named)
+        return jnp.concatenate([observable, named], axis=-1)
+
+    def with_conditions(
+        self,
+        observable: Float[Array | np.ndarray, "*batch height width observable"],
+        values: dict[str, float | np.ndarray] | None = None,
+    ) -> np.ndarray:
+        """Observable data (physical units) with the condition channels appended: the data
+        channels this model reads. ``values`` maps each condition's name to a number or an
+        ``(H, W)`` field; an unconditioned model takes none and returns the data unchanged.
+
+        Raises:
+            ValueError: an unknown or missing condition, or a field of the wrong shape.
+        """
+        from .conditions import condition_fields
+
+        observable = np.asarray(observable, np.float32)
+        if observable.ndim < 3 or observable.shape[-1] != self.observable_channels:
+            raise ValueError(
+                f"observable data must have shape (..., height, width, "
+                f"{self.observable_channels}), got {observable.shape}"
+            )
+        if self.conditions is None:
+            if values:
+                raise ValueError(
+                    f"this model has no conditions, got a value for {sorted(values)[0]!r}"
+                )
+            return observable
+        fields = condition_fields(self.condition_names, values or {}, observable.shape[:-1])
+        return np.concatenate([observable, fields], axis=-1)
 
     def with_scaling(self, scaling: Scaling | None) -> NCA:
         """The same rule with another physical-unit map (e.g. the one fitted to its data)."""
@@ -193,7 +265,16 @@ class NCA(eqx.Module):
             pre = pre + jnp.broadcast_to(self.b_in, pre.shape)
         hidden = ACTIVATIONS[self.activation](pre)
         out = hidden @ self.w_out.T
-        return out + jnp.broadcast_to(self.b_out, out.shape)
+        out = out + jnp.broadcast_to(self.b_out, out.shape)
+        if self.conditions is None:
+            return out
+        # conditions are never updated: their increment is zero
+        observable, rest = (
+            out[..., : self.observable_channels],
+            out[..., self.observable_channels :],
+        )
+        fixed = jnp.zeros(out.shape[:-1] + (self.conditions.count,), out.dtype)
+        return jnp.concatenate([observable, fixed, rest], axis=-1)
 
     def __call__(self, x: State, *, key: PRNGKeyArray | None = None) -> State:
         """One update ``x -> x + sigma * F(g * x)`` (equation 4).
@@ -250,21 +331,27 @@ class NCA(eqx.Module):
             self._step, x, steps, every=every, key=key, checkpoint=checkpoint
         )
 
-    def initial_state(
-        self, observable: Float[Array | np.ndarray, "*batch height width observable"]
-    ) -> State:
-        """Append zero hidden channels to observable data, giving a full NCA state."""
-        if observable.ndim < 3 or observable.shape[-1] != self.observable_channels:
+    def initial_state(self, data: Float[Array | np.ndarray, "*batch height width data"]) -> State:
+        """Append zero hidden channels to data (model units), giving a full NCA state. The
+        data are the observable channels, followed by the conditions for a conditioned model
+        (``encode(with_conditions(...))``)."""
+        if data.ndim < 3 or data.shape[-1] != self.data_channels:
+            named = f" and {len(self.condition_names)} condition" if self.conditions else ""
             raise ValueError(
-                f"observable data must have shape (..., height, width, "
-                f"{self.observable_channels}), got {tuple(observable.shape)}"
+                f"data must have shape (..., height, width, {self.data_channels}) "
+                f"({self.observable_channels} observable{named} channels), "
+                f"got {tuple(data.shape)}"
             )
-        zeros = jnp.zeros(observable.shape[:-1] + (self.hidden_channels,), observable.dtype)
-        return jnp.concatenate([observable, zeros], axis=-1)
+        zeros = jnp.zeros(data.shape[:-1] + (self.hidden_channels,), data.dtype)
+        return jnp.concatenate([data, zeros], axis=-1)
 
     def observable(self, x: State) -> Float[Array, "*batch height width observable"]:
-        """The observable channels of a state."""
+        """The observable channels of a state (or of data with condition channels)."""
         return x[..., : self.observable_channels]
+
+    def hidden(self, x: State) -> Float[Array, "*batch height width hidden"]:
+        """The hidden channels of a state."""
+        return x[..., self.data_channels :]
 
     def _check_state(self, x: State) -> None:
         if x.ndim < 3 or x.shape[-1] != self.channels:
@@ -284,14 +371,15 @@ class NCA(eqx.Module):
 @eqx.filter_jit
 def observable_rollout(
     model: NCA,
-    initial: Float[Array, "*batch height width observable"],
+    initial: Float[Array, "*batch height width data"],
     steps: int,
     every: int,
     key: PRNGKeyArray,
 ) -> Float[Array, "*batch frames height width observable"]:
     """Physical units in and out: the observable frames of a rollout of ``steps`` steps
-    (every ``every``-th, frame 0 included) from an observable ``initial`` state whose hidden
-    channels start at zero; ``key`` is ignored by a deterministic model."""
+    (every ``every``-th, frame 0 included) from ``initial`` data (the observable channels,
+    then a conditioned model's conditions) whose hidden channels start at zero; ``key`` is
+    ignored by a deterministic model."""
     state = model.initial_state(model.encode(initial))
     frames = model.rollout(state, steps, every=every, key=key if model.stochastic else None)
     return model.decode(model.observable(frames))

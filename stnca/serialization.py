@@ -153,6 +153,7 @@ def _parameter_count(hyperparameters: dict[str, Any]) -> int:
             len(hyperparameters["kernels"]),
             int(hyperparameters.get("hidden_width") or 0) or None,
             bool(hyperparameters.get("hidden_bias")),
+            len((hyperparameters.get("conditions") or {}).get("names", ())),
         )
     except (KeyError, TypeError, ValueError) as error:
         raise ValueError(f"bad model hyperparameters in file header: {error!r}") from None

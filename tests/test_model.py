@@ -156,7 +156,7 @@ def test_initial_state_and_observable(key):
     assert state.shape == (3, 4, 4, 5)
     np.testing.assert_array_equal(state[..., 2:], 0)
     np.testing.assert_array_equal(model.observable(state), data)
-    with pytest.raises(ValueError, match="observable data"):
+    with pytest.raises(ValueError, match="2 observable channels"):
         model.initial_state(jnp.ones((4, 4, 3)))
 
 

@@ -43,12 +43,14 @@ def predict(
     H, W, C)``, the vocabulary of ``NCA.rollout``.
 
     Input and output are in physical units: a model trained on scaled data (``NCA.scaling``)
-    encodes the initial state and decodes every frame.
+    encodes the initial state and decodes every frame. A conditioned model's ``initial``
+    carries its conditions as trailing channels (``NCA.with_conditions``).
     """
     check_steps(steps, every)
     key = jax.random.key(0) if key is None else key
     out = np.array(observable_rollout(model, jnp.asarray(initial), steps, every, key))
-    out[:, 0] = initial  # frame 0 is the given state itself, not its encode-decode round trip
+    # frame 0 is the given state itself, not its encode-decode round trip
+    out[:, 0] = np.asarray(initial)[..., : model.observable_channels]
     return out
 
 
@@ -85,7 +87,7 @@ def predict_frames(
     key = jax.random.key(0) if key is None else key
     initial = np.asarray(initial, np.float32)
     state = model.initial_state(model.encode(jnp.asarray(initial)))
-    yield initial
+    yield initial[..., : model.observable_channels]
     chunk = done = 0
     for _ in range(steps // every):
         left = every
@@ -148,33 +150,53 @@ def evaluate(
     *,
     key: jax.Array | None = None,
     progress: Callable[[int], None] | None = None,
+    conditions: dict[str, float | np.ndarray] | None = None,
 ) -> Evaluation:
     """Compare an NCA rollout from the truth's frame 0 with the truth, frame by frame.
 
     Args:
         model: a trained NCA.
-        truth: observable trajectory ``(T, H, W, C)`` or ``(R, T, H, W, C)``.
+        truth: observable trajectory ``(T, H, W, C)`` or ``(R, T, H, W, C)``; for a
+            conditioned model, either with its conditions as trailing channels (as in a
+            run's ``train_data.npy``) or observable only, with ``conditions`` given.
         steps_between_frames: NCA steps per frame interval ``t``.
         key: PRNG key for a stochastic NCA.
         progress: for rollouts of more than ``LONG_ROLLOUT`` steps (run in chunks, see
             ``predict_frames``), called with the steps done after every chunk.
+        conditions: a conditioned model's condition values by name (numbers or ``(H, W)``
+            fields), for an observable-only ``truth``.
     """
     truth = np.asarray(truth, np.float32)
     if truth.ndim == 4:
         truth = truth[None]
-    if truth.ndim != 5 or truth.shape[-1] != model.observable_channels:
+    observable = model.observable_channels
+    if truth.ndim != 5 or truth.shape[-1] not in (observable, model.data_channels):
         raise ValueError(
-            f"truth must have shape (T, H, W, {model.observable_channels}) or "
-            f"(R, T, H, W, {model.observable_channels}), got {truth.shape}"
+            f"truth must have shape (T, H, W, {observable}) or (R, T, H, W, {observable})"
+            + (
+                f", or {model.data_channels} channels with the conditions"
+                if model.conditions
+                else ""
+            )
+            + f", got {truth.shape}"
         )
+    if truth.shape[-1] != observable:  # the conditions come with the truth
+        if conditions:
+            raise ValueError(
+                f"the truth already holds the conditions (its last {len(model.condition_names)}"
+                f" channels); give no other condition values"
+            )
+        initial, truth = truth[:, 0], truth[..., :observable]
+    else:
+        initial = model.with_conditions(truth[:, 0], conditions)
     steps = (truth.shape[1] - 1) * steps_between_frames
     if steps > LONG_ROLLOUT:
         frames = predict_frames(
-            model, truth[:, 0], steps, every=steps_between_frames, key=key, progress=progress
+            model, initial, steps, every=steps_between_frames, key=key, progress=progress
         )
         prediction = np.stack(list(frames), axis=1)
     else:
-        prediction = predict(model, truth[:, 0], steps, every=steps_between_frames, key=key)
+        prediction = predict(model, initial, steps, every=steps_between_frames, key=key)
     persistence = np.broadcast_to(truth[:, :1], truth.shape)
     spatial_mean = np.broadcast_to(truth.mean(axis=(2, 3), keepdims=True), truth.shape)
     metrics = {

@@ -240,6 +240,11 @@ def test_truth(config: Config, size: int | None = None) -> tuple[np.ndarray, int
     horizon, and the NCA steps between its frames."""
     t = config.training.steps_between_frames
     data = config.data
+    if config.model.conditions:
+        raise ValueError(
+            "sweeps of conditioned models (model.conditions) are not supported: evaluate "
+            "each parameter point with `stnca evaluate --condition ...`"
+        )
     if isinstance(data, GrayScottData):
         every = data.every or t
         lattice = size or data.size

@@ -141,7 +141,8 @@ def _minibatch_objective(training: TrainingConfig, transitions: int, minibatches
                 start, t, key=rollout_key, checkpoint=training.checkpoint_rollout
             )
             penalty = jnp.zeros((), start.dtype)
-        each = loss_fn(nca.observable(predicted), target, key=k_loss)
+        # a conditioned model's targets carry the conditions too: only observables compare
+        each = loss_fn(nca.observable(predicted), nca.observable(target), key=k_loss)
         value = jnp.sum(each) / data_norm + penalty_weight * penalty
         return value, (predicted, each)
 
@@ -330,7 +331,7 @@ def redrawn_states(
         return states
     shape = states.shape[:-1] + (model.hidden_channels,)
     noise = hidden_noise * jax.random.uniform(key, shape, states.dtype)
-    return states.at[..., model.observable_channels :].set(noise)
+    return states.at[..., model.data_channels :].set(noise)
 
 
 class EpochResult(NamedTuple):
@@ -429,7 +430,7 @@ def transition_losses(
     """Each transition's loss, ``L(Phi^t(x[r, m]), y[r, m + 1])``, without any update."""
     key = jax.random.key(0) if key is None else key
     predicted = model.advance(states, steps_between_frames, key=key if model.stochastic else None)
-    return get_loss(loss)(model.observable(predicted), targets)
+    return get_loss(loss)(model.observable(predicted), model.observable(targets))
 
 
 def rollout_score(
@@ -457,5 +458,5 @@ def rollout_score(
         key=key if model.stochastic else None,
     )
     predicted = model.observable(jnp.moveaxis(rollout, -4, 0)[1:])  # (M, R, H, W, obs)
-    each = loss_fn(predicted, jnp.moveaxis(y[:, 1:], 1, 0))
+    each = loss_fn(predicted, model.observable(jnp.moveaxis(y[:, 1:], 1, 0)))
     return jnp.mean(each)

@@ -14,6 +14,7 @@ message naming the key. Every default lives here once.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 import os
 import tomllib
@@ -26,6 +27,7 @@ import tomli_w
 
 from .._validate import choice, seed
 from ..boundaries import BOUNDARIES
+from ..conditions import check_names
 from ..data.augment import ROTATIONS
 from ..data.gray_scott import GrayScottParams
 from ..data.images import EMOJI_PREFIX
@@ -90,6 +92,13 @@ class ModelConfig:
     """Standard deviation of the random input-layer weights ``W2`` (the output layer starts at
     zero). Range: >= 0.
     """
+    conditions: tuple[str, ...] = ()
+    """Names of parameters the rule is conditioned on (e.g. ``["alpha", "gamma"]``): one constant
+    input channel each, normalised, read but never updated and never compared with data. The
+    data carry them as trailing channels: Gray-Scott data simulate them at ``data.points`` or
+    ``data.grid`` (names of Gray-Scott parameters); a file's last channels hold them, one per
+    name. Empty: an unconditioned model.
+    """
 
     def __post_init__(self):
         _non_negative(self.hidden_channels, "model.hidden_channels")
@@ -103,6 +112,7 @@ class ModelConfig:
                 f"model.update_probability must be in (0, 1], got {self.update_probability}"
             )
         _non_negative(self.init_scale, "model.init_scale")
+        check_names(self.conditions, "model.conditions")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -157,6 +167,17 @@ class GrayScottData:
     """Extra trajectories (another seed, never trained on) that score the models for
     ``training.select_by = "rollout"``; 0: score on the training ones. Range: >= 0.
     """
+    points: tuple[tuple[float, ...], ...] = ()
+    """Parameter points for a conditioned model (``model.conditions``): one list of values per
+    point, in the order of ``model.conditions`` (``[[0.029, 0.057], [0.055, 0.062]]`` for
+    ``conditions = ["alpha", "gamma"]``). ``trajectories`` (and ``validation_trajectories``) are
+    simulated at every point, each point from its own initial conditions. Unset: the one point
+    of this table's parameters.
+    """
+    grid: tuple[tuple[float, ...], ...] = ()
+    """Instead of ``points``: a list of values per condition, in the order of ``model.conditions``;
+    every combination is a point (``[[0.03, 0.05], [0.057, 0.062]]``: four points).
+    """
 
     def __post_init__(self):
         choice(self.scale, "data.scale", SCALINGS)
@@ -179,9 +200,47 @@ class GrayScottData:
             raise ValueError(f"data.{error}") from None
         _check_noise(self.noise)
 
+        if self.points and self.grid:
+            raise ValueError("give data.points or data.grid, not both")
+        if self.grid and not all(self.grid):
+            raise ValueError("data.grid must give at least one value per condition")
+
     def params(self) -> GrayScottParams:
         """The simulator's parameters."""
         return GrayScottParams(self.diffusion_a, self.diffusion_b, self.alpha, self.gamma, self.dt)
+
+    def parameter_points(self, names: tuple[str, ...]) -> list[GrayScottParams]:
+        """The simulator's parameters at every point (``points``, the ``grid``'s combinations,
+        or this table's own parameters), the values in the order of the condition ``names``."""
+        rows = list(self.points)
+        if self.grid:
+            rows = [tuple(row) for row in itertools.product(*self.grid)]
+        if not rows:
+            return [self.params()]
+        where = "data.points" if self.points else "data.grid"
+        if not names:
+            raise ValueError(
+                f"{where} needs model.conditions naming the Gray-Scott parameters it varies"
+            )
+        wrong = [name for name in names if name not in GRAY_SCOTT_CONDITIONS]
+        if wrong:
+            raise ValueError(
+                f"model.conditions: {wrong[0]!r} is not a Gray-Scott parameter; Gray-Scott "
+                f"data can be conditioned on {', '.join(GRAY_SCOTT_CONDITIONS)}"
+            )
+        points = []
+        for row in rows:
+            if len(row) != len(names):
+                raise ValueError(
+                    f"{where}: each point needs {len(names)} values ({', '.join(names)}), "
+                    f"got {list(row)}"
+                )
+            try:
+                values = dict(zip(names, row, strict=True))
+                points.append(dataclasses.replace(self.params(), **values))
+            except ValueError as error:
+                raise ValueError(f"{where} {list(row)}: {error}") from None
+        return points
 
 
 @dataclasses.dataclass(frozen=True)
@@ -316,6 +375,10 @@ class ImageData:
     def shift(self) -> int:
         """The largest translation of a copy, in cells."""
         return self.padding if self.max_shift is None else self.max_shift
+
+
+GRAY_SCOTT_CONDITIONS = ("diffusion_a", "diffusion_b", "alpha", "gamma")
+"""The Gray-Scott parameters a conditioned model can take as conditions."""
 
 
 def _check_noise(noise: float) -> None:
@@ -511,6 +574,20 @@ class Config:
     training: TrainingConfig = TrainingConfig()
     base_dir: str = "."
     """Folder that relative paths in ``data`` are resolved against (the config file's)."""
+
+    def __post_init__(self):
+        names = self.model.conditions
+        if names and isinstance(self.data, ImageData):
+            raise ValueError(
+                "model.conditions needs gray_scott or file data (image data have no parameters)"
+            )
+        if isinstance(self.data, GrayScottData):
+            self.data.parameter_points(names)  # checks the names and the points
+            if names and not (self.data.points or self.data.grid):
+                raise ValueError(
+                    f"model.conditions {list(names)} need data.points or data.grid: the "
+                    f"parameter points to train on"
+                )
 
     def horizon(self) -> int | None:
         """The training horizon ``M t`` in NCA steps (``None`` for file data: it depends on

@@ -24,24 +24,44 @@ from ..data.io import load_trajectory
 from .config import Config, FileData, GrayScottData, ImageData
 
 
-def gray_scott_trajectories(data: GrayScottData, every: int) -> np.ndarray:
-    """Simulate ``data.trajectories`` Gray-Scott runs, one frame every ``every`` steps."""
+def gray_scott_trajectories(
+    data: GrayScottData, every: int, conditions: tuple[str, ...] = ()
+) -> np.ndarray:
+    """Simulate ``data.trajectories`` Gray-Scott runs, one frame every ``every`` steps, at
+    each of the data's parameter points (``GrayScottData.parameter_points``).
+
+    With ``conditions`` (names of Gray-Scott parameters) the frames carry each point's
+    values of them as constant trailing channels: ``(R, M + 1, S, S, 2 + K)``, the points'
+    trajectories one after another. Without, the one point's ``(R, M + 1, S, S, 2)``.
+    """
     if data.steps % every:
         raise ValueError(
             f"data.steps ({data.steps}) must be a multiple of the frame interval ({every})"
         )
-    params = data.params()
+    points = data.parameter_points(conditions)
+    total = data.trajectories * len(points)
     check_memory(
-        data.trajectories * (data.steps // every + 2) * data.size**2 * 2,
-        f"simulating {data.trajectories} Gray-Scott trajectories of {data.size}x{data.size}",
+        total * (data.steps // every + 2) * data.size**2 * (2 + len(conditions)),
+        f"simulating {total} Gray-Scott trajectories of {data.size}x{data.size}",
     )
-    initial = initial_condition(
-        data.initial_condition, data.size, key=jax.random.key(data.seed), batch=data.trajectories
-    )
-    frames = np.asarray(gray_scott.simulate(initial, data.steps, every=every, params=params))
-    if not np.all(np.isfinite(frames)):
-        raise ValueError("the Gray-Scott simulation diverged; lower data.dt")
-    return frames
+    runs = []
+    for i, params in enumerate(points):
+        key = jax.random.key(data.seed)
+        if len(points) > 1:  # each point from its own initial conditions
+            key = jax.random.fold_in(key, i)
+        initial = initial_condition(
+            data.initial_condition, data.size, key=key, batch=data.trajectories
+        )
+        frames = np.asarray(gray_scott.simulate(initial, data.steps, every=every, params=params))
+        if not np.all(np.isfinite(frames)):
+            raise ValueError("the Gray-Scott simulation diverged; lower data.dt")
+        if conditions:
+            values = np.array([getattr(params, name) for name in conditions], np.float32)
+            frames = np.concatenate(
+                [frames, np.broadcast_to(values, frames.shape[:-1] + values.shape)], axis=-1
+            )
+        runs.append(frames.astype(np.float32))
+    return np.concatenate(runs)
 
 
 def _file_trajectories(config: Config) -> tuple[np.ndarray, np.ndarray | None]:
@@ -65,10 +85,13 @@ def _file_trajectories(config: Config) -> tuple[np.ndarray, np.ndarray | None]:
 
 
 def _with_noise(config: Config, y: np.ndarray, stream: int) -> np.ndarray:
+    """Measurement noise on the observable channels (a model's conditions are exact)."""
     data = config.data
     if data.noise:
         noise_key = jax.random.fold_in(jax.random.key(data.seed), stream)
-        y = np.asarray(measurement_noise(y, data.noise, key=noise_key))
+        observable = y.shape[-1] - len(config.model.conditions)
+        noisy = np.asarray(measurement_noise(y[..., :observable], data.noise, key=noise_key))
+        y = np.concatenate([noisy, y[..., observable:]], axis=-1)
     return y.astype(np.float32)
 
 
@@ -87,7 +110,7 @@ def validation_data(config: Config) -> np.ndarray | None:
             trajectories=data.validation_trajectories,
             seed=int(jax.random.randint(jax.random.key(data.seed), (), 0, 2**31 - 1)),
         )
-        return _with_noise(config, gray_scott_trajectories(held, every), 2)
+        return _with_noise(config, gray_scott_trajectories(held, every, config.model.conditions), 2)
     if isinstance(data, FileData):
         held_file = _file_trajectories(config)[1]
         return None if held_file is None else _with_noise(config, held_file, 2)
@@ -102,7 +125,7 @@ def training_data(config: Config) -> np.ndarray:
     data = config.data
     if isinstance(data, GrayScottData):
         every = data.every or config.training.steps_between_frames
-        y = gray_scott_trajectories(data, every)
+        y = gray_scott_trajectories(data, every, config.model.conditions)
     elif isinstance(data, FileData):
         y = _file_trajectories(config)[0]
     elif isinstance(data, ImageData):

@@ -36,6 +36,7 @@ import numpy as np
 from .. import viz
 from .._files import write_text
 from .._resources import check_memory
+from ..conditions import Conditions, fit_conditions
 from ..data.io import save_array
 from ..model import NCA, parameter_count
 from ..scaling import Scaling, fit_scaling
@@ -113,11 +114,31 @@ class TrainResult:
 
 
 def build_model(
-    config: Config, observable_channels: int, key, scaling: Scaling | None = None
+    config: Config,
+    observable_channels: int,
+    key,
+    scaling: Scaling | None = None,
+    conditions: Conditions | None = None,
 ) -> NCA:
-    """The untrained NCA described by ``config.model`` for data with that many channels."""
+    """The untrained NCA described by ``config.model`` for data with that many observable
+    channels; ``conditions``: the normalisation of ``config.model.conditions`` (default:
+    the identity)."""
     settings = dataclasses.asdict(config.model)
-    return NCA(observable_channels, key=key, scaling=scaling, **settings)
+    names = settings.pop("conditions")
+    if names and conditions is None:
+        conditions = Conditions(names, (0.0,) * len(names), (1.0,) * len(names))
+    return NCA(observable_channels, key=key, scaling=scaling, conditions=conditions, **settings)
+
+
+def fit_units(config: Config, base: np.ndarray) -> tuple[int, Scaling | None, Conditions | None]:
+    """The observable channels of data ``base`` (..., C), the scaling of the observable
+    channels (``data.scale``) and the normalisation of the conditions (the trailing
+    channels): the units a model trains in."""
+    names = config.model.conditions
+    observable = base.shape[-1] - len(names)
+    scaling = fit_scaling(base[..., :observable], getattr(config.data, "scale", "none"))
+    conditions = fit_conditions(names, base[..., observable:]) if names else None
+    return observable, scaling, conditions
 
 
 def _check_memory(config: Config, shape: tuple[int, ...], runs: int = 1) -> None:
@@ -146,6 +167,21 @@ def _check_memory(config: Config, shape: tuple[int, ...], runs: int = 1) -> None
 def _check_data(config: Config, y: np.ndarray) -> None:
     repeats = y.shape[1] >= 3 and bool(np.array_equal(y[:, -1], y[:, -2]))
     check_data_shape(config, y.shape[0], y.shape[1], repeats)
+    names = config.model.conditions
+    if names:
+        observable = y.shape[-1] - len(names)
+        if observable < 1:
+            raise ValueError(
+                f"model.conditions names {len(names)} conditions but the data have "
+                f"{y.shape[-1]} channels: a conditioned model's data hold the observable "
+                f"channels, then one channel per condition ({', '.join(names)})"
+            )
+        fields = y[..., observable:]
+        if not np.array_equal(fields, np.broadcast_to(fields[:, :1], fields.shape)):
+            raise ValueError(
+                f"the data's condition channels (the last {len(names)}: {', '.join(names)}) "
+                f"change in time; a condition must be the same in every frame of a trajectory"
+            )
 
 
 def check_data_shape(config: Config, trajectories: int, frames: int, repeats: bool) -> None:
@@ -341,13 +377,13 @@ def train_runs(
     first = data.trajectories(1)  # epoch 1's trajectories (for images: copies made once)
     _check_data(config, first)
     # the model trains in the units of the scaled data; it keeps the map for its users
-    scaling = fit_scaling(base, getattr(config.data, "scale", "none"))
+    observable, scaling, conditions = fit_units(config, base)
     _check_memory(config, first.shape, lanes.count)
     runs: list[_Run] = []
     models: list[NCA] = []
     for config_i, out, rows in zip(configs, outs, metrics, strict=True):
         k_model, k_train = jax.random.split(jax.random.key(config_i.training.seed))
-        models.append(build_model(config_i, base.shape[-1], k_model, scaling))
+        models.append(build_model(config_i, observable, k_model, scaling, conditions))
         runs.append(_Run(out, config_i, jax.random.key_data(k_train), rows))
     encoder = models[0]  # every run's scaling is the same (fitted to the same data)
 

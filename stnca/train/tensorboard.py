@@ -59,7 +59,8 @@ def prediction_image(
 
     Args:
         model: the NCA (physical units in and out).
-        truth: one trajectory, frames ``steps_between_frames`` NCA steps apart.
+        truth: one trajectory, frames ``steps_between_frames`` NCA steps apart (the data
+            channels: a conditioned model's trailing conditions included).
         steps_between_frames: NCA steps between frames (t).
 
     Returns:
@@ -75,7 +76,8 @@ def prediction_image(
         jax.random.key(0),
     )
     picked = viz.evenly_spaced(frames, COLUMNS)
-    rows = viz._comparison_panels(truth[picked], np.asarray(predicted)[picked], None)
+    observed = truth[picked][..., : model.observable_channels]
+    rows = viz._comparison_panels(observed, np.asarray(predicted)[picked], None)
     factor = -(-MIN_FRAME // min(truth.shape[1:3]))
     rows = [np.repeat(np.repeat(r, factor, axis=-3), factor, axis=-2) for r in rows]
     strips = [viz.side_by_side(*r) for r in rows]  # each (H, columns W + gaps, 3)
