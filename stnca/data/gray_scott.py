@@ -57,14 +57,47 @@ State = Float[Array, "*batch height width 2"]
 Initial = Float[Array | np.ndarray, "*batch height width 2"]
 
 
-def step(state: State, params: GrayScottParams = GrayScottParams()) -> State:
-    """One forward-Euler step of the Gray-Scott equations on a periodic lattice."""
+FIELD_PARAMETERS = ("diffusion_a", "diffusion_b", "alpha", "gamma")
+"""The parameters that may vary in space (``fields=`` of ``step`` and ``simulate``)."""
+
+
+def step(
+    state: State,
+    params: GrayScottParams = GrayScottParams(),
+    fields: dict[str, Float[Array, "height width"]] | None = None,
+) -> State:
+    """One forward-Euler step of the Gray-Scott equations on a periodic lattice.
+
+    ``fields`` replaces parameters by ``(height, width)`` arrays that vary in space (any of
+    ``FIELD_PARAMETERS``), e.g. a gradient of the feed rate ``alpha`` across the lattice.
+    """
+    value = {name: getattr(params, name) for name in FIELD_PARAMETERS} | (fields or {})
     laplacian = apply_kernel(state, "laplacian", "periodic")
     a, b = state[..., 0], state[..., 1]
     reaction = a * b * b
-    da = params.diffusion_a * laplacian[..., 0] - reaction + params.alpha * (1.0 - a)
-    db = params.diffusion_b * laplacian[..., 1] + reaction - (params.gamma + params.alpha) * b
+    alpha = value["alpha"]
+    da = value["diffusion_a"] * laplacian[..., 0] - reaction + alpha * (1.0 - a)
+    db = value["diffusion_b"] * laplacian[..., 1] + reaction - (value["gamma"] + alpha) * b
     return state + params.dt * jnp.stack([da, db], axis=-1)
+
+
+def check_fields(fields, shape: tuple[int, ...]) -> dict[str, Array]:
+    """Parameter fields by name as float32 ``(height, width)`` arrays of the lattice's shape."""
+    checked = {}
+    for name, field in (fields or {}).items():
+        if name not in FIELD_PARAMETERS:
+            raise ValueError(
+                f"unknown Gray-Scott parameter {name!r}; fields may replace "
+                f"{', '.join(FIELD_PARAMETERS)}"
+            )
+        field = jnp.asarray(field, jnp.float32)
+        if field.shape != tuple(shape[-3:-1]):
+            raise ValueError(
+                f"the {name} field must have the lattice's shape {tuple(shape[-3:-1])}, "
+                f"got {field.shape}"
+            )
+        checked[name] = field
+    return checked
 
 
 def check_state(initial) -> None:
@@ -80,8 +113,8 @@ def check_state(initial) -> None:
 
 
 @partial(jax.jit, static_argnames=("steps", "every", "params"))
-def _simulate(initial, steps, every, params):
-    return _trajectory.trajectory(lambda x, _: step(x, params), initial, steps, every=every)
+def _simulate(initial, steps, every, params, fields):
+    return _trajectory.trajectory(lambda x, _: step(x, params, fields), initial, steps, every=every)
 
 
 def simulate(
@@ -90,6 +123,7 @@ def simulate(
     *,
     every: int = 1,
     params: GrayScottParams = GrayScottParams(),
+    fields: dict[str, Float[Array | np.ndarray, "height width"]] | None = None,
 ) -> Float[Array, "*batch frames height width 2"]:
     """Integrate the Gray-Scott equations and return every ``every``-th frame, frame 0 included.
 
@@ -98,18 +132,21 @@ def simulate(
         steps: number of Euler steps ``N``, a multiple of ``every``.
         every: keep one frame every ``every`` steps (default 1).
         params: equation parameters and time step (default: the paper's).
+        fields: parameters that vary in space, by name (``FIELD_PARAMETERS``): ``(height,
+            width)`` arrays that replace those of ``params``.
 
     Returns:
         Float32 frames of shape ``(*batch, steps // every + 1, height, width, 2)``.
     """
     check_state(initial)
     _trajectory.check_steps(steps, every)
-    return _simulate(jnp.asarray(initial, jnp.float32), steps, every, params)
+    initial = jnp.asarray(initial, jnp.float32)
+    return _simulate(initial, steps, every, params, check_fields(fields, initial.shape))
 
 
 @partial(jax.jit, static_argnames=("steps", "params"))
 def _advance(state, steps, params):
-    return _trajectory.advance(lambda x, _: step(x, params), state, steps)
+    return _trajectory.advance(lambda x, _: step(x, params), state, steps)  # no fields
 
 
 CHUNK_CELL_UPDATES = 2**27
