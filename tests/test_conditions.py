@@ -214,6 +214,7 @@ def test_conditioned_training_rollout_and_evaluate(tmp_path):
     assert model.condition_names == NAMES and model.observable_channels == 2
     np.save(tmp_path / "init.npy", np.load(run / "train_data.npy")[0, 0, ..., :2])
     np.save(tmp_path / "field.npy", np.full((8, 8), 0.04, np.float32))
+    np.save(tmp_path / "small.npy", np.full((4, 8), 0.04, np.float32))
     out = tmp_path / "r.npy"
     base = ("rollout", run / "model.eqx", "--init", tmp_path / "init.npy", "--steps", 8)
     ok = invoke(*base, "--out", out, "--condition", "alpha=0.04", "--condition", "gamma=0.061")
@@ -235,6 +236,10 @@ def test_conditioned_training_rollout_and_evaluate(tmp_path):
         (
             ("--condition", "alpha=0.04", "--condition", "gamma=0.06", "--condition", "feed=1"),
             "unknown condition 'feed'",
+        ),
+        (
+            ("--condition", f"alpha={tmp_path / 'small.npy'}", "--condition", "gamma=0.06"),
+            "lattice's shape (8, 8), got (4, 8)",
         ),
         (("--condition", f"alpha={tmp_path / 'init.npy'}", "--condition", "gamma=0.06"), "2-D"),
     ]:
