@@ -1,8 +1,19 @@
-"""One rollout helper shared by the NCA and the PDE simulators (after jax-cfd's ``trajectory``)."""
+"""One rollout helper shared by the NCA and the PDE simulators (after jax-cfd's ``trajectory``).
+
+Rematerialisation (``checkpoint``): reverse-mode differentiation of a rollout keeps what
+each step's backward pass needs (its inputs and intermediate activations) for every step.
+``checkpoint = True`` with ``remat_every = 1`` wraps each step in ``jax.checkpoint``: only
+the state before each step is kept and the step is recomputed in the backward pass.
+``remat_every = k > 1`` checkpoints blocks of ``k`` steps instead: only the state before
+each block is kept (``steps / k`` states), and a block's ``k`` steps are recomputed, with
+their activations held, while its backward pass runs. The forward values are the same in
+every case; only memory and time change.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TypeVar
 
 import jax
 import jax.numpy as jnp
@@ -12,6 +23,7 @@ from ._resources import MAX_STEPS
 from ._validate import count
 
 Step = Callable[[Array, PRNGKeyArray | None], Array]
+Carry = TypeVar("Carry")
 
 
 def check_steps(steps: int, every: int = 1) -> None:
@@ -35,6 +47,7 @@ def advance(
     *,
     key: PRNGKeyArray | None = None,
     checkpoint: bool = False,
+    remat_every: int = 1,
 ) -> Array:
     """Apply ``step`` ``steps`` times under ``jax.lax.scan`` and return the final state.
 
@@ -43,11 +56,14 @@ def advance(
         x: initial state.
         steps: number of steps (0 returns ``x``).
         key: PRNG key, split into one key per step; ``None`` for a deterministic step.
-        checkpoint: rematerialise each step in the backward pass (``jax.checkpoint``),
-            trading compute for memory on long rollouts or large lattices.
+        checkpoint: rematerialise in the backward pass (``jax.checkpoint``), trading
+            compute for memory on long rollouts or large lattices.
+        remat_every: with ``checkpoint``, rematerialise blocks of this many steps (default
+            1: each step; see the module's docstring). Range: >= 1.
     """
     check_steps(steps)
-    return _advance_with_keys(step, x, steps, _step_keys(key, steps), checkpoint)
+    remat_every = count(remat_every, "remat_every", minimum=1)
+    return _advance_with_keys(step, x, steps, _step_keys(key, steps), checkpoint, remat_every)
 
 
 def trajectory(
@@ -88,7 +104,11 @@ def trajectory(
     return jnp.moveaxis(stacked, 0, -4)
 
 
-def _advance_with_keys(step: Step, x: Array, steps: int, keys, checkpoint: bool) -> Array:
+def _advance_with_keys(
+    step: Step, x: Array, steps: int, keys, checkpoint: bool, remat_every: int = 1
+) -> Array:
+    if checkpoint and remat_every > 1:
+        return scan_blocks(lambda state, k: step(state, k), x, keys, steps, remat_every)
     # A plain function for jax.checkpoint: ``step`` may be a bound method of a Module,
     # which jax would try (and fail) to hash while its arrays are being traced.
     body = jax.checkpoint(lambda state, k: step(state, k)) if checkpoint else step
@@ -98,3 +118,34 @@ def _advance_with_keys(step: Step, x: Array, steps: int, keys, checkpoint: bool)
 
     final, _ = jax.lax.scan(scan_body, x, keys, length=steps)
     return final
+
+
+def scan_blocks(
+    body: Callable[[Carry, PRNGKeyArray | None], Carry],
+    carry: Carry,
+    keys: PRNGKeyArray | None,
+    steps: int,
+    block: int,
+) -> Carry:
+    """``carry <- body(carry, keys[n])`` for ``n < steps``, each block of ``block`` steps
+    rematerialised as a whole in the backward pass (``jax.checkpoint`` around a scan of
+    ``block`` steps; a last, shorter block takes the remainder when ``block`` does not
+    divide ``steps``). ``keys``: one key per step, or ``None``."""
+    blocks, rest = divmod(steps, block)
+
+    def run(length: int):
+        def inner(state, step_key):
+            return body(state, step_key), None
+
+        # a plain function of arrays for jax.checkpoint; ``length`` is fixed per block size
+        return jax.checkpoint(lambda state, ks: jax.lax.scan(inner, state, ks, length=length)[0])
+
+    full, last = (None, None) if keys is None else (keys[: blocks * block], keys[blocks * block :])
+    if full is not None:
+        full = full.reshape((blocks, block) + full.shape[1:])
+    if blocks:
+        whole = run(block)
+        carry, _ = jax.lax.scan(lambda c, ks: (whole(c, ks), None), carry, full, length=blocks)
+    if rest:
+        carry = run(rest)(carry, last)
+    return carry

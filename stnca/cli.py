@@ -358,12 +358,26 @@ def train_command(
             'needs pip install "stnca[tensorboard]").',
         ),
     ] = False,
+    distributed: Annotated[
+        bool,
+        typer.Option(
+            "--distributed",
+            help="Join a run of several processes first (jax.distributed.initialize(); "
+            "SLURM, Open MPI and JAX_COORDINATOR_ADDRESS are detected; also "
+            "STNCA_DISTRIBUTED=1): mini-batches split over every process's devices, only "
+            "process 0 writes --out. See docs/concepts/scale.md.",
+        ),
+    ] = False,
 ):
     """Train an NCA with Algorithm 2; writes model.eqx, metrics.csv, loss.png, config.toml.
 
     For image sequences it also writes snapshots.png, morph.json and the videos
     trajectory.mp4 and hidden.mp4.
     """
+    from .train import distributed as multiprocess
+
+    if multiprocess.requested(distributed):  # before anything uses JAX's devices
+        multiprocess.initialise(log=typer.echo)
     from .train import TrainingDiverged, load_config, train
     from .train.config import ImageData
 

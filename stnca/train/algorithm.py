@@ -25,7 +25,11 @@ added to the minimised objective (never to the logged loss), and propagation can
 gated on the loss (``TrainingConfig``).
 
 The whole epoch is one ``eqx.filter_jit`` region; the rollout is a ``jax.lax.scan``, the
-mini-batches another.
+mini-batches another. Scale (docs/concepts/scale.md): with a ``DataParallel`` placement each
+mini-batch's transitions are split over several devices (``stnca.train.sharding``); the
+loss can compare a random subset of the cells (``training.loss_fraction``,
+``stnca.losses.subsampled``); the rollout is rematerialised every step or every
+``training.remat_every`` steps in the backward pass.
 """
 
 from __future__ import annotations
@@ -40,10 +44,11 @@ from jaxtyping import Array, Float, PRNGKeyArray
 
 from .. import _trajectory
 from ..data.augment import measurement_noise
-from ..losses import box_penalty, get_loss
+from ..losses import box_penalty, get_loss, subsampled
 from ..model import NCA
 from .config import TrainingConfig
 from .optimizers import OPTIMIZERS
+from .sharding import DataParallel
 
 
 def normalise_per_parameter(eps: float = 1e-8) -> optax.GradientTransformation:
@@ -87,44 +92,66 @@ def advance_with_penalty(
     key: PRNGKeyArray | None,
     checkpoint: bool,
     bounds: tuple[float, float] = (0.0, 1.0),
+    remat_every: int = 1,
 ) -> tuple[Array, Array]:
     """``Phi^steps(x)`` and the state-range penalty of the states after each step, averaged
-    over the steps (``box_penalty`` summed over the batch, cells and channels)."""
+    over the steps (``box_penalty`` summed over the batch, cells and channels).
+    ``checkpoint``: rematerialise each step, or with ``remat_every = k > 1`` each block of
+    ``k`` steps, in the backward pass."""
     keys = None if key is None else jax.random.split(key, steps)
     step = lambda s, k: model(s, key=k)  # noqa: E731 - a plain function for jax.checkpoint
+    low, high = bounds
+    zero = jnp.zeros((), x.dtype)
+    if checkpoint and remat_every > 1:
+
+        def penalised(carry, k):
+            state, total = carry
+            state = step(state, k)
+            return state, total + box_penalty(state, low, high)
+
+        final, total = _trajectory.scan_blocks(penalised, (x, zero), keys, steps, remat_every)
+        return final, total / steps
     if checkpoint:
         step = jax.checkpoint(step)
-    low, high = bounds
 
     def body(carry, k):
         state, total = carry
         state = step(state, k)
         return (state, total + box_penalty(state, low, high)), None
 
-    zero = jnp.zeros((), x.dtype)
     (final, total), _ = jax.lax.scan(body, (x, zero), keys, length=steps)
     return final, total / steps
 
 
-def _minibatch_objective(training: TrainingConfig, transitions: int, minibatches: int):
+def _minibatch_objective(
+    training: TrainingConfig,
+    transitions: int,
+    minibatches: int,
+    parallel: DataParallel | None = None,
+):
     """The function ``(params, static, start, target, key) -> (objective, (xhat, losses))``
-    minimised for one mini-batch, and whether its value is a mean over the mini-batch.
+    minimised for one mini-batch.
 
     Per epoch (``update_every = "epoch"``) the data term is the mini-batch's summed loss
     divided by ``M x R``, so the sum over mini-batches is the mean over all transitions;
     per mini-batch it is the mini-batch's mean. The penalty term is ``state_penalty``
     times the mini-batch's penalty (divided by B per epoch, so the epoch's objective holds
-    the mean penalty over mini-batches).
+    the mean penalty over mini-batches). The loss compares a random subset of the cells
+    when ``training.loss_fraction < 1`` (its key: ``k_loss``). With ``parallel`` the
+    mini-batch's start states and targets are split over its devices.
     """
-    loss_fn = get_loss(training.loss)
+    loss_fn = subsampled(training.loss, training.loss_fraction, training.loss_patch)
     per_minibatch = training.update_every == "minibatch"
     size = transitions // minibatches
     data_norm = size if per_minibatch else transitions
     penalty_weight = training.state_penalty / (1 if per_minibatch else minibatches)
     t = training.steps_between_frames
+    remat_every = training.remat_every
 
     def objective(params, static, start, target, k):
         nca = eqx.combine(params, static)
+        if parallel is not None:
+            start, target = parallel.split(start), parallel.split(target)
         k_rollout, k_loss = jax.random.split(k)
         rollout_key = k_rollout if nca.stochastic else None
         if training.state_penalty:
@@ -135,7 +162,18 @@ def _minibatch_objective(training: TrainingConfig, transitions: int, minibatches
                 key=rollout_key,
                 checkpoint=training.checkpoint_rollout,
                 bounds=tuple(training.state_bounds),
+                remat_every=remat_every,
             )
+        elif remat_every > 1:
+            predicted = _trajectory.advance(
+                lambda s, key: nca(s, key=key),
+                start,
+                t,
+                key=rollout_key,
+                checkpoint=training.checkpoint_rollout,
+                remat_every=remat_every,
+            )
+            penalty = jnp.zeros((), start.dtype)
         else:
             predicted = nca.advance(
                 start, t, key=rollout_key, checkpoint=training.checkpoint_rollout
@@ -181,11 +219,17 @@ def accumulate_gradients(
     checkpoint: bool = False,
     state_penalty: float = 0.0,
     state_bounds: tuple[float, float] = (0.0, 1.0),
+    remat_every: int = 1,
+    loss_fraction: float = 1.0,
+    loss_patch: int = 1,
+    parallel: DataParallel | None = None,
 ):
     """Lines 6-19: the mean loss over all ``M x R`` transitions and its gradient.
 
     The gradient is that of the mean loss plus ``state_penalty`` times the mean (over
     mini-batches) state-range penalty; the returned loss leaves the penalty out.
+    ``remat_every``, ``loss_fraction`` and ``loss_patch`` are ``TrainingConfig``'s;
+    ``parallel`` splits each mini-batch over its devices.
 
     Returns:
         ``(loss, gradient, predictions, losses)``: the mean loss, its gradient with respect
@@ -200,11 +244,14 @@ def accumulate_gradients(
         checkpoint_rollout=checkpoint,
         state_penalty=state_penalty,
         state_bounds=tuple(state_bounds),
+        remat_every=remat_every,
+        loss_fraction=loss_fraction,
+        loss_patch=loss_patch,
     )
     transitions, flat_states, flat_targets, order, keys = _flatten(
         states, targets, minibatches, key
     )
-    objective = _minibatch_objective(training, transitions, minibatches)
+    objective = _minibatch_objective(training, transitions, minibatches, parallel)
     params, static = eqx.partition(model, eqx.is_inexact_array)
     value_and_grad = jax.value_and_grad(objective, has_aux=True)
 
@@ -237,9 +284,11 @@ def minibatch_updates(
     training: TrainingConfig,
     *,
     key: PRNGKeyArray,
+    parallel: DataParallel | None = None,
 ):
     """One optimiser update per mini-batch (the authors' code), each gradient normalised
-    on its own; later mini-batches are rolled out with the already updated model.
+    on its own; later mini-batches are rolled out with the already updated model;
+    ``parallel`` splits each mini-batch over its devices.
 
     Returns:
         ``(model, opt_state, loss, gradient_norm, predictions, losses)``: the updated model
@@ -251,7 +300,7 @@ def minibatch_updates(
     transitions, flat_states, flat_targets, order, keys = _flatten(
         states, targets, minibatches, key
     )
-    objective = _minibatch_objective(training, transitions, minibatches)
+    objective = _minibatch_objective(training, transitions, minibatches, parallel)
     params, static = eqx.partition(model, eqx.is_inexact_array)
     value_and_grad = jax.value_and_grad(objective, has_aux=True)
 
@@ -359,9 +408,14 @@ def make_epoch(
     training: TrainingConfig,
     optimizer: optax.GradientTransformation,
     augment_noise: float = 0.0,
+    parallel: DataParallel | None = None,
 ):
     """Build the jitted epoch function
     ``(model, opt_state, states, y, key, lowest_loss) -> EpochResult``.
+
+    With ``parallel`` each mini-batch's transitions are split over its devices and the
+    result is replicated on all of them (the arguments must be placed there:
+    ``parallel.place``).
 
     With ``augment_noise = a > 0`` the data of each epoch are ``(1 - a) y + a U(min y, max y)``
     (fresh noise every epoch; the paper's noise augmentation for stable final states).
@@ -378,7 +432,14 @@ def make_epoch(
             states = restart(model, states, noisy, training.reinitialised_batches)
         if training.update_every == "minibatch":
             new_model, opt_state, loss, gradient_norm, predictions, losses = minibatch_updates(
-                model, opt_state, optimizer, states, noisy[:, 1:], training, key=key
+                model,
+                opt_state,
+                optimizer,
+                states,
+                noisy[:, 1:],
+                training,
+                key=key,
+                parallel=parallel,
             )
         else:
             loss, gradient, predictions, losses = accumulate_gradients(
@@ -392,6 +453,10 @@ def make_epoch(
                 checkpoint=training.checkpoint_rollout,
                 state_penalty=training.state_penalty,
                 state_bounds=(training.state_bounds[0], training.state_bounds[1]),
+                remat_every=training.remat_every,
+                loss_fraction=training.loss_fraction,
+                loss_patch=training.loss_patch,
+                parallel=parallel,
             )
             params = eqx.filter(model, eqx.is_inexact_array)
             updates, opt_state = optimizer.update(gradient, opt_state, params)
@@ -405,7 +470,7 @@ def make_epoch(
             propagated = loss <= lowest_loss + training.propagate_tolerance
             next_states = jnp.where(propagated, next_states, initial_states(model, y))
         restarted = min(training.reinitialised_batches, states.shape[0])
-        return EpochResult(
+        result = EpochResult(
             new_model,
             opt_state,
             next_states,
@@ -414,6 +479,8 @@ def make_epoch(
             gradient_norm,
             propagated,
         )
+        # replicated, so that every process of a distributed run can read the result
+        return result if parallel is None else parallel.replicated(result)
 
     return epoch
 

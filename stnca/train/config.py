@@ -33,7 +33,7 @@ from ..data.gray_scott import GrayScottParams
 from ..data.images import EMOJI_PREFIX
 from ..data.initial_conditions import INITIAL_CONDITIONS
 from ..data.io import check_regular_file
-from ..losses import LOSSES
+from ..losses import LOSSES, SUBSAMPLED
 from ..model import ACTIVATIONS
 from ..scaling import SCALINGS
 from ..stencils import check_kernels
@@ -423,6 +423,14 @@ class TrainingConfig:
     to stay on the final frame (an attractor) rather than only ``final_repeats - 1``
     intervals of it.
 
+    Speed and scale (docs/concepts/scale.md): ``devices`` splits each mini-batch's
+    transitions over several devices (data parallel, the parameters replicated);
+    ``loss_fraction`` < 1 compares a random subset of the cells (``loss_patch`` x
+    ``loss_patch`` blocks) in each loss, weighted to be unbiased for ``mse`` and ``l1`` and
+    for the square of ``euclidean``; ``remat_every`` sets how many NCA steps are
+    rematerialised together when ``checkpoint_rollout`` is on. The defaults change
+    nothing on one device.
+
     Model selection (``model.eqx``), never within the first ``select_after`` fraction of
     the epochs:
 
@@ -451,6 +459,20 @@ class TrainingConfig:
     loss: str = "euclidean"
     """Distance between predicted and true observable channels: ``euclidean``, ``mse``, ``l1``,
     ``hellinger``, ``bhattacharyya``, ``spectral`` or ``sliced_wasserstein``.
+    """
+    loss_fraction: float = 1.0
+    """Expected fraction of the cells each loss compares: every cell (or ``loss_patch`` block) is
+    kept with this probability and weighted by its inverse, a fresh draw per transition and
+    mini-batch; 1 compares every cell (the full loss). Below 1 the loss must be ``euclidean``,
+    ``mse`` or ``l1``; unbiased for ``mse``, ``l1`` and the square of ``euclidean``, while
+    ``euclidean`` itself is biased low, relatively by about ``(1 - f) / (8 f n)`` for an error
+    spread over ``n`` blocks. The logged loss is the estimate; free-rollout scores use the full
+    loss. Range: (0, 1].
+    """
+    loss_patch: int = 1
+    """Side, in cells, of the square blocks that ``loss_fraction`` keeps or drops together (they
+    tile the lattice from its corner); 1: single cells. Ignored when ``loss_fraction = 1``.
+    Range: >= 1.
     """
     optimizer: str = "nadam"
     """Optimiser: ``nadam`` (the paper's), ``adam``, ``adamw``, ``sgd`` (Nesterov momentum 0.9),
@@ -500,7 +522,24 @@ class TrainingConfig:
     validate_every: int = 10
     """Epochs between free-rollout scores (``select_by = "rollout"``). Range: >= 1."""
     checkpoint_rollout: bool = True
-    """Recompute each NCA step in the backward pass (``jax.checkpoint``): less memory, more time."""
+    """Recompute the NCA steps in the backward pass (``jax.checkpoint``; each step, or blocks of
+    ``remat_every``) instead of keeping their activations: less memory, more compute.
+    """
+    remat_every: int = 1
+    """With ``checkpoint_rollout``: rematerialise blocks of this many NCA steps (``jax.checkpoint``
+    around each block) instead of every step; the backward pass keeps one state per block and
+    one block's activations. The same losses, weights equal up to float rounding;
+    ``sqrt(steps_between_frames)`` uses least memory.
+    A last, shorter block takes the remainder when it does not divide ``steps_between_frames``.
+    Range: 1 to ``steps_between_frames``.
+    """
+    devices: int = 0
+    """Devices that each mini-batch's transitions are split over (data parallel, parameters
+    replicated, one program): 0: all visible ones (``jax.devices()``, every process's in a
+    ``--distributed`` run); ``n``: the first ``n``; 1: no splitting. When the mini-batch size is
+    not divisible by it, the largest divisor below it is used (logged). Range: >= 0, at most the
+    devices visible.
+    """
     checkpoint_every: int = 100
     """Epochs between saves of the checkpoint, metrics and chosen model (also saved at the end).
     Range: >= 1.
@@ -539,6 +578,26 @@ class TrainingConfig:
             )
         if self.propagate_tolerance is not None:
             _non_negative(self.propagate_tolerance, "training.propagate_tolerance")
+        if not 0 < self.loss_fraction <= 1:
+            raise ValueError(f"training.loss_fraction must be in (0, 1], got {self.loss_fraction}")
+        if self.loss_fraction < 1 and self.loss not in SUBSAMPLED:
+            raise ValueError(
+                f"training.loss_fraction < 1 needs a loss that sums over cells "
+                f"({', '.join(SUBSAMPLED)}), got training.loss = {self.loss!r}"
+            )
+        _positive(self.loss_patch, "training.loss_patch")
+        _positive(self.remat_every, "training.remat_every")
+        if self.remat_every > self.steps_between_frames:
+            raise ValueError(
+                f"training.remat_every ({self.remat_every}) must be at most "
+                f"training.steps_between_frames ({self.steps_between_frames})"
+            )
+        if self.remat_every > 1 and not self.checkpoint_rollout:
+            raise ValueError(
+                f"training.remat_every = {self.remat_every} needs training.checkpoint_rollout "
+                "= true (false turns rematerialisation off)"
+            )
+        _non_negative(self.devices, "training.devices")
         _non_negative(self.restart_every, "training.restart_every")
         _non_negative(self.restart_hidden_noise, "training.restart_hidden_noise")
         choice(self.select_by, "training.select_by", SELECTIONS)

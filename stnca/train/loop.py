@@ -11,6 +11,12 @@ what happens on the host (model selection, metrics rows, saves) is done for each
 ``train`` is the case K = 1, where nothing is stacked and the epoch function is called as it
 is; ``stnca.train.seeds.train_seeds`` is the front end for K seeds.
 
+Devices and processes (docs/concepts/scale.md): ``training.devices`` splits each
+mini-batch over several devices (``stnca.train.sharding``); the device arrays are then placed
+on all of them, and the epoch's results come back replicated. In a distributed run
+(``stnca.train.distributed``) every process trains the same way, and only process 0 writes
+the run folders and reports.
+
 Every file is written atomically, in an order that keeps the files consistent (see
 ``_save``), so an interruption at any moment leaves the previous version of each file
 intact. Resuming replays exactly: per-epoch randomness is derived from the saved key and the
@@ -53,6 +59,7 @@ from .algorithm import (
 )
 from .config import Config, TrainingConfig, load_config
 from .dataset import TrainingData
+from .distributed import barrier, is_primary
 from .lanes import BATCHED, Lanes
 from .progress import Progress
 from .run_folder import (
@@ -69,6 +76,7 @@ from .run_folder import (
     start_fresh,
     write_metrics,
 )
+from .sharding import plan
 
 if TYPE_CHECKING:
     from .tensorboard import TensorBoardWriter
@@ -341,6 +349,14 @@ def _redrawn(model: NCA, y, hidden_noise: float, key) -> jax.Array:
     return redrawn_states(model, y, hidden_noise, key=key)
 
 
+def _unchanged(tree):
+    return tree
+
+
+def _no_save(*args) -> None:
+    """``_save`` in the processes of a distributed run that do not write (all but 0)."""
+
+
 def train_runs(
     configs: Sequence[Config],
     outs: Sequence[Path],
@@ -369,6 +385,10 @@ def train_runs(
     Raises:
         ValueError: bad configs, data or folders (nothing is written).
     """
+    primary = is_primary()
+    if not primary:  # in a distributed run only process 0 writes and reports
+        log, progress = (lambda _: None), False
+    save = _save if primary else _no_save
     lanes = Lanes(len(configs))
     configs, base, held, metrics = prepare_runs(configs, outs, resume, overwrite)
     config = configs[0]
@@ -379,6 +399,9 @@ def train_runs(
     # the model trains in the units of the scaled data; it keeps the map for its users
     observable, scaling, conditions = fit_units(config, base)
     _check_memory(config, first.shape, lanes.count)
+    transitions = first.shape[0] * (first.shape[1] - 1)
+    parallel = plan(training.devices, transitions // training.minibatches, log=log)
+    place = _unchanged if parallel is None else parallel.place
     runs: list[_Run] = []
     models: list[NCA] = []
     for config_i, out, rows in zip(configs, outs, metrics, strict=True):
@@ -388,7 +411,7 @@ def train_runs(
     encoder = models[0]  # every run's scaling is the same (fitted to the same data)
 
     def trajectories(epoch: int):
-        return jnp.asarray(encoder.encode(data.trajectories(epoch)))
+        return place(jnp.asarray(encoder.encode(data.trajectories(epoch))))
 
     # free rollouts for model selection: held-back trajectories, else the training ones
     # (for images: the untransformed sequence)
@@ -396,6 +419,7 @@ def train_runs(
     if training.hold_final:
         # a final frame that must hold: score the rollout to twice the horizon against it
         scored = jnp.concatenate([scored] + [scored[:, -1:]] * (scored.shape[1] - 1), axis=1)
+    scored = place(scored)
     score_fn = eqx.filter_jit(rollout_score)  # compiled once, for row 0 and every validation
     score_all = lanes.map(rollout_score, (BATCHED, None, None, None), jit=True)
     if not lanes.stacked:
@@ -438,20 +462,24 @@ def train_runs(
         if len({state.epoch for state in states}) > 1:
             at = ", ".join(f"{r.out} at {s.epoch}" for r, s in zip(runs, states, strict=True))
             raise ValueError(f"runs resumed together must be at the same epoch: {at}")
+    # every process has checked and read the folders before process 0 writes in them
+    barrier("stnca.train: run folders read")
     for run, state, model in zip(runs, states, models, strict=True):
         if resume:
             run.metrics = [row for row in run.metrics if row["epoch"] <= state.epoch]
-            write_text(run.out / CONFIG_FILE, run.config.to_toml())  # the new number of epochs
+            if primary:
+                write_text(run.out / CONFIG_FILE, run.config.to_toml())  # the new epochs
             log(f"resuming {run.out} at epoch {state.epoch} of {training.epochs}")
         else:
-            start_fresh(run.out)
-            save_array(run.out / DATA_FILE, base)
-            if held is not None:
-                save_array(run.out / VALIDATION_FILE, held)
-            write_text(run.out / CONFIG_FILE, run.config.to_toml())
+            if primary:
+                start_fresh(run.out)
+                save_array(run.out / DATA_FILE, base)
+                if held is not None:
+                    save_array(run.out / VALIDATION_FILE, held)
+                write_text(run.out / CONFIG_FILE, run.config.to_toml())
             run.metrics = [_untrained_row(model, y_device, scored, training, score_fn)]
         # files a killed process was writing (atomically) when it died
-        for stale in clean_temporaries(run.out):
+        for stale in clean_temporaries(run.out) if primary else []:
             log(f"removed {stale.name}, left by an interrupted write")
         # After a resume model.eqx is rewritten from the checkpoint at the first save, so
         # that the two files always describe the same run.
@@ -461,19 +489,23 @@ def train_runs(
     draw = data.draw(max(snapshot.epoch, 1))
     y_device = trajectories(max(snapshot.epoch, 1))
     step = lanes.map(
-        make_epoch(training, optimizer, data.augment_noise),
+        make_epoch(training, optimizer, data.augment_noise, parallel),
         (BATCHED, BATCHED, BATCHED, None, BATCHED, BATCHED),
         jit=True,
     )
     fold_in = lanes.map(jax.random.fold_in, (BATCHED, None))  # eager: the epoch varies
     restarted = lanes.map(initial_states, (BATCHED, None), jit=True)
     redraw = lanes.map(_redrawn, (BATCHED, None, None, BATCHED), jit=True)
+    if parallel is not None:  # the arrays of every call on all the devices, replicated
+        step, restarted, redraw, score_all = map(
+            parallel.wrap, (step, restarted, redraw, score_all)
+        )
     schedule = learning_rate_schedule(training)  # of the optimiser's update count
     base_key = jax.random.wrap_key_data(lanes.stack([run.key_data for run in runs]))
     bar = Progress(training.epochs, snapshot.epoch, progress, log, runs=lanes.count)
     run_start = time.perf_counter()
 
-    if training.tensorboard:
+    if training.tensorboard and primary:
         from .tensorboard import TensorBoardWriter
 
         for run in runs:
@@ -541,7 +573,7 @@ def train_runs(
                     continue
                 if not finite[i]:
                     last = lanes.lane(device, i)
-                    _save(run, state, last, training)  # the last finite state, the chosen model
+                    save(run, state, last, training)  # the last finite state, the chosen model
                     message = (
                         f"training stopped at epoch {epoch}: the loss became {losses[i]} "
                         f"(gradient norm {gradient_norms[i]}). The chosen model (epoch "
@@ -614,12 +646,12 @@ def train_runs(
                 ):
                     run.board.image(epoch, lanes.lane(snapshot.device.model, i))
                 if epoch % training.checkpoint_every == 0 or epoch == training.epochs:
-                    _save(run, snapshot.runs[i], lanes.lane(snapshot.device, i), training)
+                    save(run, snapshot.runs[i], lanes.lane(snapshot.device, i), training)
     except KeyboardInterrupt:
         bar.close()
         for i, (run, state) in enumerate(zip(runs, snapshot.runs, strict=True)):
             if state.diverged is None:
-                _save(run, state, lanes.lane(snapshot.device, i), training)
+                save(run, state, lanes.lane(snapshot.device, i), training)
         saved = "the checkpoint is" if lanes.count == 1 else "the checkpoints are"
         log(f"interrupted at epoch {snapshot.epoch}; {saved} saved: resume with --resume")
         raise
@@ -635,7 +667,7 @@ def train_runs(
             final_model = lanes.lane(snapshot.device.model, i)
         if state.diverged is None:
             if training.epochs == 0 or not (run.out / MODEL_FILE).exists():
-                _save(run, state, lanes.lane(snapshot.device, i), training)
+                save(run, state, lanes.lane(snapshot.device, i), training)
             if state.best_epoch == 0 and state.epoch > 0:
                 log(
                     f"warning: no epoch qualified as the chosen model, so {run.out / MODEL_FILE} "
