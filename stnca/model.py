@@ -204,22 +204,24 @@ class NCA(eqx.Module):
         return self._convert(scaled, encode=False)
 
     def _convert(self, values, *, encode: bool) -> Array:
-        values = jnp.asarray(values)
-        if values.shape[-1] not in (self.observable_channels, self.data_channels):
+        channels = np.shape(values)[-1] if np.ndim(values) else None
+        if channels not in (self.observable_channels, self.data_channels):
             raise ValueError(
                 f"data must have {self.observable_channels} observable channels"
                 + (f" (or {self.data_channels} with the conditions)" if self.conditions else "")
-                + f", got shape {tuple(values.shape)}"
+                + f", got shape {tuple(np.shape(values))}"
             )
+        # the arrays are converted as given (NumPy stays NumPy): an XLA division may round
+        # differently from NumPy's, and the units of the data must not depend on the path
         observable = values[..., : self.observable_channels]
         if self.scaling is not None:
             scaling = self.scaling
             observable = scaling.encode(observable) if encode else scaling.decode(observable)
-        if self.conditions is None or values.shape[-1] == self.observable_channels:
-            return observable
+        if self.conditions is None or channels == self.observable_channels:
+            return jnp.asarray(observable) if self.scaling is None else observable
         named = values[..., self.observable_channels :]
         named = self.conditions.encode(named) if encode else self.conditions.decode(named)
-        return jnp.concatenate([observable, named], axis=-1)
+        return jnp.concatenate([jnp.asarray(observable), jnp.asarray(named)], axis=-1)
 
     def with_conditions(
         self,
