@@ -636,3 +636,47 @@ def test_remat_every_is_validated():
         config_from_dict({"training": {"remat_every": 8, "steps_between_frames": 4}})
     with pytest.raises(ValueError, match="needs training.checkpoint_rollout = true"):
         config_from_dict({"training": {"remat_every": 2, "checkpoint_rollout": False}})
+
+
+@pytest.mark.parametrize("update_every", ["minibatch", "epoch"])
+def test_rollout_chunks_give_the_same_training(key, data, update_every):
+    """A mini-batch rolled out in chunks (summed gradients) trains as one rolled out at once:
+    the same losses and weights up to floating-point order (a deterministic model)."""
+    outcomes = {}
+    for chunk in (0, 1, 2):
+        training = config_from_dict(
+            {
+                "training": {
+                    "steps_between_frames": 4,
+                    "minibatches": 2,
+                    "rollout_chunk": chunk,
+                    "update_every": update_every,
+                }
+            }
+        ).training
+        model = random_model(key)
+        optimizer = make_optimizer(training)
+        opt_state = optimizer.init(eqx.filter(model, eqx.is_inexact_array))
+        states, epoch, losses = initial_states(model, data), make_epoch(training, optimizer), []
+        for i in range(2):
+            model, opt_state, states, loss, *_ = epoch(
+                model, opt_state, states, data, jax.random.fold_in(key, i), INF
+            )
+            losses.append(float(loss))
+        outcomes[chunk] = losses, leaves(model), np.asarray(states)
+    reference_losses, reference_weights, reference_states = outcomes[0]
+    for chunk, (losses, weights, states) in outcomes.items():
+        np.testing.assert_allclose(losses, reference_losses, rtol=1e-5, err_msg=str(chunk))
+        np.testing.assert_allclose(states, reference_states, rtol=1e-4, atol=1e-5)
+        for a, b in zip(weights, reference_weights, strict=True):
+            np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6, err_msg=str(chunk))
+    assert reference_losses[1] != reference_losses[0]  # it did train
+
+
+def test_rollout_chunk_must_divide_the_minibatch():
+    from stnca.train.loop import check_data_shape
+
+    config = config_from_dict({"training": {"minibatches": 2, "rollout_chunk": 3}})
+    with pytest.raises(ValueError, match=r"rollout_chunk \(3\) must divide the mini-batch size"):
+        check_data_shape(config, 2, 5, False)  # 2 x 4 transitions in 2 mini-batches of 4
+    check_data_shape(config.replace("training", rollout_chunk=2), 2, 5, False)

@@ -187,6 +187,34 @@ def _minibatch_objective(
     return objective
 
 
+def _value_and_grad(objective, chunk: int):
+    """``jax.value_and_grad(objective, has_aux=True)`` for a mini-batch, rolled out and
+    differentiated ``chunk`` transitions at a time (0: all at once): the values and
+    gradients of the chunks are summed (the objective is a sum over transitions), the
+    predictions and losses put back in order. Each chunk gets its own key."""
+    value_and_grad = jax.value_and_grad(objective, has_aux=True)
+    if not chunk:
+        return value_and_grad
+
+    def chunked(params, static, start, target, k):
+        count = start.shape[0] // chunk
+        if count <= 1:
+            return value_and_grad(params, static, start, target, k)
+        starts = start.reshape((count, chunk) + start.shape[1:])
+        targets = target.reshape((count, chunk) + target.shape[1:])
+
+        def body(total, inputs):
+            (value, (predicted, each)), g = value_and_grad(params, static, *inputs)
+            return jax.tree.map(jnp.add, total, (value, g)), (predicted, each)
+
+        zero = (jnp.zeros((), start.dtype), jax.tree.map(jnp.zeros_like, params))
+        inputs = (starts, targets, jax.random.split(k, count))
+        (value, g), (predicted, each) = jax.lax.scan(body, zero, inputs)
+        return (value, (predicted.reshape(start.shape), each.reshape(-1))), g
+
+    return chunked
+
+
 def check_minibatches(trajectories: int, transitions: int, minibatches: int, name: str) -> None:
     """Mini-batches must split the ``transitions x trajectories`` transitions evenly."""
     if (trajectories * transitions) % minibatches:
@@ -223,13 +251,14 @@ def accumulate_gradients(
     loss_fraction: float = 1.0,
     loss_patch: int = 1,
     parallel: DataParallel | None = None,
+    rollout_chunk: int = 0,
 ):
     """Lines 6-19: the mean loss over all ``M x R`` transitions and its gradient.
 
     The gradient is that of the mean loss plus ``state_penalty`` times the mean (over
     mini-batches) state-range penalty; the returned loss leaves the penalty out.
-    ``remat_every``, ``loss_fraction`` and ``loss_patch`` are ``TrainingConfig``'s;
-    ``parallel`` splits each mini-batch over its devices.
+    ``remat_every``, ``loss_fraction``, ``loss_patch`` and ``rollout_chunk`` are
+    ``TrainingConfig``'s; ``parallel`` splits each mini-batch over its devices.
 
     Returns:
         ``(loss, gradient, predictions, losses)``: the mean loss, its gradient with respect
@@ -247,13 +276,14 @@ def accumulate_gradients(
         remat_every=remat_every,
         loss_fraction=loss_fraction,
         loss_patch=loss_patch,
+        rollout_chunk=rollout_chunk,
     )
     transitions, flat_states, flat_targets, order, keys = _flatten(
         states, targets, minibatches, key
     )
     objective = _minibatch_objective(training, transitions, minibatches, parallel)
     params, static = eqx.partition(model, eqx.is_inexact_array)
-    value_and_grad = jax.value_and_grad(objective, has_aux=True)
+    value_and_grad = _value_and_grad(objective, training.rollout_chunk)
 
     def body(carry, inputs):
         gradient, predictions, losses = carry
@@ -302,7 +332,7 @@ def minibatch_updates(
     )
     objective = _minibatch_objective(training, transitions, minibatches, parallel)
     params, static = eqx.partition(model, eqx.is_inexact_array)
-    value_and_grad = jax.value_and_grad(objective, has_aux=True)
+    value_and_grad = _value_and_grad(objective, training.rollout_chunk)
 
     def body(carry, inputs):
         params, opt_state, predictions, losses, norms = carry
@@ -457,6 +487,7 @@ def make_epoch(
                 loss_fraction=training.loss_fraction,
                 loss_patch=training.loss_patch,
                 parallel=parallel,
+                rollout_chunk=training.rollout_chunk,
             )
             params = eqx.filter(model, eqx.is_inexact_array)
             updates, opt_state = optimizer.update(gradient, opt_state, params)

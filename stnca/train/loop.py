@@ -197,6 +197,12 @@ def check_data_shape(config: Config, trajectories: int, frames: int, repeats: bo
     (``repeats``: whether the last frame repeats), before any training."""
     r, training = trajectories, config.training
     check_minibatches(r, frames - 1, training.minibatches, "training.minibatches")
+    batch = r * (frames - 1) // training.minibatches
+    if training.rollout_chunk and batch % training.rollout_chunk:
+        raise ValueError(
+            f"training.rollout_chunk ({training.rollout_chunk}) must divide the mini-batch size "
+            f"M x R / minibatches = {batch}"
+        )
     if training.hold_final and not repeats:
         raise ValueError(
             "training.hold_final needs data whose last frame repeats (e.g. images with "
@@ -400,7 +406,10 @@ def train_runs(
     observable, scaling, conditions = fit_units(config, base)
     _check_memory(config, first.shape, lanes.count)
     transitions = first.shape[0] * (first.shape[1] - 1)
-    parallel = plan(training.devices, transitions // training.minibatches, log=log)
+    # the devices split what is rolled out at once: a mini-batch, or a chunk of one
+    parallel = plan(
+        training.devices, training.rollout_chunk or transitions // training.minibatches, log=log
+    )
     place = _unchanged if parallel is None else parallel.place
     runs: list[_Run] = []
     models: list[NCA] = []
