@@ -49,25 +49,27 @@ OUTSIDE = [(0.025, 0.055), (0.0623, 0.06268), (0.046, 0.063), (0.020, 0.055)]
 """Points outside the training range (below, beyond, across)."""
 
 
-def points_table(rows: list[dict]) -> str:
+def points_table(rows: list[dict], tests: int) -> str:
     """The results as a markdown table."""
     out = io.StringIO()
     out.write(
-        "| point (alpha, gamma) | kind | pattern (truth) | NCA | persistence | spatial mean |\n"
+        "| (alpha, gamma) | kind | patterns: PDE, NCA, agree | NCA | persistence | spatial mean |\n"
         "| --- | --- | --- | --- | --- | --- |\n"
     )
     for row in rows:
         out.write(
-            f"| ({row['alpha']}, {row['gamma']}) | {row['kind']} | {row['pattern']} | "
+            f"| ({row['alpha']}, {row['gamma']}) | {row['kind']} | "
+            f"{row['pattern']}, {row['nca_pattern']}, {row['agree']} of {tests} | "
             f"{row['nca']:.3f} | {row['persistence']:.3f} | {row['spatial_mean']:.3f} |\n"
         )
     return out.getvalue()
 
 
-def pattern(final: np.ndarray) -> str:
-    """``uniform`` when the truth's final B field has (almost) no contrast, else ``pattern``."""
-    b = final[..., 1]
-    return "uniform" if b.max() - b.min() < 0.05 else "pattern"
+def patterned(finals: np.ndarray) -> np.ndarray:
+    """Which final B fields hold a pattern (the others have decayed to a uniform state: less
+    than 0.05 between their lowest and highest B)."""
+    b = finals[..., 1]
+    return b.max(axis=(1, 2)) - b.min(axis=(1, 2)) >= 0.05
 
 
 GRADIENT_GAMMA = 0.0605
@@ -114,6 +116,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("run", type=Path, help="the training run's folder")
     parser.add_argument("--out", type=Path, required=True, help="folder for the results")
     parser.add_argument("--horizons", type=int, default=1, help="evaluate to k horizons")
+    parser.add_argument("--tests", type=int, default=3, help="unseen initial conditions")
     args = parser.parse_args(argv)
     model = stnca.load_model(args.run / "model.eqx")
     config = run_config(args.run / "model.eqx")
@@ -137,20 +140,47 @@ def main(argv: list[str] | None = None) -> None:
     )
 
     steps = args.horizons * data.steps
-    initial = initial_condition(data.initial_condition, data.size, key=jax.random.key(TEST_SEED))
+    initial = np.stack(
+        [
+            initial_condition(
+                data.initial_condition,
+                data.size,
+                key=jax.random.fold_in(jax.random.key(TEST_SEED), i),
+            )
+            for i in range(args.tests)
+        ]
+    )
     rows, panels, names = [], [], []
     kinds = [("trained", p) for p in points]
     kinds += [("between", p) for p in BETWEEN] + [("outside", p) for p in OUTSIDE]
     for kind, (alpha, gamma) in kinds:
         params = gray_scott.GrayScottParams(alpha=alpha, gamma=gamma)
-        truth = np.asarray(gray_scott.simulate(initial, steps, every=t, params=params))
+        truth = np.asarray(
+            gray_scott.simulate(initial, steps, every=t, params=params)
+        )  # (R, T, ...)
         result = evaluate(model, truth, t, conditions={"alpha": alpha, "gamma": gamma})
-        error = {who: float(m["relative_error"][0, -1]) for who, m in result.metrics.items()}
+        # the mean over the test initial conditions, at the last frame
+        error = {who: float(m["relative_error"][:, -1].mean()) for who, m in result.metrics.items()}
         rows.append(
-            {"alpha": alpha, "gamma": gamma, "kind": kind, "pattern": pattern(truth[-1])} | error
+            {
+                "alpha": alpha,
+                "gamma": gamma,
+                "kind": kind,
+                "pattern": int(patterned(truth[:, -1]).sum()),
+                "nca_pattern": int(patterned(result.prediction[:, -1]).sum()),
+                "agree": int(
+                    np.sum(patterned(truth[:, -1]) == patterned(result.prediction[:, -1]))
+                ),
+            }
+            | error
         )
-        half = truth.shape[0] // 2
-        frames = [truth[half], result.prediction[0, half], truth[-1], result.prediction[0, -1]]
+        half = truth.shape[1] // 2
+        frames = [
+            truth[0, half],
+            result.prediction[0, half],
+            truth[0, -1],
+            result.prediction[0, -1],
+        ]
         panels.append(list(viz.render(np.stack(frames), channel=1, vmin=0.0, vmax=0.6)))
         names.append(f"{alpha}, {gamma}\n{kind}")
     half_step = (steps // t // 2) * t
@@ -170,7 +200,7 @@ def main(argv: list[str] | None = None) -> None:
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
-    table = points_table(rows)
+    table = points_table(rows, args.tests)
     error = parameter_gradient(model, config, [alpha for alpha, _ in points], args.out)
     table += f"\nParameter gradient (alpha ramp, gamma {GRADIENT_GAMMA}): NCA error {error:.3f}\n"
     (args.out / "points.md").write_text(table)
