@@ -24,6 +24,8 @@ from typing import Any
 import numpy as np
 from jaxtyping import Array, Float
 
+from .scaling import Scaling
+
 
 def check_names(names: Sequence[str], what: str = "conditions") -> tuple[str, ...]:
     """Condition names: distinct identifiers (``alpha``, ``feed_rate``, ...)."""
@@ -40,7 +42,8 @@ def check_names(names: Sequence[str], what: str = "conditions") -> tuple[str, ..
 
 @dataclasses.dataclass(frozen=True)
 class Conditions:
-    """The names of a model's conditions and their normalisation ``(value - offset) / scale``.
+    """The names of a model's conditions and their normalisation ``(value - offset) / scale``
+    (one ``stnca.scaling.Scaling`` channel per name).
 
     Hashable (tuples), so it can be a static field of an ``eqx.Module``.
     """
@@ -51,35 +54,31 @@ class Conditions:
 
     def __post_init__(self):
         check_names(self.names)
-        if not self.names or not len(self.names) == len(self.offset) == len(self.scale):
+        if not self.names or len(self.names) != len(self.offset):
             raise ValueError(
                 f"conditions need one offset and one scale per name, got {len(self.names)} "
-                f"names, {len(self.offset)} offsets and {len(self.scale)} scales"
+                f"names and {len(self.offset)} offsets"
             )
-        values = self.offset + self.scale
-        if not all(isinstance(v, float) and math.isfinite(v) for v in values):
-            raise ValueError(f"condition offsets and scales must be finite floats, got {values}")
-        if not all(s > 0 for s in self.scale):
-            raise ValueError(f"condition scales must be > 0, got {self.scale}")
+        try:  # the same rules as a scaling's: finite offsets, scales > 0
+            Scaling(self.offset, self.scale)
+        except ValueError as error:
+            raise ValueError(f"conditions: {error}") from None
+
+    @property
+    def _affine(self) -> Scaling:
+        return Scaling(self.offset, self.scale)
 
     @property
     def count(self) -> int:
         return len(self.names)
 
-    def _arrays(self, like) -> tuple[np.ndarray, np.ndarray]:
-        shape = (1,) * (np.ndim(like) - 1) + (self.count,)
-        offset = np.asarray(self.offset, np.float32).reshape(shape)
-        return offset, np.asarray(self.scale, np.float32).reshape(shape)
-
     def encode(self, physical: Float[Array | np.ndarray, "... k"]) -> Float[Array, "... k"]:
         """Condition values -> the normalised values the model reads."""
-        offset, scale = self._arrays(physical)
-        return (physical - offset) / scale
+        return self._affine.encode(physical)
 
     def decode(self, normalised: Float[Array | np.ndarray, "... k"]) -> Float[Array, "... k"]:
         """Normalised values -> condition values."""
-        offset, scale = self._arrays(normalised)
-        return normalised * scale + offset
+        return self._affine.decode(normalised)
 
     def to_json(self) -> dict[str, list]:
         return {"names": list(self.names), "offset": list(self.offset), "scale": list(self.scale)}

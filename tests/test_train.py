@@ -584,25 +584,30 @@ REMAT = {
 }
 
 
+def two_epochs(key, data, settings: dict, **model_options):
+    """The losses, weights and start states after two epochs of ``make_epoch`` with the
+    ``[training]`` ``settings``, from ``random_model(key, **model_options)``."""
+    training = config_from_dict({"training": settings}).training
+    model = random_model(key, **model_options)
+    optimizer = make_optimizer(training)
+    opt_state = optimizer.init(eqx.filter(model, eqx.is_inexact_array))
+    states, epoch, losses = initial_states(model, data), make_epoch(training, optimizer), []
+    for i in range(2):
+        model, opt_state, states, loss, *_ = epoch(
+            model, opt_state, states, data, jax.random.fold_in(key, i), INF
+        )
+        losses.append(float(loss))
+    return losses, leaves(model), np.asarray(states)
+
+
 def test_rematerialisation_changes_no_loss_and_no_weight(key, data):
     # stochastic updates: the blocks must hand every step its own key, as without them.
     # Measured: the losses are identical, the weights within 2e-8 (the backward pass's
     # fusion differs); the state penalty (on by default) takes advance_with_penalty
     outcomes = {}
     for name, options in REMAT.items():
-        training = config_from_dict(
-            {"training": {"steps_between_frames": 6, "minibatches": 2, **options}}
-        ).training
-        model = random_model(key, update_probability=0.5)
-        optimizer = make_optimizer(training)
-        opt_state = optimizer.init(eqx.filter(model, eqx.is_inexact_array))
-        states, epoch, losses = initial_states(model, data), make_epoch(training, optimizer), []
-        for i in range(2):
-            model, opt_state, states, loss, *_ = epoch(
-                model, opt_state, states, data, jax.random.fold_in(key, i), INF
-            )
-            losses.append(float(loss))
-        outcomes[name] = losses, leaves(model)
+        settings = {"steps_between_frames": 6, "minibatches": 2, **options}
+        outcomes[name] = two_epochs(key, data, settings, update_probability=0.5)[:2]
     reference_losses, reference_weights = outcomes["none"]
     for name, (losses, weights) in outcomes.items():
         np.testing.assert_allclose(losses, reference_losses, rtol=1e-6, err_msg=name)
@@ -644,26 +649,8 @@ def test_rollout_chunks_give_the_same_training(key, data, update_every):
     the same losses and weights up to floating-point order (a deterministic model)."""
     outcomes = {}
     for chunk in (0, 1, 2):
-        training = config_from_dict(
-            {
-                "training": {
-                    "steps_between_frames": 4,
-                    "minibatches": 2,
-                    "rollout_chunk": chunk,
-                    "update_every": update_every,
-                }
-            }
-        ).training
-        model = random_model(key)
-        optimizer = make_optimizer(training)
-        opt_state = optimizer.init(eqx.filter(model, eqx.is_inexact_array))
-        states, epoch, losses = initial_states(model, data), make_epoch(training, optimizer), []
-        for i in range(2):
-            model, opt_state, states, loss, *_ = epoch(
-                model, opt_state, states, data, jax.random.fold_in(key, i), INF
-            )
-            losses.append(float(loss))
-        outcomes[chunk] = losses, leaves(model), np.asarray(states)
+        settings = {"steps_between_frames": 4, "minibatches": 2, "rollout_chunk": chunk}
+        outcomes[chunk] = two_epochs(key, data, {**settings, "update_every": update_every})
     reference_losses, reference_weights, reference_states = outcomes[0]
     for chunk, (losses, weights, states) in outcomes.items():
         np.testing.assert_allclose(losses, reference_losses, rtol=1e-5, err_msg=str(chunk))
