@@ -5,7 +5,8 @@ Gray-Scott trajectories of 4 transitions (R x M = 16 transitions, one mini-batch
 its own process, and reports that process's peak resident memory (max RSS, which includes
 the ~0.4 GB of Python, JAX and XLA themselves) and the seconds per epoch. Memory per
 mini-batch grows as (transitions at once) x S^2 x C x (t + 2) floats with every step
-rematerialised (one state kept per step), and without the t with ``remat_every = t``.
+rematerialised (one state kept per step); ``remat_every = t`` keeps one state per
+transition but a whole block's activations while it is recomputed (measured: more).
 
     python benchmarks/memory.py [--sizes 64,128,256] [--steps 32,64]
 

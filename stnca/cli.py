@@ -405,8 +405,8 @@ def train_command(
         f"(untrained {result.untrained['loss']:.5g}); model.eqx is epoch {result.best_epoch} "
         f"(chosen by {result.selected_by}: {result.best_loss:.5g}); model: {out / 'model.eqx'}"
     )
-    if isinstance(settings.data, ImageData):
-        _report_morph(result, out)
+    if isinstance(settings.data, ImageData) and multiprocess.is_primary():
+        _report_morph(result, out)  # files: process 0 only
 
 
 def _image_config(paths: list[str]):
@@ -1291,7 +1291,7 @@ def extract_command(
     size = (config.data.size,) * 2 if gray_config else (64, 64)
     operators = [t.strip() for t in terms.split(",") if t.strip()]
     if model_path is not None:
-        model = _load_model(model_path)
+        model = _unconditioned(_load_model(model_path), "extract")
         names = channel_names(model.observable_channels, gray)
         if init is None and not gray_config:
             raise UserError("give --init (a .npy of initial states): no Gray-Scott training config")
@@ -1369,6 +1369,11 @@ def extract_command(
     equation = {**equation, "source": source}
     channels = len(names)
     truth_frames = None
+    if test_init is not None and model_path is None and not gray:
+        raise UserError(
+            "--test-init with --data needs a truth to compare with: give --pde gray-scott or "
+            "a Gray-Scott config (or leave --test-init out to use the data's first trajectory)"
+        )
     if test_init is not None or gray:
         tests, test_described = _extract_states(
             test_init or "high_frequency", "--test-init", channels, size, key, None, f"seed {seed}"

@@ -53,7 +53,9 @@ class Conditions:
     scale: tuple[float, ...]
 
     def __post_init__(self):
-        check_names(self.names)
+        object.__setattr__(self, "names", check_names(self.names))
+        for field in ("offset", "scale"):  # tuples, so that it hashes as a static field
+            object.__setattr__(self, field, tuple(getattr(self, field)))
         if not self.names or len(self.names) != len(self.offset):
             raise ValueError(
                 f"conditions need one offset and one scale per name, got {len(self.names)} "

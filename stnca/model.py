@@ -351,10 +351,6 @@ class NCA(eqx.Module):
         """The observable channels of a state (or of data with condition channels)."""
         return x[..., : self.observable_channels]
 
-    def hidden(self, x: State) -> Float[Array, "*batch height width hidden"]:
-        """The hidden channels of a state."""
-        return x[..., self.data_channels :]
-
     def _check_state(self, x: State) -> None:
         if x.ndim < 3 or x.shape[-1] != self.channels:
             raise ValueError(

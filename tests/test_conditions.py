@@ -297,3 +297,36 @@ def test_gray_scott_parameter_fields():
         gray_scott.simulate(initial, 4, fields={"alpha": np.zeros((12, 8))})
     with pytest.raises(ValueError, match="unknown Gray-Scott parameter 'feed'"):
         gray_scott.simulate(initial, 4, fields={"feed": np.zeros((8, 12))})
+
+
+def test_a_stochastic_conditioned_run_with_validation_points_resumes_exactly(tmp_path):
+    from stnca.train import train
+
+    quiet = dict(progress=False, log=lambda _: None)
+    tables = {
+        "model": {**GRID["model"], "update_probability": 0.5},
+        "data": {**GRID["data"], "validation_trajectories": 1},
+        "training": {**GRID["training"], "epochs": 3, "validate_every": 1},
+    }
+    config = config_from_dict(tables)
+    straight = train(config, tmp_path / "straight", **quiet)
+    train(config, tmp_path / "resumed", epochs=2, **quiet)
+    resumed = train(config, tmp_path / "resumed", resume=True, **quiet)
+    for a, b in zip(leaves(straight.final_model), leaves(resumed.final_model), strict=True):
+        np.testing.assert_array_equal(a, b)
+    held = np.load(tmp_path / "straight" / "validation_data.npy")
+    assert held.shape == (2, 3, 8, 8, 4)  # one per point, with its conditions
+    np.testing.assert_array_equal(held[:, 0, 0, 0, 2], np.float32([0.03, 0.05]))
+    assert straight.model.conditions == resumed.model.conditions
+
+
+def leaves(tree):
+    return jax.tree_util.tree_leaves(eqx.filter(tree, eqx.is_array))
+
+
+def test_a_sweep_refuses_a_conditioned_config_before_writing(tmp_path):
+    from stnca.analysis.sweep import run_sweep
+
+    with pytest.raises(ValueError, match="sweeps of conditioned models"):
+        run_sweep(config_from_dict(GRID), [("training.learning_rate", [1e-3])], tmp_path / "s")
+    assert not (tmp_path / "s").exists()

@@ -220,6 +220,13 @@ def test_cli_extracts_from_data_and_writes_the_report(gray_scott_data, tmp_path)
     errors = json.loads((out / "simulation.json").read_text())
     assert errors["reference"] == "PDE" and errors["relative_error"]["equation"][-1] < 1e-4
     assert "missed" not in (out / "coefficients.csv").read_text()
+    # without a truth there is nothing to compare a --test-init run with
+    alone = invoke(
+        "extract", "--data", data, "--samples", 20_000, "--test-init", tmp_path / "test.npy",
+        "--out", tmp_path / "alone",
+    )  # fmt: skip
+    assert alone.exit_code == 2 and "--test-init with --data needs a truth" in alone.output
+    assert not (tmp_path / "alone").exists()
 
 
 def test_cli_extracts_from_a_model_file(rng, tmp_path):
@@ -260,3 +267,12 @@ def test_cli_refuses_an_untrained_model_and_bad_input_writing_nothing(rng, tmp_p
         errors = [line for line in result.output.splitlines() if line.startswith("error:")]
         assert len(errors) == 1 and message in errors[0], (args, result.output)
         assert not out.exists()
+
+
+def test_relative_errors_of_a_zero_truth_are_left_out():
+    from stnca.analysis.extract_report import coefficient_table
+
+    rows = coefficient_table({"A": {"lap(A)": 0.11, "A": 0.01}}, {"A": {"lap(A)": 0.1, "A": 0.0}})
+    by_term = {row["term"]: row for row in rows}
+    assert by_term["lap(A)"]["relative_error"] == pytest.approx(0.1)
+    assert by_term["A"]["relative_error"] is None

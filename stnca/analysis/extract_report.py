@@ -78,7 +78,7 @@ def coefficient_table(
                     "parameter": GRAY_SCOTT_LABELS.get((channel, term), ""),
                     "true": value,
                     "recovered": 0.0 if got is None else got,
-                    "relative_error": 1.0 if got is None else abs(got - value) / abs(value),
+                    "relative_error": _relative(got, value),
                     "status": "missed" if got is None else "recovered",
                 }
             )
@@ -108,13 +108,18 @@ def coefficient_table(
                 "parameter": "gamma",
                 "true": true_gamma,
                 "recovered": gamma,
-                "relative_error": None
-                if gamma is None
-                else abs(gamma - true_gamma) / abs(true_gamma),
+                "relative_error": None if gamma is None else _relative(gamma, true_gamma),
                 "status": "derived" if gamma is not None else "missed",
             }
         )
     return rows
+
+
+def _relative(got: float | None, true: float) -> float | None:
+    """``|got - true| / |true|``: 1 for a missed term, ``None`` when the truth is 0."""
+    if got is None:
+        return 1.0
+    return None if true == 0 else abs(got - true) / abs(true)
 
 
 @dataclasses.dataclass

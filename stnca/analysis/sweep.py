@@ -240,11 +240,6 @@ def test_truth(config: Config, size: int | None = None) -> tuple[np.ndarray, int
     horizon, and the NCA steps between its frames."""
     t = config.training.steps_between_frames
     data = config.data
-    if config.model.conditions:
-        raise ValueError(
-            "sweeps of conditioned models (model.conditions) are not supported: evaluate "
-            "each parameter point with `stnca evaluate --condition ...`"
-        )
     if isinstance(data, GrayScottData):
         every = data.every or t
         lattice = size or data.size
@@ -294,6 +289,11 @@ def run_sweep(
         raise ValueError(f"--test-size must be an integer >= 3, got {test_size!r}")
     if shard is not None and collect:
         raise ValueError("give --shard or --collect, not both")
+    if base.model.conditions:
+        raise ValueError(
+            "sweeps of conditioned models (model.conditions) are not supported: evaluate "
+            "each parameter point with `stnca evaluate --condition ...`"
+        )
     out = Path(out)
     cells = expand(base, vary)  # every cell checked before anything is written
     log(f"sweep of {len(cells)} cell(s) x {seeds} seed(s) into {out}")

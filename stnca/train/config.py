@@ -528,8 +528,8 @@ class TrainingConfig:
     rollout_chunk: int = 0
     """Transitions rolled out and differentiated at once within a mini-batch; the mini-batch's
     gradient is the sum over its chunks, taken one after another. 0: the whole mini-batch at
-    once. Smaller chunks keep a step's intermediate arrays in the CPU's caches (1.6x faster for
-    the paper's Gray-Scott step with chunks of 4 transitions on 2 CPU cores, BENCHMARKS.md) and
+    once. Smaller chunks keep a step's intermediate arrays in the CPU's caches (1.3x faster for
+    the paper's Gray-Scott epoch with chunks of 8 transitions on 2 CPU cores, BENCHMARKS.md) and
     need less memory; the gradient is the same up to the order of floating-point sums (a
     stochastic model's masks and a sub-sampled loss draw other random numbers). Range: 0 or a
     divisor of the mini-batch size ``M x R / minibatches``.

@@ -84,12 +84,25 @@ def _file_trajectories(config: Config) -> tuple[np.ndarray, np.ndarray | None]:
     return y[:-held], y[-held:]
 
 
+def observable_channels(config: Config, channels: int) -> int:
+    """The observable channels of data with ``channels`` channels: all of them, or all but
+    the last one per ``model.conditions`` (refused when that leaves none)."""
+    names = config.model.conditions
+    if channels - len(names) < 1:
+        raise ValueError(
+            f"model.conditions names {len(names)} conditions but the data have {channels} "
+            f"channels: a conditioned model's data hold the observable channels, then one "
+            f"channel per condition ({', '.join(names)})"
+        )
+    return channels - len(names)
+
+
 def _with_noise(config: Config, y: np.ndarray, stream: int) -> np.ndarray:
     """Measurement noise on the observable channels (a model's conditions are exact)."""
     data = config.data
+    observable = observable_channels(config, y.shape[-1])
     if data.noise:
         noise_key = jax.random.fold_in(jax.random.key(data.seed), stream)
-        observable = y.shape[-1] - len(config.model.conditions)
         noisy = np.asarray(measurement_noise(y[..., :observable], data.noise, key=noise_key))
         y = np.concatenate([noisy, y[..., observable:]], axis=-1)
     return y.astype(np.float32)

@@ -61,10 +61,11 @@ def initialise(log: Callable[[str], None] = print) -> None:
     try:
         jax.distributed.initialize(num_processes=processes, process_id=process_id)
     except (ValueError, RuntimeError) as error:
+        reason = " ".join(str(error).split())  # JAX's message on one line
         raise ValueError(
-            f"--distributed: could not join a distributed run ({error}). Launch one process "
-            f"per GPU or host with srun (SLURM) or mpirun, or set JAX_COORDINATOR_ADDRESS, "
-            f"{PROCESSES} and {PROCESS_ID}"
+            f"--distributed: could not join a distributed run; launch one process per GPU or "
+            f"host with srun (SLURM) or mpirun, or set JAX_COORDINATOR_ADDRESS, {PROCESSES} "
+            f"and {PROCESS_ID} ({reason})"
         ) from None
     log(
         f"process {jax.process_index()} of {jax.process_count()}: "

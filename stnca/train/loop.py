@@ -58,7 +58,7 @@ from .algorithm import (
     transition_losses,
 )
 from .config import Config, TrainingConfig, load_config
-from .dataset import TrainingData
+from .dataset import TrainingData, observable_channels
 from .distributed import barrier, is_primary
 from .lanes import BATCHED, Lanes
 from .progress import Progress
@@ -153,15 +153,18 @@ def _check_memory(config: Config, shape: tuple[int, ...], runs: int = 1) -> None
     """Refuse runs whose weights and rollouts cannot fit, before allocating them: per run,
     the parameters with the optimiser's moments, the propagated states, and one mini-batch's
     rollout kept for the backward pass (t states per transition, one step's hidden layer)."""
-    trajectories, frames, height, width, observable = shape
+    trajectories, frames, height, width, data_channels = shape
     model = config.model
-    channels = observable + model.hidden_channels
-    hidden = model.hidden_width or 4 * channels
+    conditions = len(model.conditions)
+    observable = data_channels - conditions
+    channels = data_channels + model.hidden_channels
+    hidden = model.hidden_width or 4 * (observable + model.hidden_channels)
     parameters = parameter_count(
-        observable, model.hidden_channels, len(model.kernels), hidden, model.hidden_bias
+        observable, model.hidden_channels, len(model.kernels), hidden, model.hidden_bias, conditions
     )
     transitions = trajectories * (frames - 1)
-    batch = -(-transitions // config.training.minibatches)
+    # what is rolled out at once: a mini-batch, or a chunk of one
+    batch = config.training.rollout_chunk or -(-transitions // config.training.minibatches)
     cells = height * width
     floats = (
         4 * parameters
@@ -177,14 +180,7 @@ def _check_data(config: Config, y: np.ndarray) -> None:
     check_data_shape(config, y.shape[0], y.shape[1], repeats)
     names = config.model.conditions
     if names:
-        observable = y.shape[-1] - len(names)
-        if observable < 1:
-            raise ValueError(
-                f"model.conditions names {len(names)} conditions but the data have "
-                f"{y.shape[-1]} channels: a conditioned model's data hold the observable "
-                f"channels, then one channel per condition ({', '.join(names)})"
-            )
-        fields = y[..., observable:]
+        fields = y[..., observable_channels(config, y.shape[-1]) :]
         if not np.array_equal(fields, np.broadcast_to(fields[:, :1], fields.shape)):
             raise ValueError(
                 f"the data's condition channels (the last {len(names)}: {', '.join(names)}) "
@@ -407,8 +403,12 @@ def train_runs(
     _check_memory(config, first.shape, lanes.count)
     transitions = first.shape[0] * (first.shape[1] - 1)
     # the devices split what is rolled out at once: a mini-batch, or a chunk of one
+    chunked = bool(training.rollout_chunk)
     parallel = plan(
-        training.devices, training.rollout_chunk or transitions // training.minibatches, log=log
+        training.devices,
+        training.rollout_chunk or transitions // training.minibatches,
+        log=log,
+        what="rollout chunk" if chunked else "mini-batch",
     )
     place = _unchanged if parallel is None else parallel.place
     runs: list[_Run] = []

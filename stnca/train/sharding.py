@@ -122,15 +122,18 @@ def plan(
     *,
     log: Callable[[str], None] = print,
     available: list | None = None,
+    what: str = "mini-batch",
 ) -> DataParallel | None:
     """The devices mini-batches of ``batch`` transitions are split over, for the setting
     ``training.devices = devices``; ``None`` for one device (nothing split or placed).
 
     Args:
         devices: 0 for every device in ``available``, else how many (the first ones).
-        batch: transitions per mini-batch, ``M x R / B``.
+        batch: transitions rolled out at once: a mini-batch, ``M x R / B``, or a
+            ``training.rollout_chunk``.
         log: where the one message about a fallback goes.
         available: the devices to choose from (default ``jax.devices()``: every process's).
+        what: how the messages call a batch ("mini-batch", "rollout chunk").
 
     Raises:
         ValueError: more devices asked for than there are; or, with several processes, a
@@ -149,20 +152,19 @@ def plan(
         raise ValueError(
             f"a run of {len(processes)} processes splits each mini-batch over all "
             f"{len(available)} devices: training.devices must be 0 or {len(available)} and "
-            f"the mini-batch size (M x R / training.minibatches = {batch}) a multiple of "
-            f"{len(available)}"
+            f"the {what} size ({batch} transitions) a multiple of {len(available)}"
         )
     if used != wanted:
         where = "runs on one device" if used == 1 else f"is split over {used} of them"
         log(
-            f"training.devices: a mini-batch of {batch} transitions does not split evenly "
+            f"training.devices: a {what} of {batch} transitions does not split evenly "
             f"over {wanted} devices; it {where}"
         )
     if used == 1:
         return None
     if used == wanted:
         log(
-            f"training.devices: each mini-batch of {batch} transitions is split over "
+            f"training.devices: each {what} of {batch} transitions is split over "
             f"{used} {available[0].platform} devices"
         )
     return DataParallel(Mesh(np.asarray(available[:used]), (AXIS,)))
