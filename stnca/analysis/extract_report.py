@@ -33,6 +33,7 @@ from ..data import gray_scott
 from ..model import NCA
 from .equations import format_equation, simulate
 from .evaluate import predict
+from .metrics import relative_error
 
 FILES = ("equation.json", "equation.txt", "coefficients.csv", "simulation.png", "simulation.json")
 """Everything ``write_report`` may write."""
@@ -50,12 +51,10 @@ GRAY_SCOTT_LABELS = {
 
 
 def relative_errors(prediction: np.ndarray, truth: np.ndarray) -> list[float | None]:
-    """``||x - y|| / ||y||`` per frame of ``(T, H, W, C)`` arrays; ``None`` where not finite."""
-    prediction, truth = np.asarray(prediction, np.float64), np.asarray(truth, np.float64)
+    """``metrics.relative_error`` per frame of ``(T, H, W, C)`` arrays, as JSON-ready floats:
+    ``None`` where not finite (a diverged simulation)."""
     with np.errstate(all="ignore"):
-        error = np.sqrt(np.sum((prediction - truth) ** 2, axis=(1, 2, 3)))
-        norm = np.sqrt(np.sum(truth**2, axis=(1, 2, 3)))
-        values = error / np.where(norm > 0, norm, 1.0)
+        values = relative_error(prediction, truth)
     return [float(v) if np.isfinite(v) else None for v in values]
 
 
