@@ -1,10 +1,105 @@
-"""Keep JAX strict in tests and hand out keys through fixtures."""
+"""Keep JAX strict in tests, compile quickly, share compiled programs, and hand out keys.
 
-import jax
-import numpy as np
-import pytest
+Most of the suite's time is XLA compiling tiny programs that then run for milliseconds, so
+the tests ask LLVM for no optimisation (``--xla_backend_optimization_level=0``, set here
+for this process, the pytest-xdist workers and every subprocess a test starts). Measured
+on 2 cores, one process: ``tests/test_train.py`` took 119 s at level 0, 169 s at level 1
+and 217 s at the default; the demo's end-to-end test, the one test that runs large
+programs, 37 s at level 0 against 25-27 s (a cost the compile-bound majority repays many
+times). The programs compute the same functions (no fast-math either way; the tests'
+bit-for-bit comparisons compare two runs under the same setting).
+
+The suite compiles the same tiny models many times (in many tests, in the pytest-xdist
+workers and in the commands' subprocesses). JAX's persistent compilation cache, pointed at
+one temporary folder for the whole run, lets each program compile once: the controller
+process makes the folder before the workers start, and the workers and every subprocess
+inherit it through the environment (``JAX_COMPILATION_CACHE_DIR``). Reads and writes of the
+cache are under a file lock (``jax_compilation_cache_max_size`` turns it on), so that two
+workers never see a half-written entry. A cached program is the same executable the
+compiler would give, so no test result depends on the cache.
+"""
+
+import os
+import shutil
+import tempfile
+
+if "JAX_COMPILATION_CACHE_DIR" not in os.environ:  # the controller (or a plain run)
+    _CACHE = tempfile.mkdtemp(prefix="stnca-test-jax-cache-")
+    os.environ.update(
+        JAX_COMPILATION_CACHE_DIR=_CACHE,
+        JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
+        JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="-1",
+        JAX_COMPILATION_CACHE_MAX_SIZE=str(4 * 2**30),
+    )
+else:
+    _CACHE = None
+if "xla_backend_optimization_level" not in os.environ.get("XLA_FLAGS", ""):
+    flags = os.environ.get("XLA_FLAGS", "") + " --xla_backend_optimization_level=0"
+    os.environ["XLA_FLAGS"] = flags.strip()
+
+import jax  # noqa: E402  (after the cache settings, which JAX reads when it starts)
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
 
 jax.config.update("jax_numpy_rank_promotion", "raise")
+
+
+def pytest_unconfigure(config):
+    if _CACHE is not None:  # the process that made the folder removes it
+        shutil.rmtree(_CACHE, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def shared_folder(tmp_path_factory, worker_id):
+    """A folder every pytest-xdist worker of this run sees (the run's base temporary folder)."""
+    base = tmp_path_factory.getbasetemp()
+    return base if worker_id == "master" else base.parent
+
+
+def made_once(folder, name: str, make):
+    """``folder / name``, made by ``make(path)`` in the first process that asks for it: the
+    others wait on a file lock and reuse it, so a session fixture is built once per run, not
+    once per worker. A ``make`` that fails leaves nothing marked done (the next one retries)."""
+    from filelock import FileLock
+
+    target, done = folder / name, folder / f"{name}.done"
+    with FileLock(str(folder / f"{name}.lock")):
+        if not done.exists():
+            shutil.rmtree(target, ignore_errors=True)
+            make(target)
+            done.touch()
+    return target
+
+
+def diffusion_config(folder, rng):
+    """A tiny training config (a diffusing field from a file, 4 epochs) in ``folder``."""
+    from test_train import diffusion_data
+
+    diffusion_data(folder / "d.npy", rng, size=10, frames=4, steps=2)
+    path = folder / "c.toml"
+    path.write_text(
+        "[model]\nhidden_channels = 1\n"
+        '[data]\nsource = "file"\npath = "d.npy"\n'
+        "[training]\nepochs = 4\nsteps_between_frames = 2\ncheckpoint_every = 2\n"
+    )
+    return path
+
+
+@pytest.fixture(scope="session")
+def trained_run(shared_folder):
+    """The run folder of ``stnca train`` on ``diffusion_config`` (4 epochs), trained once for
+    the whole run; tests that use it take a copy (``trained`` in test_cli_train)."""
+    from typer.testing import CliRunner
+
+    from stnca.cli import app
+
+    def make(folder):
+        folder.mkdir(parents=True)
+        config = diffusion_config(folder, np.random.default_rng(1234))
+        result = CliRunner().invoke(app, ["train", str(config), "--out", str(folder / "run")])
+        assert result.exit_code == 0, result.output
+
+    return made_once(shared_folder, "trained-run", make) / "run"
 
 
 @pytest.fixture
@@ -20,13 +115,4 @@ def rng():
 @pytest.fixture
 def config_file(tmp_path, rng):
     """A tiny training config (a diffusing field from a file, 4 epochs) for CLI tests."""
-    from test_train import diffusion_data
-
-    diffusion_data(tmp_path / "d.npy", rng, size=10, frames=4, steps=2)
-    path = tmp_path / "c.toml"
-    path.write_text(
-        "[model]\nhidden_channels = 1\n"
-        '[data]\nsource = "file"\npath = "d.npy"\n'
-        "[training]\nepochs = 4\nsteps_between_frames = 2\ncheckpoint_every = 2\n"
-    )
-    return path
+    return diffusion_config(tmp_path, rng)

@@ -1,4 +1,5 @@
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -15,10 +16,10 @@ def invoke(*args):
 
 
 @pytest.fixture
-def trained(tmp_path, config_file):
+def trained(tmp_path, trained_run):
+    """A copy of the suite's tiny trained run (conftest.trained_run), to change at will."""
     out = tmp_path / "run"
-    result = invoke("train", config_file, "--out", out)
-    assert result.exit_code == 0, result.output
+    shutil.copytree(trained_run, out)
     return out
 
 
@@ -28,7 +29,9 @@ def test_train_writes_the_run_folder(trained):
     assert len((trained / "metrics.csv").read_text().splitlines()) == 6  # header, epochs 0-4
 
 
-def test_train_resume_extends_and_refuses_to_overwrite(trained, config_file):
+def test_train_resume_extends_and_refuses_to_overwrite(tmp_path, config_file):
+    trained = tmp_path / "run"
+    assert invoke("train", config_file, "--out", trained).exit_code == 0
     again = invoke("train", config_file, "--out", trained)
     assert again.exit_code == 2 and "already holds a training run" in again.output
     more = invoke("train", config_file, "--out", trained, "--epochs", 6, "--resume")

@@ -118,15 +118,37 @@ def test_hidden_channels_as_rgb():
 
 
 def test_images_shortcut_on_the_cli(tmp_path, monkeypatch):
+    """``train --images`` builds the paper's preset around the images (checked on the config
+    it builds) and runs the whole command: training, the morph report and its figure.
+
+    The run itself is shrunk (an 8x8 lattice, 4 copies, 2 hidden channels, t = 4): at the preset's
+    80x80 lattice, 16 channels and t = 64 one epoch and the report's rollouts to 4x the
+    horizon cost over a minute of CPU, and they exercise no code the toy run does not."""
+    from stnca import cli
+
+    built = []
+
+    def toy(paths):
+        config = real(paths)
+        built.append(config)
+        config = config.replace("model", hidden_channels=2)
+        config = config.replace("data", size=8, padding=2, copies=4)
+        return config.replace("training", steps_between_frames=4)
+
+    real = cli._image_config
+    monkeypatch.setattr(cli, "_image_config", toy)
     monkeypatch.chdir(tmp_path)
     result = CliRunner().invoke(
         app, ["train", "--images", *EMOJI, "--out", "morph", "--epochs", "1"]
     )
     assert result.exit_code == 0, result.output
-    config = load_config(tmp_path / "morph" / "config.toml")
-    assert isinstance(config.data, ImageData) and config.data.images == tuple(EMOJI)
-    assert config.training.steps_between_frames == 64 and config.data.size == 60
-    assert "n =  384: image 3" in result.output
+    (preset,) = built
+    assert isinstance(preset.data, ImageData) and preset.data.images == tuple(EMOJI)
+    assert preset.training.steps_between_frames == 64 and preset.data.size == 60
+    assert preset.model.hidden_channels == 12 and preset.model.update_probability == 0.5
+    config = load_config(tmp_path / "morph" / "config.toml")  # the run's own record
+    assert config.data.images == tuple(EMOJI) and config.training.steps_between_frames == 4
+    assert "n =   24: image 3" in result.output  # the last image, held to 2x the horizon
     assert (tmp_path / "morph" / "snapshots.png").is_file()
 
 

@@ -104,7 +104,8 @@ TINY = dict(
 
 
 def run_on_two_devices(options: dict) -> dict:
-    environment = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2")
+    flags = os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=2"
+    environment = dict(os.environ, XLA_FLAGS=flags.strip())
     environment["JAX_PLATFORMS"] = "cpu"
     done = subprocess.run(
         [sys.executable, "-c", SCRIPT, json.dumps(options)],
