@@ -72,7 +72,10 @@ from .run_folder import (
     MODEL_FILE,
     VALIDATION_FILE,
     clean_temporaries,
+    forget_replaced,
     prepare_runs,
+    replacing,
+    restore_replaced,
     start_fresh,
     write_metrics,
 )
@@ -343,6 +346,7 @@ def _save(run: _Run, state: _State, device: _Device, training: TrainingConfig) -
             selected_by=training.select_by,
         )
         run.saved_best = state.best_epoch
+    forget_replaced(out)  # the new run has its checkpoint: an overwritten run can go
     if run.board is not None:
         run.board.flush()
 
@@ -387,6 +391,40 @@ def train_runs(
     Raises:
         ValueError: bad configs, data or folders (nothing is written).
     """
+    outs = [Path(out) for out in outs]
+    primary = is_primary()
+    for out in outs if primary else []:  # a killed overwrite's set-aside run comes back
+        if restore_replaced(out):
+            log(f"{out}: restored the run that an interrupted overwrite had set aside")
+    try:
+        return _train_runs(
+            configs,
+            outs,
+            resume=resume,
+            overwrite=overwrite,
+            progress=progress,
+            log=log,
+            raise_diverged=raise_diverged,
+        )
+    except BaseException:
+        # interrupted (or failed) before the new run's first checkpoint: the old run is back
+        for out in outs if primary else []:
+            if restore_replaced(out):
+                log(f"{out}: the new run had no checkpoint yet, so the overwritten run is back")
+        raise
+
+
+def _train_runs(
+    configs: Sequence[Config],
+    outs: Sequence[Path],
+    *,
+    resume: bool = False,
+    overwrite: bool = False,
+    progress: bool | None = None,
+    log: Callable[[str], None] = print,
+    raise_diverged: bool = False,
+) -> list[TrainResult]:
+    """The body of ``train_runs`` (which restores an overwritten run on failure)."""
     primary = is_primary()
     if not primary:  # in a distributed run only process 0 writes and reports
         log, progress = (lambda _: None), False
@@ -659,10 +697,14 @@ def train_runs(
     except KeyboardInterrupt:
         bar.close()
         for i, (run, state) in enumerate(zip(runs, snapshot.runs, strict=True)):
-            if state.diverged is None:
+            # a run that replaces another before its first checkpoint gives the other back
+            if state.diverged is None and not replacing(run.out):
                 save(run, state, lanes.lane(snapshot.device, i), training)
-        saved = "the checkpoint is" if lanes.count == 1 else "the checkpoints are"
-        log(f"interrupted at epoch {snapshot.epoch}; {saved} saved: resume with --resume")
+        if any(replacing(run.out) for run in runs):
+            log(f"interrupted at epoch {snapshot.epoch}, before the new run's first checkpoint")
+        else:
+            saved = "the checkpoint is" if lanes.count == 1 else "the checkpoints are"
+            log(f"interrupted at epoch {snapshot.epoch}; {saved} saved: resume with --resume")
         raise
     finally:
         bar.close()

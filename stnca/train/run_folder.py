@@ -12,6 +12,12 @@ A folder holds::
     train_data.npy   the training trajectories (R, M+1, H, W, C), physical units
     validation_data.npy  the held-back trajectories, if any
 
+An overwritten run (``overwrite``) is not deleted when the new one starts: ``start_fresh``
+moves its files into ``.replaced/`` inside the folder, and they are removed only once the
+new run has saved its first checkpoint (``forget_replaced``). A run interrupted before
+then puts them back (``restore_replaced``), and so does the next run in that folder after a
+kill: a folder never ends without a loadable ``model.eqx`` because of an overwrite.
+
 ``check_folder`` checks a folder before a run writes anything: a folder in a file's place,
 another run's files (kept unless ``overwrite``), a resume that does not match its config;
 ``saved_run`` reads back what a resumed run needs; ``prepare_runs`` does both for the runs
@@ -24,6 +30,7 @@ import csv
 import io
 import math
 import os
+import shutil
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -58,6 +65,8 @@ RESUME_MAY_CHANGE = ("epochs", "tensorboard", "tensorboard_every")
 """The ``[training]`` keys a ``--resume`` may change: none changes what is trained."""
 REPORT_FILES = ("snapshots.png", "morph.json", "trajectory.mp4", "hidden.mp4")
 """The files an image run's morph report adds (``stnca.analysis.morphing``)."""
+REPLACED_FOLDER = ".replaced"
+"""Where an overwritten run's files wait until the new run's first checkpoint."""
 METRICS_COLUMNS = (
     "epoch",
     "loss",
@@ -208,13 +217,43 @@ def prepare_runs(
 
 
 def start_fresh(out: Path) -> None:
-    """Make ``out`` ready for a new run: no file of an earlier run may survive (after
-    ``check_folder`` allowed it, i.e. with ``overwrite``)."""
+    """Make ``out`` ready for a new run: no file of an earlier run may stay in place (after
+    ``check_folder`` allowed it, i.e. with ``overwrite``). The earlier run's files move to
+    ``out/.replaced/`` until the new run's first checkpoint (``forget_replaced``)."""
     out.mkdir(parents=True, exist_ok=True)
-    for name in RUN_FILES:
-        (out / name).unlink(missing_ok=True)
+    earlier = [name for name in RUN_FILES if (out / name).exists()]
+    if earlier:
+        kept = out / REPLACED_FOLDER
+        kept.mkdir(exist_ok=True)
+        for name in earlier:
+            os.replace(out / name, kept / name)
     for events in (out / "tensorboard").glob("events.out.tfevents.*"):
         events.unlink()  # an earlier run's curves would mix with the new ones
+
+
+def replacing(out: Path) -> bool:
+    """Whether ``out`` holds an overwritten run that the new run has not yet replaced."""
+    return (out / REPLACED_FOLDER).is_dir()
+
+
+def forget_replaced(out: Path) -> None:
+    """The new run in ``out`` has its first checkpoint: remove the overwritten run."""
+    shutil.rmtree(out / REPLACED_FOLDER, ignore_errors=True)
+
+
+def restore_replaced(out: Path) -> bool:
+    """Put back the overwritten run an interrupted or killed overwrite set aside (the new
+    run's files, written before its first checkpoint, are removed); ``False`` if none."""
+    kept = out / REPLACED_FOLDER
+    if not kept.is_dir():
+        return False
+    for name in RUN_FILES:
+        if (kept / name).exists():
+            os.replace(kept / name, out / name)
+        else:
+            (out / name).unlink(missing_ok=True)
+    shutil.rmtree(kept)
+    return True
 
 
 def clean_temporaries(out: Path) -> list[Path]:
