@@ -26,7 +26,7 @@ from stnca.analysis.symmetry import ON_LATTICE, symmetry
 from stnca.cli import app
 from stnca.data import gray_scott
 from stnca.scaling import Scaling
-from stnca.serialization import save_model
+from stnca.serialization import load_model, save_model
 from stnca.stencils import perceive
 from stnca.train import train
 
@@ -148,12 +148,19 @@ def test_kappa_gradient_matches_finite_differences(key):
 
 
 @pytest.fixture(scope="module")
-def trained_morph(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("morph")
-    config = tiny_morph_config(folder, epochs=150, checkpoint_every=150)
-    result = train(config, folder / "run", progress=False, log=lambda _: None)
-    first = np.load(folder / "run" / "train_data.npy")[0, 0]
-    return result.model, first, folder / "run"
+def trained_morph(shared_folder):
+    """A tiny morph trained 150 epochs, once for all xdist workers: its chosen model (as
+    saved: loading is bit-exact), first frame and run folder (read only)."""
+    from conftest import made_once
+
+    def make(folder):
+        folder.mkdir(parents=True)
+        config = tiny_morph_config(folder, epochs=150, checkpoint_every=150)
+        train(config, folder / "run", progress=False, log=lambda _: None)
+
+    run = made_once(shared_folder, "trained-morph", make) / "run"
+    first = np.load(run / "train_data.npy")[0, 0]
+    return load_model(run / "model.eqx"), first, run
 
 
 def test_destroy_beats_and_preserve_undercuts_a_random_control(trained_morph, key):

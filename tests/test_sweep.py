@@ -1,6 +1,7 @@
 """Sweeps (`stnca sweep`, `stnca reproduce`): the grid, resuming, sharding, the results."""
 
 import csv
+import json
 
 import numpy as np
 import pytest
@@ -53,10 +54,18 @@ def without_wall(path):
 
 
 @pytest.fixture(scope="module")
-def finished(tmp_path_factory):
-    out = tmp_path_factory.mktemp("sweep") / "whole"
-    summary = run_sweep(tiny_base(), RUN, out, seeds=2, log=quiet, progress=False)
-    return out, summary
+def finished(shared_folder):
+    """A finished sweep of the two cells x 2 seeds, run once for all xdist workers (the
+    tests only read it) and its summary."""
+    from conftest import made_once
+
+    def make(folder):
+        folder.mkdir(parents=True)
+        summary = run_sweep(tiny_base(), RUN, folder / "whole", seeds=2, log=quiet, progress=False)
+        (folder / "summary.json").write_text(json.dumps(summary, default=str))
+
+    folder = made_once(shared_folder, "sweep-finished", make)
+    return folder / "whole", json.loads((folder / "summary.json").read_text())
 
 
 def test_the_grid_expands_in_order_with_the_papers_time_sampling():
