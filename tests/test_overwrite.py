@@ -65,7 +65,9 @@ def test_an_overwrite_killed_before_its_checkpoint_is_undone_by_the_next_run(fin
     before = run_files(out)
     start_fresh(out)  # what a killed overwrite leaves: the old run set aside ...
     (out / "config.toml").write_text("half a config")  # ... and the new run's first files
-    assert not (out / "model.eqx").exists()
+    # the old model is still in place and loads (a kill never leaves the folder without one)
+    assert (out / "model.eqx").read_bytes() == before["model.eqx"]
+    assert not (out / "checkpoint.eqx").exists()
     with pytest.raises(ValueError, match="already holds a training run"):
         train(config, out, **QUIET)  # without --overwrite: refused, the old run back
     assert run_files(out) == before and not (out / REPLACED_FOLDER).exists()

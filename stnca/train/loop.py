@@ -337,7 +337,8 @@ def _save(run: _Run, state: _State, device: _Device, training: TrainingConfig) -
         },
     )
     save_model(out / FINAL_FILE, device.model, epoch=state.epoch)
-    if state.best_epoch != run.saved_best or not (out / MODEL_FILE).exists():
+    # (while replacing another run, model.eqx is still the other run's: always write it)
+    if state.best_epoch != run.saved_best or not (out / MODEL_FILE).exists() or replacing(out):
         save_model(
             out / MODEL_FILE,
             state.best_model,
@@ -717,7 +718,7 @@ def _train_runs(
         if final_model is None:
             final_model = lanes.lane(snapshot.device.model, i)
         if state.diverged is None:
-            if training.epochs == 0 or not (run.out / MODEL_FILE).exists():
+            if training.epochs == 0 or not (run.out / MODEL_FILE).exists() or replacing(run.out):
                 save(run, state, lanes.lane(snapshot.device, i), training)
             if state.best_epoch == 0 and state.epoch > 0:
                 log(

@@ -18,6 +18,9 @@ new run has saved its first checkpoint (``forget_replaced``). A run interrupted 
 then puts them back (``restore_replaced``), and so does the next run in that folder after a
 kill: a folder never ends without a loadable ``model.eqx`` because of an overwrite.
 
+The old ``model.eqx`` also stays in place (a hard link) until the new run's first save
+writes its own, so even a kill leaves a loadable model in the folder.
+
 ``check_folder`` checks a folder before a run writes anything: a folder in a file's place,
 another run's files (kept unless ``overwrite``), a resume that does not match its config;
 ``saved_run`` reads back what a resumed run needs; ``prepare_runs`` does both for the runs
@@ -227,6 +230,11 @@ def start_fresh(out: Path) -> None:
         kept.mkdir(exist_ok=True)
         for name in earlier:
             os.replace(out / name, kept / name)
+        if (kept / MODEL_FILE).exists():  # the old model stays loadable in place until the
+            try:  # new run's first save replaces it (atomically)
+                os.link(kept / MODEL_FILE, out / MODEL_FILE)
+            except OSError:  # a file system without hard links
+                shutil.copy2(kept / MODEL_FILE, out / MODEL_FILE)
     for events in (out / "tensorboard").glob("events.out.tfevents.*"):
         events.unlink()  # an earlier run's curves would mix with the new ones
 
