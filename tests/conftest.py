@@ -33,9 +33,9 @@ if "JAX_COMPILATION_CACHE_DIR" not in os.environ:  # the controller (or a plain 
     )
 else:
     _CACHE = None
-if "xla_backend_optimization_level" not in os.environ.get("XLA_FLAGS", ""):
-    flags = os.environ.get("XLA_FLAGS", "") + " --xla_backend_optimization_level=0"
-    os.environ["XLA_FLAGS"] = flags.strip()
+for _flag in ("xla_backend_optimization_level=0", "xla_cpu_use_fusion_emitters=false"):
+    if _flag.split("=")[0] not in os.environ.get("XLA_FLAGS", ""):
+        os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} --{_flag}".strip()
 
 import jax  # noqa: E402  (after the cache settings, which JAX reads when it starts)
 import numpy as np  # noqa: E402

@@ -193,7 +193,26 @@ def test_evaluate_bad_truth(trained, tmp_path):
     assert result.exit_code == 2 and "must have shape (T, H, W, 1)" in result.output
 
 
-def test_demo_wires_everything_together(tmp_path):
+@pytest.fixture
+def small_demo(tmp_path, monkeypatch):
+    """The demo on a shrunk copy of its preset (16x16, 128 steps, tested on 16x16): the
+    preset itself loads and validates here, and every step of the command (simulate, train,
+    test beyond the horizon, figures, video, summary) still runs; only the lattice and the
+    horizon are smaller (the full-size demo program took 35 s of the suite)."""
+    from stnca import demo
+    from stnca.train import load_config
+
+    preset = demo.DEMO_CONFIG.read_text()
+    assert load_config(demo.DEMO_CONFIG).data.size == 32
+    small = preset.replace("size = 32", "size = 16").replace("steps = 512", "steps = 128")
+    assert small.count("= 16") == 1 + preset.count("= 16") and "steps = 128" in small
+    path = tmp_path / "small_demo.toml"
+    path.write_text(small)
+    monkeypatch.setattr(demo, "DEMO_CONFIG", path)
+    monkeypatch.setattr(demo, "TEST_SIZE", 16)
+
+
+def test_demo_wires_everything_together(tmp_path, small_demo):
     out = tmp_path / "demo"
     result = invoke("demo", "--out", out, "--epochs", 2)
     assert result.exit_code == 0, result.output
@@ -267,7 +286,7 @@ def test_more_bad_inputs_exit_2(trained, tmp_path):
     assert not (tmp_path / "r.npy").exists() and not (tmp_path / "o").exists()
 
 
-def test_demo_overwrite_removes_only_its_own_files(tmp_path):
+def test_demo_overwrite_removes_only_its_own_files(tmp_path, small_demo):
     out = tmp_path / "demo"
     out.mkdir()
     (out / "notes.txt").write_text("mine")
