@@ -6,8 +6,11 @@ for this process, the pytest-xdist workers and every subprocess a test starts). 
 on 2 cores, one process: ``tests/test_train.py`` took 119 s at level 0, 169 s at level 1
 and 217 s at the default; the demo's end-to-end test, the one test that runs large
 programs, 37 s at level 0 against 25-27 s (a cost the compile-bound majority repays many
-times). The programs compute the same functions (no fast-math either way; the tests'
-bit-for-bit comparisons compare two runs under the same setting).
+times). XLA CPU's older (non-"fusion emitter") code generator compiles these small programs
+about twice as fast again (``--xla_cpu_use_fusion_emitters=false``: ``tests/test_train.py``
+on two workers 93 s -> 60 s) and runs the training step within 10% of the new one
+(BENCHMARKS.md). The programs compute the same functions up to float rounding (no fast-math
+either way; the tests' bit-for-bit comparisons compare two runs under the same setting).
 
 The suite compiles the same tiny models many times (in many tests, in the pytest-xdist
 workers and in the commands' subprocesses). JAX's persistent compilation cache, pointed at
