@@ -2,7 +2,7 @@
 
     python docs/tutorials/gray_scott.py [FOLDER]
 
-works in FOLDER (default ``tutorial-gray-scott``): about 5 minutes on 2 CPU cores. With
+works in FOLDER (default ``tutorial-gray-scott``): about 4 minutes on 2 CPU cores. With
 ``STNCA_TUTORIAL_TINY=1`` it runs the same steps at toy sizes in seconds (the test suite
 does this). Each ``stnca(...)`` line is the shell command ``stnca ...``, run in this process.
 """
@@ -29,7 +29,7 @@ def stnca_command(command: str) -> None:
 SIZE = 32  # the training lattice: SIZE x SIZE cells
 STEPS = 512  # PDE steps per training trajectory: the horizon N = M t
 T = 32  # steps_between_frames t, so M = STEPS / T = 16 transitions
-EPOCHS = 1000  # about 5 minutes on 2 CPU cores
+EPOCHS = 400  # about 3 minutes on 2 CPU cores
 TEST_SIZE = 64  # the test lattice is twice as wide ...
 TEST_STEPS = 2 * STEPS  # ... and runs for twice the training horizon
 # --8<-- [end:settings]
@@ -57,7 +57,7 @@ initial_condition = "smooth"         # from smooth random blobs
 [training]
 epochs = {EPOCHS}
 steps_between_frames = {T}
-minibatches = 4                      # 4 mini-batches, one optimiser update each
+minibatches = 8                      # 8 mini-batches, one optimiser update each
 learning_rate = 3e-3
 lr_decay_rate = 0.1                  # decays to 3e-4 over the run
 lr_decay_epochs = {EPOCHS}
