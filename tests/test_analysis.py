@@ -136,8 +136,8 @@ def test_kappa_gradient_matches_finite_differences(key):
     model = with_random_output(NCA(2, 2, activation="tanh", key=k_model), k_out, scale=0.5)
     initial = jax.random.uniform(k_x, (5, 5, 2))
     perturbation = 0.1 * jax.random.normal(k_p, (5, 5, 2))
-    check_grads(
-        lambda p: kappa(model, initial, p, 3),
+    check_grads(  # jitted: compiled once, not operation by operation per call
+        jax.jit(lambda p: kappa(model, initial, p, 3)),
         (perturbation,),
         order=1,
         modes=["rev"],

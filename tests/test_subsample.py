@@ -83,7 +83,7 @@ def test_mse_gradient_is_unbiased(fields, key):
     def gradient(k):
         return jax.grad(lambda p: jnp.sum(estimate(p, target, key=k)))(prediction)
 
-    draws = jax.vmap(gradient)(jax.random.split(key, 4000)).reshape(4000, -1)
+    draws = jax.jit(jax.vmap(gradient))(jax.random.split(key, 4000)).reshape(4000, -1)
     full = jax.grad(lambda p: jnp.sum(get_loss("mse")(p, target)))(prediction).reshape(-1)
     assert_mean_within_noise(draws, full)
 

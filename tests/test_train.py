@@ -68,6 +68,11 @@ def direct_mean_loss(model, states, targets, steps):
     return jnp.mean(jnp.sqrt(jnp.sum(diff**2, axis=(-3, -2, -1))))
 
 
+# compiled once per shape (eagerly, each operation of the rollout and its gradient was
+# dispatched, and first compiled, on its own)
+direct_value_and_grad = eqx.filter_jit(eqx.filter_value_and_grad(direct_mean_loss))
+
+
 @pytest.mark.parametrize("minibatches", [1, 2, 3, 4, 6, 12])
 def test_minibatch_accumulation_equals_full_batch_gradient(key, data, rng, minibatches):
     model = random_model(key)
@@ -78,9 +83,7 @@ def test_minibatch_accumulation_equals_full_batch_gradient(key, data, rng, minib
     )
     assert losses.shape == (R, M)
     np.testing.assert_allclose(losses.mean(), loss, rtol=1e-5)
-    expected_loss, expected_grad = eqx.filter_value_and_grad(direct_mean_loss)(
-        model, states, targets, 3
-    )
+    expected_loss, expected_grad = direct_value_and_grad(model, states, targets, 3)
     np.testing.assert_allclose(loss, expected_loss, rtol=1e-5)
     for got, want in zip(leaves(grad), leaves(expected_grad), strict=True):
         np.testing.assert_allclose(got, want, rtol=2e-4, atol=1e-6)
@@ -207,15 +210,13 @@ def test_per_minibatch_mode_takes_one_normalised_update_per_minibatch(key, data,
     )
     manual, manual_state = model, optimizer.init(eqx.filter(model, eqx.is_inexact_array))
     for index in np.asarray(order):
-        _, gradient = eqx.filter_value_and_grad(direct_mean_loss)(
-            manual, flat_states[index], flat_targets[index], 2
-        )
+        _, gradient = direct_value_and_grad(manual, flat_states[index], flat_targets[index], 2)
         norms = [float(jnp.linalg.norm(g)) for g in leaves(gradient)]
         assert all(n > 0 for n in norms)
-        updates, manual_state = optimizer.update(
+        updates, manual_state = jax.jit(optimizer.update)(
             gradient, manual_state, eqx.filter(manual, eqx.is_inexact_array)
         )
-        manual = eqx.apply_updates(manual, updates)
+        manual = eqx.filter_jit(eqx.apply_updates)(manual, updates)
     first = epoch(model, opt_state, states, data, key, INF)
     for got, want in zip(leaves(first.model), leaves(manual), strict=True):
         np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-6)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -118,7 +120,20 @@ def augmented_copies(
     """
     if rotation not in ROTATIONS:
         raise ValueError(f"rotation must be one of {ROTATIONS}, got {rotation!r}")
-    sequence = jnp.asarray(sequence)
+    return _augmented_copies(
+        jnp.asarray(sequence),
+        key,
+        copies=int(copies),
+        max_shift=int(max_shift),
+        rotation=rotation,
+        flips=bool(flips),
+    )
+
+
+@functools.partial(jax.jit, static_argnames=("copies", "max_shift", "rotation", "flips"))
+def _augmented_copies(sequence, key, *, copies, max_shift, rotation, flips):
+    """``augmented_copies`` as one compiled program (op by op, each redraw of a training
+    run's copies dispatched and, the first time, compiled dozens of small programs)."""
     k_flip, k_angle, k_shift = jax.random.split(key, 3)
     flipped = jax.random.bernoulli(k_flip, 0.5, (copies,)) & flips
     if rotation == "lattice":
