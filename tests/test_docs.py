@@ -215,4 +215,4 @@ def test_mkdocs_build_strict(tmp_path):
     assert "Usage: stnca train" in train and "--epochs <int>" in train
 
     tutorial = _text(site / "tutorials" / "gray-scott" / "index.html")
-    assert "EPOCHS = 1000" in tutorial and "--8<--" not in tutorial  # snippets were included
+    assert "EPOCHS = 400" in tutorial and "--8<--" not in tutorial  # snippets were included
