@@ -1006,7 +1006,7 @@ def import_command(
         typer.Option("--normalise", help="none (values as read) or minmax (channels to [0, 1])."),
     ] = "none",
     z: Annotated[
-        int | None, typer.Option("--z", help="The Z slice of a Z-stack (required for one).")
+        int | None, typer.Option("--z", help="The Z slice of a Z-stack, 0 to Z-1 (required for one).")
     ] = None,
     trajectories: Annotated[
         str | None,
@@ -1302,7 +1302,7 @@ def extract_command(
             model.observable_channels,
             size,
             jax.random.fold_in(key, 2),
-            count(rollouts or 4, "--rollouts", 1),
+            count(4 if rollouts is None else rollouts, "--rollouts", 1),
             f"key fold_in(key({seed}), 2)",
         )
         horizon = config.horizon() if config is not None else None

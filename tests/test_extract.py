@@ -259,6 +259,7 @@ def test_cli_refuses_an_untrained_model_and_bad_input_writing_nothing(rng, tmp_p
         ),  # fmt: skip
         ((model, "--init", "smooth"), "Gray-Scott initial condition"),
         ((model, "--init", tmp_path / "init.npy", "--tolerance", -1), "tolerance"),
+        ((model, "--init", "smooth", "--rollouts", 0), "--rollouts"),  # not silently 4
         (("--data", tmp_path / "init.npy"), "--data"),  # a state, not a trajectory
     ]
     for args, message in cases:

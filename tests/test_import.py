@@ -59,6 +59,7 @@ def test_ome_tiff_z_stack_needs_a_slice(tmp_path, rng):
         imported(tmp_path, path, "--z", 1), np.moveaxis(stack[:, 1], 1, -1)
     )
     refused(tmp_path, path, "--z", 3, message="outside its 3 Z slices")
+    refused(tmp_path, path, "--z", -1, message="outside its 3 Z slices (0 to 2)")  # not the last
 
 
 def test_tiff_without_axes_metadata_reads_time_first(tmp_path, rng):

@@ -503,8 +503,10 @@ def _region(axes: str, shape: tuple[int, ...], selection: Selection, path: Path)
                     f"{path} is a Z-stack ({size} slices, axes {axes}): choose one slice with "
                     "--z K (stnca does not merge depth)"
                 )
-            if not -size <= selection.z < size:
-                raise ValueError(f"{path}: --z {selection.z} is outside its {size} Z slices")
+            if not 0 <= selection.z < size:  # no negative index: -1 is not "the last"
+                raise ValueError(
+                    f"{path}: --z {selection.z} is outside its {size} Z slices (0 to {size - 1})"
+                )
             index.append(selection.z)
         elif axis in "YX" and selection.crop is not None:
             low, high = selection.crop[:2] if axis == "Y" else selection.crop[2:]
