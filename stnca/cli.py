@@ -1006,7 +1006,8 @@ def import_command(
         typer.Option("--normalise", help="none (values as read) or minmax (channels to [0, 1])."),
     ] = "none",
     z: Annotated[
-        int | None, typer.Option("--z", help="The Z slice of a Z-stack, 0 to Z-1 (required for one).")
+        int | None,
+        typer.Option("--z", help="The Z slice of a Z-stack, 0 to Z-1 (required for one)."),
     ] = None,
     trajectories: Annotated[
         str | None,
