@@ -6,8 +6,9 @@ import math
 import operator
 
 
-def count(value, name: str, minimum: int = 0) -> int:
-    """Return ``value`` as an ``int`` if it is an integer ``>= minimum``, else raise."""
+def count(value, name: str, minimum: int = 0, maximum: int | None = None) -> int:
+    """Return ``value`` as an ``int`` if it is an integer ``>= minimum`` (and ``<= maximum``
+    if given), else raise."""
     if isinstance(value, bool):
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
     try:
@@ -16,6 +17,8 @@ def count(value, name: str, minimum: int = 0) -> int:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}") from None
     if number < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {number}")
+    if maximum is not None and number > maximum:
+        raise ValueError(f"{name} must be at most {maximum:_}, got {number:_}")
     return number
 
 

@@ -768,13 +768,14 @@ def adversarial_command(
     seed: SeedOption = 0,
 ):
     """Adversarial initial conditions (Fig 11): optimise kappa^n, beside a random control."""
+    from ._resources import MAX_STEPS
     from ._validate import count, real
     from .analysis.adversarial import MODES
     from .analysis.report import adversarial_report
 
     if mode not in (*MODES, "both"):
         raise UserError(f"--mode must be destroy, preserve or both, got {mode!r}")
-    count(iterations, "--iterations", 1)
+    count(iterations, "--iterations", 1, MAX_STEPS)
     if budget is not None and real(budget, "--budget", 0.0) == 0:
         raise UserError("--budget must be > 0")
     if real(learning_rate, "--learning-rate", 0.0) == 0:

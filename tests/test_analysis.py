@@ -291,6 +291,7 @@ def test_analyse_commands_write_figure_and_json(tmp_path, model_file):
         (("perturb", "--size", "100"), "larger than the 12x12 lattice"),
         (("perturb", "--steps", "0"), "--steps must be an integer >= 1"),
         (("adversarial", "--mode", "break"), "--mode must be destroy, preserve or both"),
+        (("adversarial", "--iterations", "1000000000000"), "--iterations must be at most"),
         (("symmetry", "--init", "CHANNELS2"), "must have shape (H, W, 4)"),
         (("perturb", "--init", "missing.png"), "no such file"),
     ],

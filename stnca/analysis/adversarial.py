@@ -24,6 +24,7 @@ import numpy as np
 import optax
 from jaxtyping import Array, Float, PRNGKeyArray
 
+from .._resources import MAX_STEPS
 from .._validate import count, real
 from ..model import NCA
 from .perturbation import final_state
@@ -149,7 +150,7 @@ def adversarial(
     if mode not in MODES:
         raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
     count(steps, "steps", 1)
-    count(iterations, "iterations", 1)
+    count(iterations, "iterations", 1, MAX_STEPS)  # a scan length: 32-bit
     real(learning_rate, "learning_rate", 0.0)
     if learning_rate == 0:
         raise ValueError("learning_rate must be > 0")
