@@ -580,6 +580,77 @@ def evaluate_command(
     typer.echo(json.dumps(report, indent=2))
 
 
+@app.command("benchmark")
+@user_errors
+def benchmark_command(
+    model_path: Annotated[
+        Path,
+        typer.Argument(
+            metavar="MODEL",
+            help="Trained model.eqx, or a shipped model's name (e.g. gray_scott_paper).",
+        ),
+    ],
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="Output folder (default: benchmark-MODEL here)."),
+    ] = None,
+    suite: Annotated[
+        str, typer.Option("--suite", help="default (3 draws, 64x64 and 256x256) or quick.")
+    ] = "default",
+    families: Annotated[
+        str | None, typer.Option("--families", help="Comma-separated families instead.")
+    ] = None,
+    draws: Annotated[int | None, typer.Option("--draws", help="Draws per family.")] = None,
+    size: Annotated[int | None, typer.Option("--size", help="Lattice side (>= 8).")] = None,
+    large_size: Annotated[
+        int | None, typer.Option("--large-size", help="The large lattice's side (0: none).")
+    ] = None,
+    truth: Annotated[
+        Path | None,
+        typer.Option("--truth", help="True trajectory .npy, for a model with no PDE behind it."),
+    ] = None,
+    steps_between_frames: Annotated[
+        int | None,
+        typer.Option("--steps-between-frames", help="NCA steps per frame of --truth."),
+    ] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the initial conditions.")] = 0,
+):
+    """Generalisation: run the model from many families of initial conditions to 1x, 2x and
+    4x its training horizon against the PDE (or --truth), beside persistence, the spatial
+    mean and the PDE with its feed rate 1% off; write CSV, Markdown, JSON and figures."""
+    from .analysis.benchmark_report import benchmark_model
+
+    out = Path(f"benchmark-{model_path.stem}") if out is None else out
+    _check_folder(out, "--out")
+    for name in ("benchmark.csv", "benchmark.md", "benchmark.json"):
+        _check_output(out / name, (Path(name).suffix,), "--out", {"--truth": truth})
+
+    def done(case) -> None:
+        typer.echo(f"  {case.family} {case.size[0]}x{case.size[1]} {case.condition}".rstrip())
+
+    benchmark, paths = benchmark_model(
+        model_path,
+        out,
+        suite=suite,
+        families=families,
+        draws=draws,
+        size=size,
+        large_size=large_size,
+        truth=truth,
+        steps_between_frames=steps_between_frames,
+        seed=seed,
+        progress=done,
+    )
+    for horizon in benchmark.horizons:
+        means = ", ".join(
+            f"{name} {benchmark.mean_vrmse(name, horizon):.3f}"
+            for name in ("nca", "spatial_mean", "persistence", "pde_perturbed")
+            if any(row["predictor"] == name for row in benchmark.rows)
+        )
+        typer.echo(f"mean VRMSE at {horizon}x the horizon: {means}")
+    typer.echo(f"wrote {paths['markdown']}, {paths['csv']}, {paths['json']}, {paths['figures']}/")
+
+
 @app.command("demo")
 @user_errors
 def demo_command(
@@ -1297,7 +1368,7 @@ def extract_command(
         names = channel_names(model.observable_channels, gray)
         if init is None and not gray_config:
             raise UserError("give --init (a .npy of initial states): no Gray-Scott training config")
-        family = init or config.data.initial_condition
+        family = init or config.data.families[0]
         initial, described = _extract_states(
             family,
             "--init",

@@ -60,3 +60,46 @@ def frame_metrics(prediction: np.ndarray, truth: np.ndarray) -> dict[str, np.nda
         "relative_error": relative_error(prediction, truth),
         "spectrum_distance": spectrum_distance(prediction, truth),
     }
+
+
+VARIANCE_FLOOR = 1e-7
+"""Added to the truth's variance in ``vrmse`` (The Well's epsilon)."""
+
+
+def vrmse(prediction: np.ndarray, truth: np.ndarray) -> np.ndarray:
+    """Variance-scaled RMSE, ``sqrt(MSE / (Var(truth) + 1e-7))`` per channel over the lattice,
+    averaged over channels (The Well's VRMSE): 1 for the truth's own spatial mean, 0 for the
+    truth itself."""
+    prediction, truth = np.asarray(prediction, np.float64), np.asarray(truth, np.float64)
+    mse = np.mean((prediction - truth) ** 2, axis=(-3, -2))
+    variance = np.var(truth, axis=(-3, -2))
+    return np.mean(np.sqrt(mse / (variance + VARIANCE_FLOOR)), axis=-1)
+
+
+def pearson(prediction: np.ndarray, truth: np.ndarray) -> np.ndarray:
+    """Pearson correlation over the lattice per channel, averaged over channels. A channel
+    that is constant in either field counts 1 where the two agree (to 1e-6) and 0 elsewhere."""
+    prediction, truth = np.asarray(prediction, np.float64), np.asarray(truth, np.float64)
+    p = prediction - prediction.mean(axis=(-3, -2), keepdims=True)
+    t = truth - truth.mean(axis=(-3, -2), keepdims=True)
+    norms = np.sqrt(np.sum(p**2, axis=(-3, -2)) * np.sum(t**2, axis=(-3, -2)))
+    flat = norms <= 1e-12 * np.maximum(1.0, np.sum(truth**2, axis=(-3, -2)))
+    equal = np.all(np.abs(prediction - truth) <= 1e-6, axis=(-3, -2))
+    correlation = np.sum(p * t, axis=(-3, -2)) / np.where(flat, 1.0, norms)
+    return np.mean(np.where(flat, equal.astype(np.float64), correlation), axis=-1)
+
+
+CORRELATION_THRESHOLD = 0.8
+"""``correlation_time`` counts steps until the Pearson correlation drops below this."""
+
+
+def correlation_time(
+    correlation: np.ndarray, steps: np.ndarray, threshold: float = CORRELATION_THRESHOLD
+) -> np.ndarray:
+    """The last step before the correlation (``(..., frames)``, at ``steps``) first drops
+    below ``threshold``: the whole run (``steps[-1]``) if it never does, 0 if it starts
+    below."""
+    correlation, steps = np.asarray(correlation), np.asarray(steps)
+    below = correlation < threshold
+    first = np.where(below.any(axis=-1), below.argmax(axis=-1), correlation.shape[-1])
+    return np.where(first == 0, 0, steps[np.maximum(first - 1, 0)])

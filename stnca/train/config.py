@@ -140,8 +140,12 @@ class GrayScottData:
     """
     trajectories: int = 4
     """Training trajectories ``R``, each from its own initial condition. Range: >= 1."""
-    initial_condition: str = "smooth"
-    """Family of the initial conditions: ``smooth``, ``high_frequency``, ``noise`` or ``uniform``.
+    initial_condition: str | tuple[str, ...] = "smooth"
+    """Family of the initial conditions (``stnca.data.initial_conditions``: ``smooth``,
+    ``high_frequency``, ``noise``, ``sparse_noise``, ``fourier_low``, ``fourier_mid``,
+    ``fourier_high``, ``seeds``, ``lines``, ``mixture``, ``uniform``), or a list of them:
+    trajectory ``r`` is drawn from the list's entry ``r`` modulo its length (repeat a name to
+    weight it).
     """
     seed: int = 0
     """Seed of the initial conditions and the measurement noise. Range: [0, 2**32)."""
@@ -192,7 +196,10 @@ class GrayScottData:
                 raise ValueError(
                     f"data.steps ({self.steps}) must be a multiple of data.every ({self.every})"
                 )
-        choice(self.initial_condition, "data.initial_condition", INITIAL_CONDITIONS)
+        if not self.families:
+            raise ValueError("data.initial_condition must name at least one family")
+        for family in self.families:
+            choice(family, "data.initial_condition", INITIAL_CONDITIONS)
         _seed(self.seed, "data.seed")
         try:  # the simulator owns the rules for its parameters
             self.params()
@@ -204,6 +211,12 @@ class GrayScottData:
             raise ValueError("give data.points or data.grid, not both")
         if self.grid and not all(self.grid):
             raise ValueError("data.grid must give at least one value per condition")
+
+    @property
+    def families(self) -> tuple[str, ...]:
+        """``initial_condition`` as a tuple of family names."""
+        family = self.initial_condition
+        return (family,) if isinstance(family, str) else tuple(family)
 
     def params(self) -> GrayScottParams:
         """The simulator's parameters."""
@@ -719,6 +732,9 @@ def _coerce(value: Any, annotation: Any, where: str) -> Any:
     origin = typing.get_origin(annotation)
     if origin in (typing.Union, types.UnionType):
         options = [a for a in typing.get_args(annotation) if a is not type(None)]
+        lists = [a for a in options if typing.get_origin(a) is tuple]
+        if isinstance(value, list) and lists:  # `str | tuple[str, ...]` given a list
+            return _coerce(value, lists[0], where)
         return _coerce(value, options[0], where)
     if origin is tuple:
         (item,) = {a for a in typing.get_args(annotation) if a is not Ellipsis}

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from .._resources import check_memory
@@ -49,9 +50,7 @@ def gray_scott_trajectories(
         key = jax.random.key(data.seed)
         if len(points) > 1:  # each point from its own initial conditions
             key = jax.random.fold_in(key, i)
-        initial = initial_condition(
-            data.initial_condition, data.size, key=key, batch=data.trajectories
-        )
+        initial = _initial_conditions(data, key)
         frames = np.asarray(gray_scott.simulate(initial, data.steps, every=every, params=params))
         if not np.all(np.isfinite(frames)):
             raise ValueError("the Gray-Scott simulation diverged; lower data.dt")
@@ -62,6 +61,21 @@ def gray_scott_trajectories(
             )
         runs.append(frames.astype(np.float32))
     return np.concatenate(runs)
+
+
+def _initial_conditions(data: GrayScottData, key) -> jax.Array:
+    """``data.trajectories`` initial conditions, trajectory ``r`` from the family
+    ``data.families[r % len(data.families)]`` with the ``r``-th key of ``split(key)``."""
+    families = data.families
+    if len(families) == 1:
+        return initial_condition(families[0], data.size, key=key, batch=data.trajectories)
+    keys = jax.random.split(key, data.trajectories)
+    return jnp.stack(
+        [
+            initial_condition(families[r % len(families)], data.size, key=keys[r])
+            for r in range(data.trajectories)
+        ]
+    )
 
 
 def _file_trajectories(config: Config) -> tuple[np.ndarray, np.ndarray | None]:
