@@ -252,8 +252,8 @@ INITIAL_CONDITIONS: dict[str, Callable[..., State]] = {
 }
 """Initial-condition name -> generator ``(size, *, key) -> (height, width, 2)``."""
 
-MIXED = ("smooth", "high_frequency", "sparse_noise", "fourier_low", "fourier_mid")
-MIXED += ("fourier_high", "seeds", "lines")
+MIXED: tuple[str, ...] = ("smooth", "high_frequency", "sparse_noise", "fourier_low")
+MIXED += ("fourier_mid", "fourier_high", "seeds", "lines")
 """The families a ``mixture`` draws its quadrants from."""
 
 BENCHMARK_FAMILIES = (*MIXED, "mixture")
