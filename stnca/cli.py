@@ -614,11 +614,19 @@ def benchmark_command(
         typer.Option("--steps-between-frames", help="NCA steps per frame of --truth."),
     ] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the initial conditions.")] = 0,
+    peers: Annotated[
+        str,
+        typer.Option("--peers", help="Peer emulators to train and score: convnet,resnet,unet,fno."),
+    ] = "",
+    peer_seconds: Annotated[
+        float | None,
+        typer.Option("--peer-seconds", help="Training budget per peer (default: the model's)."),
+    ] = None,
 ):
     """Generalisation: run the model from many families of initial conditions to 1x, 2x and
     4x its training horizon against the PDE (or --truth), beside persistence, the spatial
     mean and the PDE with its feed rate 1% off; write CSV, Markdown, JSON and figures."""
-    from .analysis.benchmark_report import benchmark_model
+    from .experiments.benchmark import benchmark_model
 
     out = Path(f"benchmark-{model_path.stem}") if out is None else out
     _check_folder(out, "--out")
@@ -639,13 +647,14 @@ def benchmark_command(
         truth=truth,
         steps_between_frames=steps_between_frames,
         seed=seed,
+        peers=peers,
+        peer_seconds=peer_seconds,
         progress=done,
+        log=typer.echo,
     )
     for horizon in benchmark.horizons:
         means = ", ".join(
-            f"{name} {benchmark.mean_vrmse(name, horizon):.3f}"
-            for name in ("nca", "spatial_mean", "persistence", "pde_perturbed")
-            if any(row["predictor"] == name for row in benchmark.rows)
+            f"{name} {benchmark.mean_vrmse(name, horizon):.3f}" for name in benchmark.predictors
         )
         typer.echo(f"mean VRMSE at {horizon}x the horizon: {means}")
     typer.echo(f"wrote {paths['markdown']}, {paths['csv']}, {paths['json']}, {paths['figures']}/")

@@ -7,7 +7,6 @@ import pytest
 from scipy import ndimage
 
 from stnca.analysis.benchmark import Suite, run_benchmark
-from stnca.analysis.benchmark_report import benchmark_model
 from stnca.analysis.metrics import correlation_time, pearson, vrmse
 from stnca.cli import run
 from stnca.data.initial_conditions import (
@@ -16,6 +15,7 @@ from stnca.data.initial_conditions import (
     MIXED,
     initial_condition,
 )
+from stnca.experiments.benchmark import benchmark_model
 from stnca.model import NCA
 from stnca.serialization import save_model
 from stnca.train import load_config
@@ -240,3 +240,20 @@ def test_a_model_with_no_pde_and_no_truth_is_refused(tmp_path, key, capsys):
     error = capsys.readouterr().err.strip()
     assert "no PDE to compare with: give a truth" in error and "\n" not in error
     assert not out.exists()
+
+
+def test_peers_train_once_and_are_scored_beside_the_nca(gray_scott_model, tmp_path, capsys):
+    out = tmp_path / "bench"
+    arguments = ["benchmark", str(gray_scott_model), "--out", str(out), "--families", "lines"]
+    arguments += ["--draws", "1", "--size", "8", "--large-size", "0", "--peers", "convnet"]
+    assert run([*arguments, "--peer-seconds", "0.5"]) == 0
+    printed = capsys.readouterr().out
+    assert "training the convnet peer" in printed and "convnet: lr 0.0003, unroll 1" in printed
+    rows = (out / "benchmark.csv").read_text()
+    assert ",convnet," in rows and "| convnet | 21474 |" in (out / "benchmark.md").read_text()
+    assert run([*arguments, "--peer-seconds", "0.5"]) == 0  # the cached peer is reused
+    assert "training the convnet peer" not in capsys.readouterr().out
+    assert run([*arguments, "--peer-seconds", "0.5", "--peers", "transformer"]) == 2
+    assert "peers must be one of" in capsys.readouterr().err
+    assert run(["benchmark", str(gray_scott_model), "--out", str(out), "--peers", "fno"]) == 2
+    assert "give peer_seconds" in capsys.readouterr().err

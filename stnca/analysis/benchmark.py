@@ -42,7 +42,9 @@ from .metrics import correlation_time, pearson, relative_error, spectrum_distanc
 MIN_SIZE = 8
 """The smallest lattice side the benchmark runs on."""
 PREDICTORS = ("nca", "persistence", "spatial_mean", "pde_perturbed")
-"""The model and its baselines, in the order of the report."""
+"""The model and its baselines, in the order of the report (other emulators follow)."""
+Emulator = Callable[[np.ndarray, int], np.ndarray]
+"""``(initial (R, H, W, C), frames) -> (R, frames + 1, H, W, C)``, physical units."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -118,6 +120,12 @@ class Benchmark:
     examples: list[Case]
     """Each case with its first draw only."""
 
+    @property
+    def predictors(self) -> list[str]:
+        """The predictors scored, the NCA and baselines first."""
+        names = list(dict.fromkeys(row["predictor"] for row in self.rows))
+        return [p for p in PREDICTORS if p in names] + [p for p in names if p not in PREDICTORS]
+
     def mean_vrmse(self, predictor: str = "nca", horizon: int = 2) -> float:
         """VRMSE averaged over the families (and lattices) at ``horizon`` times the horizon."""
         values = [
@@ -191,7 +199,7 @@ def _baselines(truth: np.ndarray) -> dict[str, np.ndarray]:
     }
 
 
-def _pde_cases(model, config, suite, key, perturbation, progress):
+def _pde_cases(model, config, suite, key, perturbation, emulators, progress):
     data = config.data
     if model.observable_channels != 2:
         raise ValueError(
@@ -222,6 +230,8 @@ def _pde_cases(model, config, suite, key, perturbation, progress):
                 key=jax.random.fold_in(case_key, 1),
             )
             predictions = {"nca": nca, **_baselines(truth), "pde_perturbed": np.asarray(off)}
+            for name, emulator in emulators.items():
+                predictions[name] = np.asarray(emulator(np.asarray(initial), frames))
             case = Case(family, (size, size), label, truth, predictions)
             if progress is not None:
                 progress(case)
@@ -237,6 +247,7 @@ def run_benchmark(
     suite: str | Suite = "default",
     seed: int = 0,
     perturbation: float = 0.01,
+    emulators: dict[str, Emulator] | None = None,
     progress: Callable[[Case], None] | None = None,
 ) -> Benchmark:
     """Run ``model`` through the benchmark suite against its PDE, or against ``truth``.
@@ -252,13 +263,16 @@ def run_benchmark(
         suite: a name of ``SUITES`` or a ``Suite``.
         seed: seed of the initial conditions and of a stochastic model's updates.
         perturbation: the relative change of the feed rate in ``pde_perturbed``.
+        emulators: other models to score beside the NCA, by name: each
+            ``(initial (R, H, W, C), frames) -> (R, frames + 1, H, W, C)`` in physical units,
+            one call per frame interval (e.g. the peers of ``stnca.experiments.peers``).
         progress: called with every case as it is done.
     """
     suite = SUITES[choice(suite, "suite", SUITES)] if isinstance(suite, str) else suite
     real(perturbation, "perturbation", 0.0, 1.0)
     key = jax.random.key(count(seed, "seed"))
     if truth is not None:
-        return _truth_benchmark(model, config, truth, steps_between_frames, suite, key)
+        return _truth_benchmark(model, config, truth, steps_between_frames, suite, key, emulators)
     source = getattr(getattr(config, "data", None), "source", None)
     if source != "gray_scott":
         raise ValueError(
@@ -271,7 +285,7 @@ def run_benchmark(
     horizon_frames = config.data.steps // every
     marks = {h: h * horizon_frames for h in suite.horizons}
     rows, examples = [], []
-    for case in _pde_cases(model, config, suite, key, perturbation, progress):
+    for case in _pde_cases(model, config, suite, key, perturbation, emulators or {}, progress):
         rows += _rows(case, t, every, marks)
         examples.append(_first_draw(case))
     return Benchmark(t, every, horizon_frames, suite.horizons, rows, examples)
@@ -282,7 +296,9 @@ def _first_draw(case: Case) -> Case:
     return dataclasses.replace(case, truth=case.truth[0:1], predictions=predictions)
 
 
-def _truth_benchmark(model, config, truth, steps_between_frames, suite, key) -> Benchmark:
+def _truth_benchmark(
+    model, config, truth, steps_between_frames, suite, key, emulators
+) -> Benchmark:
     if steps_between_frames is None:
         training = getattr(config, "training", None)
         if training is None:
@@ -314,7 +330,10 @@ def _truth_benchmark(model, config, truth, steps_between_frames, suite, key) -> 
     if horizon_frames < 1:
         raise ValueError("the truth needs at least two frames")
     nca = predict(model, truth[:, 0], (truth.shape[1] - 1) * t, every=t, key=key)
-    case = Case("truth", truth.shape[2:4], "", truth, {"nca": nca, **_baselines(truth)})
+    predictions = {"nca": nca, **_baselines(truth)}
+    for name, emulator in (emulators or {}).items():
+        predictions[name] = np.asarray(emulator(truth[:, 0], truth.shape[1] - 1))
+    case = Case("truth", truth.shape[2:4], "", truth, predictions)
     marks = {h: h * horizon_frames for h in suite.horizons}
     return Benchmark(
         t, None, horizon_frames, suite.horizons, _rows(case, t, None, marks), [_first_draw(case)]

@@ -14,7 +14,7 @@ import numpy as np
 
 from .. import viz
 from .._files import json_safe, write_text
-from .benchmark import PREDICTORS, Benchmark
+from .benchmark import Benchmark
 
 COLUMNS = (
     "size",
@@ -54,10 +54,12 @@ def _number(value: float) -> str:
     return "nan" if not np.isfinite(value) else f"{value:.3f}"
 
 
-def benchmark_markdown(benchmark: Benchmark, title: str = "Generalisation benchmark") -> str:
+def benchmark_markdown(
+    benchmark: Benchmark, title: str = "Generalisation benchmark", extra: str = ""
+) -> str:
     """A table per horizon: VRMSE of the NCA and its baselines per case, the NCA's relative
     L2 error and correlation time, and the mean over cases."""
-    present = [p for p in PREDICTORS if any(r["predictor"] == p for r in benchmark.rows)]
+    present = benchmark.predictors
     t, every = benchmark.steps_between_frames, benchmark.pde_steps_between_frames
     lines = [
         f"# {title}",
@@ -75,7 +77,7 @@ def benchmark_markdown(benchmark: Benchmark, title: str = "Generalisation benchm
             if r["horizon"] == horizon
         }
         step = next(r["step"] for r in rows.values())
-        header = ["lattice", "family", *(f"VRMSE {LABELS[p]}" for p in present)]
+        header = ["lattice", "family", *(f"VRMSE {LABELS.get(p, p)}" for p in present)]
         header += ["NCA rel. L2", "NCA corr. time"]
         lines += ["", f"## {horizon}x the horizon (step {step})", ""]
         lines += ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
@@ -93,7 +95,7 @@ def benchmark_markdown(benchmark: Benchmark, title: str = "Generalisation benchm
         beaten = sum(rows[(s, f, c, "nca")]["vrmse"] < 1 for s, f, c in cases)
         lines.append("| | **mean** | " + " | ".join(f"**{m}**" for m in means) + " | | |")
         lines += ["", f"The NCA beats the spatial mean on {beaten} of {len(cases)} cases."]
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n" + (f"\n{extra.strip()}\n" if extra.strip() else "")
 
 
 def write_benchmark(
@@ -102,9 +104,11 @@ def write_benchmark(
     *,
     title: str = "Generalisation benchmark",
     meta: dict[str, Any] | None = None,
+    extra: str = "",
 ) -> dict[str, Path]:
     """Write ``benchmark.csv``, ``benchmark.md``, ``benchmark.json`` and
-    ``figures/SIZE_FAMILY.png`` in ``folder``; return the paths by kind."""
+    ``figures/SIZE_FAMILY.png`` in ``folder``; return the paths by kind. ``meta`` goes
+    into the JSON, ``extra`` (Markdown) at the end of the summary."""
     folder = Path(folder)
     figures = folder / "figures"
     figures.mkdir(parents=True, exist_ok=True)
@@ -131,7 +135,8 @@ def write_benchmark(
         "horizon_frames": benchmark.horizon_frames,
         "horizons": list(benchmark.horizons),
         "mean_vrmse": {
-            p: {str(h): benchmark.mean_vrmse(p, h) for h in benchmark.horizons} for p in PREDICTORS
+            p: {str(h): benchmark.mean_vrmse(p, h) for h in benchmark.horizons}
+            for p in benchmark.predictors
         },
         "rows": benchmark.rows,
     }
@@ -141,60 +146,6 @@ def write_benchmark(
         "json": folder / "benchmark.json",
     }
     write_text(paths["csv"], benchmark_csv(benchmark))
-    write_text(paths["markdown"], benchmark_markdown(benchmark, title))
+    write_text(paths["markdown"], benchmark_markdown(benchmark, title, extra))
     write_text(paths["json"], json.dumps(json_safe(report), indent=2))
     return {**paths, "figures": figures}
-
-
-def benchmark_model(
-    model: str | os.PathLike,
-    out: str | os.PathLike,
-    *,
-    suite: str = "default",
-    families: str | tuple[str, ...] | None = None,
-    draws: int | None = None,
-    size: int | None = None,
-    large_size: int | None = None,
-    truth: str | os.PathLike | None = None,
-    steps_between_frames: int | None = None,
-    seed: int = 0,
-    progress=None,
-) -> tuple[Benchmark, dict[str, Path]]:
-    """Load a model (a file or a shipped name) and its training config, run the benchmark
-    (``run_benchmark``; the named ``suite`` with any of ``families``, ``draws``, ``size`` and
-    ``large_size`` changed), and write its report in ``out`` (``write_benchmark``).
-
-    ``truth`` is a trajectory file (``.npy``) for a model without a PDE behind it."""
-    import dataclasses
-
-    from .._validate import choice
-    from ..data.io import load_trajectory
-    from .benchmark import SUITES, families_argument, model_and_config, run_benchmark
-
-    chosen = SUITES[choice(suite, "suite", SUITES)]
-    changes: dict[str, Any] = {}
-    if families is not None:
-        changes["families"] = families_argument(families)
-        changes["large_families"] = tuple(
-            f for f in chosen.large_families if f in changes["families"]
-        )
-    for name, value in (("draws", draws), ("size", size), ("large_size", large_size)):
-        if value is not None:
-            changes[name] = value
-    chosen = dataclasses.replace(chosen, **changes)
-    loaded, config = model_and_config(model)
-    data = None
-    if truth is not None:
-        data = load_trajectory(truth, channels=loaded.observable_channels, what="truth")
-    benchmark = run_benchmark(
-        loaded,
-        config=config,
-        truth=data,
-        steps_between_frames=steps_between_frames,
-        suite=chosen,
-        seed=seed,
-        progress=progress,
-    )
-    meta = {"model": str(model), "suite": suite, "seed": seed, "truth": truth and str(truth)}
-    title = f"Generalisation benchmark: {Path(str(model)).stem}"
-    return benchmark, write_benchmark(benchmark, out, title=title, meta=meta)

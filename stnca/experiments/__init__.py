@@ -1,0 +1,1 @@
+"""Experiments: what trains many models (peer emulators beside an NCA)."""
