@@ -56,9 +56,11 @@ def peer_emulators(
     included twice over: see ``stnca.experiments.peers``), or read from ``folder/NAME.eqx``
     when one was trained there on the same data with the same budget."""
     from ..train.dataset import training_data, validation_data
-    from .peers import load_peer, save_peer, train_peer
+    from .peers import check_lattice, load_peer, save_peer, train_peer
 
     data = training_data(config)
+    for name in names:
+        check_lattice(name, data.shape[2], data.shape[3])
     held = validation_data(config)
     if held is None and config.data.source == "gray_scott":  # two more from another seed
         held = validation_data(config.replace("data", validation_trajectories=2))
@@ -120,7 +122,7 @@ def benchmark_model(
     """
     from .._validate import real
     from ..data.io import load_trajectory
-    from .peers import PEERS
+    from .peers import PEERS, check_lattice
 
     chosen = SUITES[choice(suite, "suite", SUITES)]
     changes: dict[str, Any] = {}
@@ -156,6 +158,10 @@ def benchmark_model(
         data = load_trajectory(truth, channels=loaded.observable_channels, what="truth")
     emulators: dict[str, Callable] = {}
     table: list[dict[str, Any]] = []
+    sides = [chosen.size] + ([chosen.large_size] if chosen.large_size else [])
+    for name in names:
+        for side in sides if data is None else [data.shape[2], data.shape[3]]:
+            check_lattice(name, side, side)
     if names:
         seconds = real(peer_seconds, "peer_seconds", 1e-3)
         emulators, table = peer_emulators(

@@ -98,6 +98,15 @@ class Peer(eqx.Module):
         return int(sum(leaf.size for leaf in leaves))
 
 
+def check_lattice(name: str, height: int, width: int) -> None:
+    """Refuse a lattice the architecture cannot run on: the U-Net halves it four times (a
+    side divisible by 16), the FNO keeps 12 Fourier modes (a side of at least 24)."""
+    if name == "unet" and (height % 16 or width % 16):
+        raise ValueError(f"the unet peer needs lattice sides divisible by 16, got {height}x{width}")
+    if name == "fno" and min(height, width) < 24:
+        raise ValueError(f"the fno peer needs lattice sides of at least 24, got {height}x{width}")
+
+
 def make_peer(name: str, data: np.ndarray, *, key: jax.Array) -> Peer:
     """An untrained peer for trajectories like ``data`` ``(R, T, H, W, C)``, its units the
     data's min-max range per channel."""
