@@ -149,3 +149,30 @@ def scan_blocks(
     if rest:
         carry = run(rest)(carry, last)
     return carry
+
+
+class NonFiniteError(ValueError):
+    """A result that holds NaN or infinite values (a diverged rollout or simulation)."""
+
+
+def first_non_finite(frames, start: int = 0) -> int | None:
+    """The index (counted from ``start``) of the first frame of ``frames`` (``(T, H, W, C)``
+    or ``(R, T, H, W, C)``) that holds a NaN or an infinity in any trajectory; ``None`` if
+    all are finite."""
+    import numpy as np
+
+    frames = np.asarray(frames)
+    finite = np.isfinite(frames).all(axis=(-3, -2, -1))
+    finite = finite.reshape(-1, finite.shape[-1]).all(axis=0)
+    return None if finite.all() else start + int(np.argmin(finite))
+
+
+def require_finite(frames, every: int, what: str = "the rollout", start: int = 0) -> None:
+    """Raise ``NonFiniteError`` naming the first step (frame index x ``every``) at which
+    ``frames`` stop being finite."""
+    frame = first_non_finite(frames, start)
+    if frame is not None:
+        raise NonFiniteError(
+            f"{what} became non-finite (NaN or infinite) at step {frame * every} "
+            f"(frame {frame}); nothing was written"
+        )

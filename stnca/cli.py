@@ -464,7 +464,7 @@ def rollout_command(
 
     from . import viz
     from ._resources import check_disk, check_memory
-    from ._trajectory import check_steps
+    from ._trajectory import check_steps, require_finite
     from .analysis import predict
     from .analysis.evaluate import predict_frames
     from .data.io import load_states, save_array
@@ -497,15 +497,22 @@ def rollout_command(
         stream_frames = predict_frames(
             model, initial, steps, every=every, key=key, progress=_step_progress(steps)
         )
-        frames = _write_streamed(out, shape, stream_frames)
+        written = iter(range(count))
+        frames = _write_streamed(
+            out,
+            shape,
+            stream_frames,
+            on_frame=lambda frame: require_finite(
+                frame[..., None, :, :, :], every, start=next(written)
+            ),
+        )
     else:
         frames = predict(
             model, initial if initial.ndim == 4 else initial[None], steps, every=every, key=key
         )
         frames = frames if initial.ndim == 4 else frames[0]
+        require_finite(frames, every)
         save_array(out, frames)
-    if not np.all(np.isfinite(frames)):
-        typer.echo("warning: the rollout produced non-finite values", err=True)
     typer.echo(f"wrote {out} with shape {frames.shape}")
     if video is not None:
         shown = frames if frames.ndim == 4 else frames[0]

@@ -323,6 +323,18 @@ def test_analyse_bad_input(tmp_path, model_file, args, message):
     assert not out.exists()
 
 
+def test_an_image_size_of_zero_is_refused_not_the_native_size(tmp_path, model_file):
+    out = tmp_path / "out"
+    for flags in (["--image-size", "0"], ["--image-size", "8", "--padding", "-1"]):
+        arguments = ["perturb", model_file, "--init", "emoji:microbe", "--steps", "3", *flags]
+        result = invoke("analyse", *arguments, "--out", out)
+        assert result.exit_code == 2, result.output
+        assert (
+            "image_size must be an integer >= 1" in result.output or "padding must" in result.output
+        )
+        assert len(result.output.strip().splitlines()) == 1 and not out.exists()
+
+
 def test_symmetry_experiment_trains_four_variants_and_tabulates(tmp_path):
     config = tmp_path / "symmetry.toml"
     config.write_text(

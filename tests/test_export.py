@@ -6,6 +6,7 @@ from pathlib import Path
 
 import equinox as eqx
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 from typer.testing import CliRunner
@@ -127,6 +128,8 @@ def test_page_is_self_contained(tmp_path, key):
 def test_export_web_cli(tmp_path, key):
     model = random_model(key)
     save_model(tmp_path / "model.eqx", model)
+    broken = eqx.tree_at(lambda m: m.w_in, model, jnp.full_like(model.w_in, jnp.nan))
+    save_model(tmp_path / "nan.eqx", broken)
     np.save(tmp_path / "init.npy", np.zeros((8, 8, 2), np.float32))
     np.save(tmp_path / "rgba.npy", np.zeros((8, 8, 4), np.float32))
     out = tmp_path / "web"
@@ -146,6 +149,10 @@ def test_export_web_cli(tmp_path, key):
             "must have shape (H, W, 2)",
         ),
         ((tmp_path / "model.eqx", "--out", tmp_path / "z"), "give --init"),
+        (
+            (tmp_path / "nan.eqx", "--init", tmp_path / "init.npy", "--out", tmp_path / "w"),
+            "the model's weights hold NaN or infinite values",
+        ),
     ):
         result = invoke(*args)
         assert result.exit_code == 2, result.output

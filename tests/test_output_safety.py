@@ -6,7 +6,9 @@ import os
 import sys
 from pathlib import Path
 
+import equinox as eqx
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 from typer.testing import CliRunner
@@ -421,3 +423,33 @@ def test_a_long_evaluation_runs_in_chunks_with_progress(tmp_path, key, monkeypat
     b = json.loads((tmp_path / "chunked" / "evaluation.json").read_text())
     assert a == b  # a deterministic model: the same numbers, chunked or not
     assert json.loads(held.stdout) == a  # stdout is the JSON alone (progress goes to stderr)
+
+
+@pytest.mark.parametrize("streamed", [False, True])
+def test_a_rollout_that_becomes_nan_fails_and_writes_nothing(tmp_path, key, monkeypatch, streamed):
+    """A result that is not finite is a failure: exit 2, the first non-finite step named,
+    nothing under the output names."""
+    model = NCA(2, 1, key=key)
+    model = eqx.tree_at(lambda m: m.w_out, model, jnp.full_like(model.w_out, jnp.nan))
+    path = save_model(tmp_path / "nan.eqx", model)
+    np.save(tmp_path / "init.npy", np.ones((6, 6, 2), np.float32))
+    if streamed:
+        monkeypatch.setattr("stnca.cli.STREAM_ABOVE", 0)
+    out, video = tmp_path / "o.npy", tmp_path / "o.gif"
+    result = invoke(
+        "rollout",
+        path,
+        "--init",
+        tmp_path / "init.npy",
+        "--out",
+        out,
+        "--steps",
+        8,
+        "--every",
+        2,
+        "--video",
+        video,
+    )
+    message = "error: the rollout became non-finite (NaN or infinite) at step 2 (frame 1)"
+    assert result.exit_code == 2 and result.output.strip().splitlines()[-1].startswith(message)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["init.npy", "nan.eqx"]

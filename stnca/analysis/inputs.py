@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._validate import count
 from ..data.augment import embed
 from ..data.images import EMOJI_PREFIX, load_image, resolve_image
 from ..data.io import load_states
@@ -60,6 +61,10 @@ def load_initial(
         padding: empty cells around an image (default: the config's ``data.padding``, else 0).
     """
     text = str(spec)
+    if image_size is not None:  # 0 would mean an image's native size: a silent, slow surprise
+        count(image_size, "image_size", 1)
+    if padding is not None:
+        count(padding, "padding", 0)
     if text.lower().endswith(".npy"):
         states = load_states(text, channels=model.observable_channels, what="--init")
         return states if states.ndim == 3 else states[0]
