@@ -43,6 +43,11 @@ class UserError(ValueError):
     """A problem with the user's input, reported in one line with exit code 2."""
 
 
+RERUN_TO_RESUME = "interrupted: run the same command again to continue where it stopped"
+"""What an interrupted command that trains many models (sweep, reproduce, the symmetry
+experiment) says: it has no --resume; a rerun reuses finished runs and resumes the others."""
+
+
 def _fail(message: str, code: int = 2):
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(code)
@@ -399,7 +404,7 @@ def train_command(
     except TrainingDiverged as error:
         _fail(str(error), 1)
     except KeyboardInterrupt:
-        _fail("interrupted", 130)
+        _fail("interrupted: the same command with --resume continues from the checkpoint", 130)
     typer.echo(
         f"trained {result.epochs} epochs: lowest training loss {result.lowest_loss:.5g} "
         f"(untrained {result.untrained['loss']:.5g}); model.eqx is epoch {result.best_epoch} "
@@ -955,6 +960,8 @@ def symmetry_experiment_command(
         symmetry_experiment(config, out, epochs=epochs, steps=steps, seed=seed, log=typer.echo)
     except TrainingDiverged as error:
         _fail(str(error), 1)
+    except KeyboardInterrupt:
+        _fail(RERUN_TO_RESUME, 130)
     typer.echo(f"wrote {out / 'symmetry_experiment.md'}, .json, .png")
 
 
@@ -1500,16 +1507,19 @@ def _run_sweep(base, vary, out: Path, seeds: int, shard, collect: bool, test_siz
     from .analysis.sweep import run_sweep
 
     _check_folder(out, "--out")
-    summary = run_sweep(
-        base,
-        vary,
-        out,
-        seeds=seeds,
-        shard=shard,
-        collect=collect,
-        test_size=test_size,
-        log=typer.echo,
-    )
+    try:
+        summary = run_sweep(
+            base,
+            vary,
+            out,
+            seeds=seeds,
+            shard=shard,
+            collect=collect,
+            test_size=test_size,
+            log=typer.echo,
+        )
+    except KeyboardInterrupt:
+        _fail(RERUN_TO_RESUME, 130)
     if summary["missing"] and (collect or shard is None):
         raise typer.Exit(1)
 

@@ -453,3 +453,32 @@ def test_a_rollout_that_becomes_nan_fails_and_writes_nothing(tmp_path, key, monk
     message = "error: the rollout became non-finite (NaN or infinite) at step 2 (frame 1)"
     assert result.exit_code == 2 and result.output.strip().splitlines()[-1].startswith(message)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["init.npy", "nan.eqx"]
+
+
+def _interrupt(*args, **kwargs):
+    raise KeyboardInterrupt
+
+
+@pytest.mark.parametrize("command", ["train", "sweep", "symmetry-experiment"])
+def test_an_interrupt_says_how_to_go_on(tmp_path, config_file, monkeypatch, command):
+    """train has --resume; sweep, reproduce and the symmetry experiment resume by a rerun."""
+    monkeypatch.setattr("stnca.train.train", _interrupt)
+    monkeypatch.setattr("stnca.analysis.sweep.run_sweep", _interrupt)
+    monkeypatch.setattr("stnca.analysis.symmetry_experiment.symmetry_experiment", _interrupt)
+    out = tmp_path / "out"
+    arguments = {
+        "train": ("train", config_file, "--out", out),
+        "sweep": ("sweep", config_file, "--vary", "training.seed=1,2", "--out", out),
+        "symmetry-experiment": (
+            "analyse",
+            "symmetry-experiment",
+            "--config",
+            config_file,
+            "--out",
+            out,
+        ),
+    }[command]
+    result = invoke(*arguments)
+    assert result.exit_code == 130, result.output
+    expected = "with --resume" if command == "train" else "run the same command again"
+    assert expected in result.output and "--resume" not in result.output.replace(expected, "")

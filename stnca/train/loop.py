@@ -705,7 +705,7 @@ def _train_runs(
             log(f"interrupted at epoch {snapshot.epoch}, before the new run's first checkpoint")
         else:
             saved = "the checkpoint is" if lanes.count == 1 else "the checkpoints are"
-            log(f"interrupted at epoch {snapshot.epoch}; {saved} saved: resume with --resume")
+            log(f"interrupted at epoch {snapshot.epoch}; {saved} saved (train with resume=True)")
         raise
     finally:
         bar.close()
