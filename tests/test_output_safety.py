@@ -482,3 +482,13 @@ def test_an_interrupt_says_how_to_go_on(tmp_path, config_file, monkeypatch, comm
     assert result.exit_code == 130, result.output
     expected = "with --resume" if command == "train" else "run the same command again"
     assert expected in result.output and "--resume" not in result.output.replace(expected, "")
+
+
+def test_a_sweep_refused_for_memory_writes_nothing(tmp_path):
+    config_file = tmp_path / "gray_scott.toml"
+    config_file.write_text("[data]\nsize = 8\nsteps = 32\n[training]\nsteps_between_frames = 16\n")
+    out = tmp_path / "sweep"
+    vary = "model.hidden_channels=2,1000000000"
+    result = invoke("sweep", config_file, "--vary", vary, "--out", out)
+    one_line_error(result, "--vary model.hidden_channels=1000000000: training this config")
+    assert not out.exists()  # no sweep.json to block the corrected sweep

@@ -165,6 +165,16 @@ def _planned_shape(config: Config) -> tuple[int, int, bool]:
     raise ValueError(f"sweeps need Gray-Scott or image data, got data.source = {data.source!r}")
 
 
+def _planned_data(config: Config) -> tuple[int, int, int, int, int]:
+    """The shape ``(R, T, H, W, C)`` of a cell's training data, from its config alone."""
+    trajectories, frames, _ = _planned_shape(config)
+    data = config.data
+    if isinstance(data, ImageData):
+        side = data.size + 2 * data.padding
+        return trajectories, frames, side, side, 4
+    return trajectories, frames, data.size, data.size, 2
+
+
 def cell_config(base: Config, values: Sequence[tuple[str, Any]]) -> Config:
     """``base`` with the varied ``values`` set (``t`` and the pinning rules of the module's
     docstring), validated like a config file."""
@@ -279,6 +289,7 @@ def run_sweep(
 
     Returns ``{"cells": [...names...], "missing": [...], "results": path or None}``.
     """
+    from ..train.loop import check_training_memory
     from ..train.seeds import train_seeds
 
     if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
@@ -296,6 +307,11 @@ def run_sweep(
         )
     out = Path(out)
     cells = expand(base, vary)  # every cell checked before anything is written
+    for cell in cells:  # and its memory, for all its seeds at once
+        try:
+            check_training_memory(cell.config, _planned_data(cell.config), seeds)
+        except ValueError as error:
+            raise ValueError(f"--vary {cell.name}: {error}") from None
     log(f"sweep of {len(cells)} cell(s) x {seeds} seed(s) into {out}")
     mine = [] if collect else (select_shard(cells, shard) if shard else cells)
     if collect and not (out / "sweep.json").is_file():

@@ -152,7 +152,7 @@ def fit_units(config: Config, base: np.ndarray) -> tuple[int, Scaling | None, Co
     return observable, scaling, conditions
 
 
-def _check_memory(config: Config, shape: tuple[int, ...], runs: int = 1) -> None:
+def check_training_memory(config: Config, shape: tuple[int, ...], runs: int = 1) -> None:
     """Refuse runs whose weights and rollouts cannot fit, before allocating them: per run,
     the parameters with the optimiser's moments, the propagated states, and one mini-batch's
     rollout kept for the backward pass (t states per transition, one step's hidden layer)."""
@@ -439,7 +439,7 @@ def _train_runs(
     _check_data(config, first)
     # the model trains in the units of the scaled data; it keeps the map for its users
     observable, scaling, conditions = fit_units(config, base)
-    _check_memory(config, first.shape, lanes.count)
+    check_training_memory(config, first.shape, lanes.count)
     transitions = first.shape[0] * (first.shape[1] - 1)
     # the devices split what is rolled out at once: a mini-batch, or a chunk of one
     chunked = bool(training.rollout_chunk)
