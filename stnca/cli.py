@@ -405,11 +405,18 @@ def train_command(
         _fail(str(error), 1)
     except KeyboardInterrupt:
         _fail("interrupted: the same command with --resume continues from the checkpoint", 130)
-    typer.echo(
-        f"trained {result.epochs} epochs: lowest training loss {result.lowest_loss:.5g} "
-        f"(untrained {result.untrained['loss']:.5g}); model.eqx is epoch {result.best_epoch} "
-        f"(chosen by {result.selected_by}: {result.best_loss:.5g}); model: {out / 'model.eqx'}"
-    )
+    if result.epochs == 0:  # nothing trained: no lowest loss, the untrained model is kept
+        typer.echo(
+            f"trained 0 epochs: model.eqx is the untrained model (training loss "
+            f"{result.untrained['loss']:.5g}, free-rollout loss "
+            f"{result.untrained['rollout_loss']:.5g}); model: {out / 'model.eqx'}"
+        )
+    else:
+        typer.echo(
+            f"trained {result.epochs} epochs: lowest training loss {result.lowest_loss:.5g} "
+            f"(untrained {result.untrained['loss']:.5g}); model.eqx is epoch {result.best_epoch} "
+            f"(chosen by {result.selected_by}: {result.best_loss:.5g}); model: {out / 'model.eqx'}"
+        )
     if isinstance(settings.data, ImageData) and multiprocess.is_primary():
         _report_morph(result, out)  # files: process 0 only
 

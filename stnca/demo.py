@@ -1,6 +1,6 @@
 """The end-to-end demo: learn Gray-Scott dynamics on a laptop CPU in a few minutes.
 
-1. simulate training trajectories from smooth initial conditions;
+1. simulate training trajectories from four families of initial conditions;
 2. train a small NCA with Algorithm 2;
 3. test it on an *unseen* high-frequency initial condition, on a larger lattice, for twice
    the training horizon, against the persistence and spatial-mean baselines;
@@ -99,7 +99,8 @@ def run_demo(
 
     log(
         f"1/4 simulating {config.data.trajectories} Gray-Scott trajectories "
-        f"({config.data.size}x{config.data.size}, {horizon} steps) from smooth initial conditions"
+        f"({config.data.size}x{config.data.size}, {horizon} steps) from "
+        f"{', '.join(config.data.families)} initial conditions"
     )
     result = train(config, out, progress=progress, log=log)
     train_data = result.data

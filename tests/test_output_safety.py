@@ -51,6 +51,9 @@ def test_epochs_beyond_any_run_are_refused(tmp_path, config_file):
 def test_untrained_model_header_is_strict_json(tmp_path, config_file):
     result = invoke("train", config_file, "--out", tmp_path / "r", "--epochs", 0)
     assert result.exit_code == 0, result.output
+    # the report gives the untrained numbers metrics.csv holds, not an infinite "lowest loss"
+    assert "trained 0 epochs: model.eqx is the untrained model (training loss" in result.output
+    assert "inf" not in result.output
     for name in ("model.eqx", "checkpoint.eqx"):
         line = (tmp_path / "r" / name).read_bytes().split(b"\n", 1)[0].decode()
         assert "Infinity" not in line and "NaN" not in line, (name, line)
