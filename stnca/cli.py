@@ -1423,7 +1423,14 @@ def extract_command(
         names = channel_names(trajectories.shape[-1], gray)
         size = trajectories.shape[-3:-1]
         time_step = 1.0 if dt is None else dt
-    if operators and set(operators) <= {"lap", "dx", "dy", "none"}:
+    derivatives = {"lap", "dx", "dy", "none"}
+    others = [op for op in operators if op not in derivatives]
+    if others and len(others) < len(operators):  # derivatives mixed with something else
+        raise UserError(
+            f"--terms: {others[0]!r} is not a derivative (lap, dx, dy or none); give "
+            "derivatives, or the whole library as a list of terms (e.g. '1,A,lap(A)')"
+        )
+    if operators and set(operators) <= derivatives:
         wanted = [op for op in operators if op != "none"]
         library = Library.build(names, 3 if degree is None else degree, wanted)
     else:

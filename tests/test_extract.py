@@ -253,6 +253,7 @@ def test_cli_refuses_an_untrained_model_and_bad_input_writing_nothing(rng, tmp_p
         ((model, "--init", tmp_path / "init.npy", "--steps", 8), "no observable dynamics"),
         ((model, "--data", tmp_path / "init.npy"), "exactly one"),
         ((model, "--init", tmp_path / "init.npy", "--terms", "1,c1"), "not a channel"),
+        ((model, "--init", tmp_path / "init.npy", "--terms", "lap,curl"), "'curl' is not a"),
         (
             (model, "--init", tmp_path / "init.npy", "--terms", "1,lap(c0)", "--degree", 2),
             "not both",
@@ -261,7 +262,9 @@ def test_cli_refuses_an_untrained_model_and_bad_input_writing_nothing(rng, tmp_p
         ((model, "--init", tmp_path / "init.npy", "--tolerance", -1), "tolerance"),
         ((model, "--init", "smooth", "--rollouts", 0), "--rollouts"),  # not silently 4
         (("--data", tmp_path / "init.npy"), "--data"),  # a state, not a trajectory
+        (("--data", tmp_path / "traj.npy", "--dt", 1e300), "give a smaller dt"),
     ]
+    np.save(tmp_path / "traj.npy", rng.uniform(size=(5, 8, 8, 1)).astype(np.float32))
     for args, message in cases:
         result = invoke("extract", *args, "--out", out)
         assert result.exit_code == 2, (args, result.output)

@@ -29,6 +29,7 @@ from jaxtyping import PRNGKeyArray
 
 from .. import viz
 from .._files import json_safe, write_text
+from .._resources import MAX_STEPS
 from ..data import gray_scott
 from ..model import NCA
 from .equations import format_equation, simulate
@@ -197,6 +198,11 @@ def compare(
     dt = float(equation["dt"])
     every = max(1, steps // frames)
     count = steps // every
+    if not dt * steps <= MAX_STEPS:  # the equation integrates in steps of at most 1 unit
+        raise ValueError(
+            f"dt = {dt:g} over {steps} steps is {dt * steps:.3g} time units, integrated in "
+            f"steps of at most 1: more than {MAX_STEPS:_} steps; give a smaller dt"
+        )
     substeps = max(1, math.ceil(dt - 1e-9))
     runs: dict[str, np.ndarray] = {}
     if pde is not None:
