@@ -427,6 +427,11 @@ def _image_config(paths: list[str]):
 
     from .train import config_from_dict
 
+    if len(paths) < 2:
+        raise UserError(
+            f"--images needs at least two images to morph through (the first is where the "
+            f"morph starts), got {len(paths)}"
+        )
     preset = Path(__file__).with_name("presets") / "images.toml"
     tables = tomllib.loads(preset.read_text(encoding="utf-8"))
     tables["data"]["images"] = paths

@@ -45,6 +45,9 @@ def resolve_model(path_or_name: str | os.PathLike) -> Path:
     shipped = PRETRAINED_DIR / f"{path.name.removesuffix('.eqx')}.eqx"
     if path.parent == Path(".") and shipped.is_file():
         return shipped
+    if path.is_dir():
+        inside = " (a training run: give its model.eqx)" if (path / "model.eqx").is_file() else ""
+        raise ValueError(f"{path} is a folder, not a model file{inside}")
     names = ", ".join(pretrained_models()) or "none"
     raise ValueError(f"model file not found: {path} (shipped models: {names})")
 

@@ -127,6 +127,7 @@ def test_rollout_shapes_any_lattice_and_video(trained, tmp_path, rng):
         (["--init", "GOOD", "--steps", 10, "--every", 3], "multiple of every"),
         (["--init", "GOOD", "--video", "v.avi"], "--video must end in .mp4 or .gif"),
         (["--init", "GOOD", "--model", "JUNK"], "not an stnca file"),
+        (["--init", "GOOD", "--model", "RUN"], "is a folder, not a model file (a training run"),
     ],
 )
 def test_rollout_bad_input(trained, tmp_path, args, message):
@@ -137,6 +138,7 @@ def test_rollout_bad_input(trained, tmp_path, args, message):
         "WRONG": tmp_path / "wrong.npy",
         "GOOD": tmp_path / "good.npy",
         "JUNK": tmp_path / "junk.eqx",
+        "RUN": trained,
     }
     args = [files.get(a, a) if isinstance(a, str) else a for a in args]
     model = trained / "model.eqx"

@@ -157,7 +157,8 @@ def test_images_shortcut_on_the_cli(tmp_path, monkeypatch):
     [
         (["--images", "missing.png", "emoji:rooster"], "image not found"),
         (["--images", "notes.png", "emoji:rooster"], "is not a readable image"),
-        (["--images", "emoji:dragon"], "unknown packaged image"),
+        (["--images", "emoji:dragon", "emoji:rooster"], "unknown packaged image"),
+        (["--images", "emoji:rooster"], "needs at least two images to morph through"),
         (["a.toml", "b.toml"], "give one CONFIG.toml"),
     ],
 )
