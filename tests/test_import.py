@@ -62,6 +62,12 @@ def test_ome_tiff_z_stack_needs_a_slice(tmp_path, rng):
     refused(tmp_path, path, "--z", -1, message="outside its 3 Z slices (0 to 2)")  # not the last
 
 
+def test_tiff_axes_that_do_not_fit_its_shape_are_named(tmp_path, rng):
+    path = tmp_path / "plane.tif"
+    tifffile.imwrite(path, rng.uniform(size=(16, 16)).astype(np.float32))  # one 2-D image
+    refused(tmp_path, path, "--axes", "TYX", message="axes TYX do not match the shape (16, 16)")
+
+
 def test_tiff_without_axes_metadata_reads_time_first(tmp_path, rng):
     stack = rng.uniform(size=(4, 9, 7)).astype(np.float32)
     path = tmp_path / "plain.tif"
@@ -100,6 +106,11 @@ def test_hdf5_bad_paths(tmp_path, well):
     assert "/t0_fields/A" in line  # names what there is
     refused(tmp_path, f"{path}:/t0_fields", "--channels", "A,Q", message="no field Q")
     refused(tmp_path, f"{path}:/dimensions/time", message="1-D array")
+    import h5py
+
+    with h5py.File(path, "a") as handle:
+        handle["dangling"] = h5py.SoftLink("/nowhere")
+    refused(tmp_path, f"{path}:/dangling", message="/dangling is a broken link")
 
 
 def test_videos_written_by_imageio(tmp_path, rng):

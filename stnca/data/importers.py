@@ -219,6 +219,8 @@ def _read_tiff(path: Path, selection: Selection) -> Imported:
         if selection.axes is None and "C" in axes and "S" in axes:
             # channels and samples (e.g. RGB per channel): one axis, channel-major
             axes = axes.replace("C", "F").replace("S", "C")
+        if len(axes) != len(shape):
+            raise ValueError(f"{path}: axes {axes.upper()} do not match the shape {shape}")
         plain = axes.replace("F", "")
         _check_axes(plain, tuple(n for a, n in zip(axes, shape, strict=True) if a != "F"), path)
         region = _region(
@@ -279,7 +281,12 @@ def _read_hdf5(path: Path, inside: str | None, selection: Selection) -> Imported
                 f"{path}: no dataset or group /{inside}; it holds "
                 f"{', '.join('/' + d for d in datasets[:12]) or 'no datasets'}"
             )
-        node = handle[inside]
+        try:
+            node = handle[inside]
+        except KeyError:  # a link whose target is missing (a soft link, or another file's)
+            raise ValueError(
+                f"{path}:/{inside} is a broken link (its target does not exist)"
+            ) from None
         if isinstance(node, h5py.Group):
             fields = sorted(k for k, v in node.items() if isinstance(v, h5py.Dataset))
             fields = _pick_named(fields, selection.channels, f"{path}:/{inside}")
