@@ -150,6 +150,17 @@ def test_npz_named_arrays(tmp_path, rng):
     np.testing.assert_array_equal(imported(tmp_path, path), np.stack([u, v], -1).astype(np.float32))
     np.testing.assert_array_equal(imported(tmp_path, f"{path}:v"), v[..., None].astype(np.float32))
     refused(tmp_path, f"{path}:w", message="no array 'w'")
+    # a member whose header claims 40 TB: refused from the header, before any allocation
+    import io
+    import zipfile
+
+    header = io.BytesIO()
+    claim = {"descr": "<f4", "fortran_order": False, "shape": (100_000, 100_000, 1000)}
+    np.lib.format.write_array_header_1_0(header, claim)
+    forged = tmp_path / "forged.npz"
+    with zipfile.ZipFile(forged, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("A.npy", header.getvalue() + bytes(64))
+    refused(tmp_path, f"{forged}:A", message="claims shape (100000, 100000, 1000)")
 
 
 def test_selection_on_a_known_array(tmp_path):

@@ -414,6 +414,39 @@ def _read_folder(path: Path, selection: Selection) -> Imported:
     return _finish(path, source, array, "TYXC", plain, dtype=modes[0])
 
 
+def _check_npz_members(path: Path, names: list[str]) -> None:
+    """Read each member's ``.npy`` header before its data: a member that claims more bytes
+    than it holds, or more than memory, is refused before anything is allocated."""
+    import zipfile
+
+    from .._resources import check_memory
+
+    with zipfile.ZipFile(path) as archive:
+        for name in names:
+            info = archive.getinfo(f"{name}.npy")
+            with archive.open(info) as member:
+                try:
+                    version = np.lib.format.read_magic(member)
+                    read = (
+                        np.lib.format.read_array_header_1_0
+                        if version == (1, 0)
+                        else np.lib.format.read_array_header_2_0
+                    )
+                    shape, _, dtype = read(member)
+                except (ValueError, OSError, EOFError) as error:
+                    raise ValueError(
+                        f"{path}: array {name} has a damaged header ({error})"
+                    ) from None
+                offset = member.tell()
+            expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+            if info.file_size - offset < expected:
+                raise ValueError(
+                    f"{path}: array {name} claims shape {shape} ({expected:_} bytes) but holds "
+                    f"{info.file_size - offset:_}"
+                )
+            check_memory(expected // 4 * 2, f"reading array {name} of {path}")
+
+
 def _read_npz(path: Path, inside: str | None, selection: Selection) -> Imported:
     import zipfile
     import zlib
@@ -431,6 +464,7 @@ def _read_npz(path: Path, inside: str | None, selection: Selection) -> Imported:
             names = [inside]
         else:
             names = _pick_named(names, selection.channels, str(path))
+        _check_npz_members(path, names)
         try:
             arrays = [archive[name] for name in names]
         except damaged as error:  # damaged members; object arrays need pickle: refused
