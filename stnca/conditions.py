@@ -139,7 +139,8 @@ def condition_fields(
         )
     channels = []
     for name in names:
-        value = np.asarray(given[name], np.float32)
+        with np.errstate(over="ignore", invalid="ignore"):  # a value beyond float32: inf
+            value = np.asarray(given[name], np.float32)
         if value.ndim == 0:
             value = np.full(shape[-2:], value, np.float32)
         if value.shape != tuple(shape[-2:]):
@@ -179,5 +180,12 @@ def load_field(path: str | os.PathLike, name: str) -> np.ndarray:
         raise ValueError(
             f"condition {name!r}: {path} must hold a 2-D (H, W) array of numbers, "
             f"got {field.dtype} {field.shape}"
+        )
+    with np.errstate(over="ignore", invalid="ignore"):  # checked here, in words
+        finite = np.isfinite(field) & (np.abs(field) <= np.finfo(np.float32).max)
+    if not np.all(finite):
+        raise ValueError(
+            f"condition {name!r}: {path} holds values that are not finite float32 numbers "
+            f"(NaN, infinite, or beyond +-3.4e38)"
         )
     return field.astype(np.float32)

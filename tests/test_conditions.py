@@ -332,3 +332,17 @@ def test_a_sweep_refuses_a_conditioned_config_before_writing(tmp_path):
     with pytest.raises(ValueError, match="sweeps of conditioned models"):
         run_sweep(config_from_dict(GRID), [("training.learning_rate", [1e-3])], tmp_path / "s")
     assert not (tmp_path / "s").exists()
+
+
+def test_a_field_beyond_float32_is_refused_in_words_without_a_warning(tmp_path):
+    import warnings
+
+    from stnca.conditions import load_field
+
+    np.save(tmp_path / "huge.npy", np.full((4, 4), 1e300))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no NumPy RuntimeWarning before the one-line error
+        with pytest.raises(ValueError, match="not finite float32 numbers"):
+            load_field(tmp_path / "huge.npy", "alpha")
+        with pytest.raises(ValueError, match="non-finite values"):
+            condition_fields(("alpha",), {"alpha": 1e300}, (4, 4))
