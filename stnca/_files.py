@@ -24,8 +24,9 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     target = Path(path)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
+        _remove_orphans(target)
         handle, name = tempfile.mkstemp(
-            prefix=f".{target.stem}.",
+            prefix=f".{target.stem}.{os.getpid()}.",
             suffix=f"{TEMPORARY_MARK}{target.suffix}",
             dir=target.parent,
         )
@@ -45,6 +46,21 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         _fsync_folder(target.parent)
     finally:
         temporary.unlink(missing_ok=True)
+
+
+def _remove_orphans(target: Path) -> None:
+    """Delete the temporaries of ``target`` whose writing process is gone (killed mid-write:
+    ``.NAME.PID.xxxx.tmp.SUFFIX``, the PID no longer running). A live writer's are kept."""
+    for stale in target.parent.glob(f".{target.stem}.*{TEMPORARY_MARK}{target.suffix}"):
+        pid = stale.name[len(target.stem) + 2 :].split(".", 1)[0]
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            stale.unlink(missing_ok=True)
+        except PermissionError:  # alive, another user's
+            continue
 
 
 def remove_stale_temporaries(folder: str | os.PathLike, names) -> list[Path]:

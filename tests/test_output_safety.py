@@ -495,3 +495,24 @@ def test_a_sweep_refused_for_memory_writes_nothing(tmp_path):
     result = invoke("sweep", config_file, "--vary", vary, "--out", out)
     one_line_error(result, "--vary model.hidden_channels=1000000000: training this config")
     assert not out.exists()  # no sweep.json to block the corrected sweep
+
+
+def test_a_write_removes_temporaries_of_killed_writers_only(tmp_path):
+    """kill -9 mid-write leaves .NAME.PID.xxxx.tmp.npy; the next write of NAME removes those
+    whose process is gone and keeps a live writer's."""
+    import subprocess
+
+    from stnca.data.io import save_array
+
+    gone = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    orphan = tmp_path / f".k.{gone}.abc123.tmp.npy"
+    live = tmp_path / f".k.{os.getppid()}.def456.tmp.npy"  # the parent: running
+    for path in (orphan, live):
+        path.write_bytes(bytes(100))
+    save_array(tmp_path / "k.npy", np.zeros(3, np.float32))
+    assert not orphan.exists() and live.exists() and (tmp_path / "k.npy").is_file()
