@@ -263,6 +263,7 @@ def test_cli_refuses_an_untrained_model_and_bad_input_writing_nothing(rng, tmp_p
         ((model, "--init", "smooth", "--rollouts", 0), "--rollouts"),  # not silently 4
         (("--data", tmp_path / "init.npy"), "--data"),  # a state, not a trajectory
         (("--data", tmp_path / "traj.npy", "--dt", 1e300), "give a smaller dt"),
+        (("--data", tmp_path / "traj.npy", "--degree", 500), "would have 504 terms"),
     ]
     np.save(tmp_path / "traj.npy", rng.uniform(size=(5, 8, 8, 1)).astype(np.float32))
     for args, message in cases:

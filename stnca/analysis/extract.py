@@ -77,6 +77,10 @@ def _pysindy():
     return pysindy
 
 
+MAX_TERMS = 500
+"""The most terms a library may have (a degree-3 library of 2 channels has 16)."""
+
+
 @dataclasses.dataclass(frozen=True)
 class Library:
     """The candidate terms: their names (canonical) and channel names.
@@ -106,6 +110,13 @@ class Library:
             names = [parse_term(t, channels).name(channels) for t in terms]
             if not names:
                 raise ValueError("the list of terms is empty")
+        if len(names) > MAX_TERMS:  # the regression's cost grows with the square of this
+            made = f"degree {degree} in {len(channels)} channels" if terms is None else "listed"
+            raise ValueError(
+                f"the library would have {len(names):_} terms ({made}), more than {MAX_TERMS}: "
+                "too many for the sparse regression (its time and memory grow with the square "
+                "of the terms); lower the degree or give fewer terms"
+            )
         repeated = sorted({n for n in names if names.count(n) > 1})
         if repeated:
             raise ValueError(f"the library repeats the term(s) {repeated}")
