@@ -3,6 +3,7 @@ write leaves nothing behind for long (issue: hardening, items 2-6)."""
 
 import json
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -516,3 +517,27 @@ def test_a_write_removes_temporaries_of_killed_writers_only(tmp_path):
         path.write_bytes(bytes(100))
     save_array(tmp_path / "k.npy", np.zeros(3, np.float32))
     assert not orphan.exists() and live.exists() and (tmp_path / "k.npy").is_file()
+
+
+def test_a_run_stopped_before_its_first_checkpoint_restarts_by_the_same_command(
+    tmp_path, config_file
+):
+    """Ctrl-C after config.toml and train_data.npy but before checkpoint.eqx: nothing was
+    trained, so the same command starts the run again; another config's files are kept."""
+    from stnca.train import load_config
+
+    out = tmp_path / "run"
+    assert invoke("train", config_file, "--out", out).exit_code == 0
+    for path in out.iterdir():  # what an interrupt before the first checkpoint leaves
+        if path.name not in ("config.toml", "train_data.npy"):
+            shutil.rmtree(path) if path.is_dir() else path.unlink()
+    result = invoke("train", config_file, "--out", out)
+    assert result.exit_code == 0, result.output
+    assert (out / "model.eqx").is_file() and (out / "checkpoint.eqx").is_file()
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "config.toml").write_text(
+        load_config(config_file).replace("training", learning_rate=0.5).to_toml()
+    )
+    one_line_error(invoke("train", config_file, "--out", other), "pass --overwrite to replace")
+    assert sorted(p.name for p in other.iterdir()) == ["config.toml"]

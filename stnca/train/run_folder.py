@@ -155,12 +155,26 @@ def check_folder(config: Config, out: Path, resume: bool, overwrite: bool = Fals
                 f"or choose another output folder"
             )
     leftovers = [name for name in RUN_FILES if (out / name).exists()]
+    if leftovers and not overwrite and _same_run_started(config, out):
+        return config  # this run, interrupted before its first checkpoint: start it again
     if leftovers and not overwrite:
         raise ValueError(
             f"{out} already holds files of a training run ({', '.join(leftovers)}) but no "
             f"checkpoint to resume; pass --overwrite to replace them or choose another folder"
         )
     return config
+
+
+def _same_run_started(config: Config, out: Path) -> bool:
+    """Whether ``out`` holds only the start of this very run (its ``config.toml`` equal to
+    ``config``, or none yet), stopped before its first checkpoint: nothing trained to lose."""
+    saved = out / CONFIG_FILE
+    if not saved.is_file():
+        return True
+    try:
+        return load_config(saved).to_dict() == config.to_dict()
+    except ValueError:
+        return False
 
 
 def saved_run(out: Path) -> tuple[np.ndarray, np.ndarray | None, list[dict[str, float]]]:
