@@ -52,7 +52,8 @@ source = "gray_scott"                # simulate the training data
 size = {SIZE}
 steps = {STEPS}
 trajectories = 4                     # R = 4 trajectories
-initial_condition = "smooth"         # from smooth random blobs
+# one trajectory from each of four families of initial conditions
+initial_condition = ["smooth", "sparse_noise", "lines", "fourier_mid"]
 
 [training]
 epochs = {EPOCHS}
