@@ -105,6 +105,7 @@ def test_initial_conditions_shape_range_and_determinism(name, key):
     assert x.shape == (24, 20, 2) and x.dtype == np.float32
     assert x.min() >= 0 and x.max() <= 1
     np.testing.assert_allclose(x[..., 0], 1 - x[..., 1], atol=1e-6)
+    assert name == "uniform" or x[..., 1].max() > 0  # never the empty state by accident
     np.testing.assert_array_equal(x, initial_condition(name, (24, 20), key=key))
     batch = np.asarray(initial_condition(name, 16, key=key, batch=3))
     assert batch.shape == (3, 16, 16, 2)
