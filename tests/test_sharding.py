@@ -51,8 +51,6 @@ SCRIPT = textwrap.dedent(
         frames.append(x)
     folder = Path(tempfile.mkdtemp())
     np.save(folder / "d.npy", np.stack([np.asarray(f) for f in frames], axis=1))
-    options = json.loads(sys.argv[1])
-    seeds = options.pop("seeds", None)
 
     def config(devices):
         return config_from_dict(
@@ -64,7 +62,7 @@ SCRIPT = textwrap.dedent(
             base_dir=folder,
         )
 
-    def final(devices, name):
+    def final(devices, name, seeds):
         quiet = dict(progress=False, log=print)
         if seeds:
             outs = [folder / name / str(s) for s in seeds]
@@ -74,22 +72,27 @@ SCRIPT = textwrap.dedent(
         models = [eqx.filter(r.final_model, eqx.is_array) for r in results]
         return models, [[m["loss"] for m in r.metrics] for r in results]
 
-    split_models, split_losses = final(0, "split")
-    split_seen = [str(s) for s in seen]
-    devices = [len(s.device_set) for s in seen]
-    replicated = [s.is_fully_replicated for s in seen]
-    placed = {len(leaf.sharding.device_set) for leaf in jax.tree.leaves(split_models)}
-    one_models, one_losses = final(1, "one")
-    scale = max(float(jnp.abs(leaf).max()) for leaf in jax.tree.leaves(one_models))
-    difference = max(
-        float(jnp.abs(a - b).max())
-        for a, b in zip(jax.tree.leaves(split_models), jax.tree.leaves(one_models))
-    )
-    print(json.dumps(dict(
-        visible=jax.device_count(), seen=split_seen, devices=devices, replicated=replicated,
-        placed=sorted(placed), relative=difference / scale, split_losses=split_losses,
-        one_losses=one_losses, after_one=len(seen) - len(split_seen),
-    )))
+    reports = []
+    for number, options in enumerate(json.loads(sys.argv[1])):  # one process, every case
+        seeds = options.pop("seeds", None)
+        seen.clear()
+        split_models, split_losses = final(0, f"split{number}", seeds)
+        split_seen = [str(s) for s in seen]
+        devices = [len(s.device_set) for s in seen]
+        replicated = [s.is_fully_replicated for s in seen]
+        placed = {len(leaf.sharding.device_set) for leaf in jax.tree.leaves(split_models)}
+        one_models, one_losses = final(1, f"one{number}", seeds)
+        scale = max(float(jnp.abs(leaf).max()) for leaf in jax.tree.leaves(one_models))
+        difference = max(
+            float(jnp.abs(a - b).max())
+            for a, b in zip(jax.tree.leaves(split_models), jax.tree.leaves(one_models))
+        )
+        reports.append(dict(
+            visible=jax.device_count(), seen=split_seen, devices=devices, replicated=replicated,
+            placed=sorted(placed), relative=difference / scale, split_losses=split_losses,
+            one_losses=one_losses, after_one=len(seen) - len(split_seen),
+        ))
+    print(json.dumps(reports))
     """
 )
 TINY = dict(
@@ -103,12 +106,13 @@ TINY = dict(
 )
 
 
-def run_on_two_devices(options: dict) -> dict:
+def run_on_two_devices(*cases: dict) -> list[dict]:
+    """Each case's report, from one process with 2 host devices (one JAX start-up)."""
     flags = os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=2"
     environment = dict(os.environ, XLA_FLAGS=flags.strip())
     environment["JAX_PLATFORMS"] = "cpu"
     done = subprocess.run(
-        [sys.executable, "-c", SCRIPT, json.dumps(options)],
+        [sys.executable, "-c", SCRIPT, json.dumps(list(cases))],
         env=environment,
         capture_output=True,
         text=True,
@@ -130,25 +134,22 @@ def assert_split_over_two(report: dict) -> None:
     assert report["after_one"] == 0
 
 
-def test_split_training_matches_one_device():
+def test_split_training_matches_one_device_alone_and_with_seeds():
     # the stochastic updates draw the same masks however the batch is split; SGD keeps
-    # the rounding differences of the reordered sums at their own size (see test_seeds)
-    report = run_on_two_devices(TINY)
-    assert_split_over_two(report)
-    assert report["relative"] <= 1e-5, report["relative"]
-    for split, one in zip(report["split_losses"][0], report["one_losses"][0], strict=True):
+    # the rounding differences of the reordered sums at their own size (see test_seeds).
+    # Second case: two seeds as vmapped lanes, each lane's mini-batches split over the two
+    # devices (with one update per epoch: the other half of the epoch function)
+    alone, lanes = run_on_two_devices(
+        TINY, dict(TINY, epochs=1, update_every="epoch", seeds=[1, 2])
+    )
+    assert_split_over_two(alone)
+    assert alone["relative"] <= 1e-5, alone["relative"]
+    for split, one in zip(alone["split_losses"][0], alone["one_losses"][0], strict=True):
         assert split == pytest.approx(one, rel=1e-5)
-
-
-def test_split_training_composes_with_seeds():
-    # two seeds as vmapped lanes, each lane's mini-batches split over the two devices
-    # (with one update per epoch: the other half of the epoch function)
-    options = dict(TINY, epochs=1, update_every="epoch", seeds=[1, 2])
-    report = run_on_two_devices(options)
-    assert_split_over_two(report)
-    assert all("None, 'data'" in s for s in report["seen"]), report["seen"]  # the run axis whole
-    assert report["relative"] <= 1e-5, report["relative"]
-    for split, one in zip(report["split_losses"], report["one_losses"], strict=True):
+    assert_split_over_two(lanes)
+    assert all("None, 'data'" in s for s in lanes["seen"]), lanes["seen"]  # the run axis whole
+    assert lanes["relative"] <= 1e-5, lanes["relative"]
+    for split, one in zip(lanes["split_losses"], lanes["one_losses"], strict=True):
         assert split == pytest.approx(one, rel=1e-5)
 
 
