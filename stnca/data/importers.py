@@ -420,24 +420,13 @@ def _check_npz_members(path: Path, names: list[str]) -> None:
     import zipfile
 
     from .._resources import check_memory
+    from .io import read_npy_header
 
     with zipfile.ZipFile(path) as archive:
         for name in names:
             info = archive.getinfo(f"{name}.npy")
             with archive.open(info) as member:
-                try:
-                    version = np.lib.format.read_magic(member)
-                    read = (
-                        np.lib.format.read_array_header_1_0
-                        if version == (1, 0)
-                        else np.lib.format.read_array_header_2_0
-                    )
-                    shape, _, dtype = read(member)
-                except (ValueError, OSError, EOFError) as error:
-                    raise ValueError(
-                        f"{path}: array {name} has a damaged header ({error})"
-                    ) from None
-                offset = member.tell()
+                shape, dtype, offset = read_npy_header(member, f"{path}: array {name}")
             expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
             if info.file_size - offset < expected:
                 raise ValueError(

@@ -28,6 +28,22 @@ def check_regular_file(path: Path, what: str, kind: str) -> Path:
     return path
 
 
+def read_npy_header(handle, what: str) -> tuple[tuple[int, ...], np.dtype, int]:
+    """``(shape, dtype, offset of the data)`` from the ``.npy`` header at ``handle``'s start,
+    read without touching the data (``what`` names the array in the error)."""
+    try:
+        version = np.lib.format.read_magic(handle)
+        read = (
+            np.lib.format.read_array_header_1_0
+            if version == (1, 0)
+            else np.lib.format.read_array_header_2_0
+        )
+        shape, _, dtype = read(handle)
+    except (ValueError, OSError, EOFError) as error:
+        raise ValueError(f"{what} has a damaged .npy header ({error})") from None
+    return shape, dtype, handle.tell()
+
+
 def load_array(
     path: str | os.PathLike, what: str = "array file", mmap_mode: Literal["r"] | None = None
 ) -> np.ndarray:
@@ -45,17 +61,7 @@ def load_array(
         if start != b"\x93NUMPY":
             raise ValueError(f"{what} {path} is not a .npy array file")
         handle.seek(0)
-        try:
-            version = np.lib.format.read_magic(handle)
-            read = (
-                np.lib.format.read_array_header_1_0
-                if version == (1, 0)
-                else np.lib.format.read_array_header_2_0
-            )
-            shape, _, dtype = read(handle)
-        except (ValueError, OSError, EOFError) as error:
-            raise ValueError(f"{what} {path} has a damaged .npy header ({error})") from None
-        offset = handle.tell()
+        shape, dtype, offset = read_npy_header(handle, f"{what} {path}")
     if dtype.hasobject:
         raise ValueError(f"{what} {path} holds Python objects, not numbers; give a numeric array")
     expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
