@@ -104,16 +104,35 @@ def _check_output(
     suffixes: tuple[str, ...],
     option: str,
     inputs: Mapping[str, Path | None] | None = None,
+    overwrite: bool = False,
 ) -> Path:
     """Fail early if ``path`` cannot be written: wrong suffix, a folder, an unwritable place,
-    or one of the command's ``inputs`` (``{option: path}``), which it would overwrite."""
+    one of the command's ``inputs`` (``{option: path}``), which it would overwrite, or a
+    file that exists already and ``overwrite`` (the command's --overwrite) was not given:
+    the one output policy of every command."""
     if path.suffix.lower() not in suffixes:
         raise UserError(f"{option} must end in {' or '.join(suffixes)}, got {path.name!r}")
     if path.exists() and path.is_dir():
         raise UserError(f"{option} {path} is a folder")
     _check_folder(path.parent, option)
     _check_not_input(path, option, inputs or {})
+    if path.exists() and not overwrite:
+        raise UserError(f"{option}: {path} already exists; pass --overwrite to replace it")
     return path
+
+
+def _check_outputs_in(
+    folder: Path, names, option: str, inputs=None, overwrite: bool = False
+) -> None:
+    """``_check_output`` for each of a command's files ``names`` in ``folder``."""
+    _check_folder(folder, option)
+    for name in names:
+        _check_output(folder / name, (Path(name).suffix,), option, inputs, overwrite)
+
+
+OverwriteOption = Annotated[
+    bool, typer.Option("--overwrite", help="Replace output files that already exist.")
+]
 
 
 def _check_not_input(path: Path, option: str, inputs: Mapping[str, Path | None]) -> None:
@@ -216,6 +235,7 @@ def simulate_gray_scott(
     png: Annotated[
         bool, typer.Option("--png", help="Also write a PNG of frames next to the .npy.")
     ] = False,
+    overwrite: OverwriteOption = False,
 ):
     """Simulate the Gray-Scott equations; write T = N/K + 1 frames as float32 (T, S, S, 2)."""
     import numpy as np
@@ -225,9 +245,9 @@ def simulate_gray_scott(
     from .data import gray_scott, io
     from .data.initial_conditions import INITIAL_CONDITIONS, initial_condition
 
-    _check_output(out, (".npy",), "--out", {"--init-file": init_file})
+    _check_output(out, (".npy",), "--out", {"--init-file": init_file}, overwrite)
     if png:
-        _check_output(out.with_suffix(".png"), (".png",), "--png (next to --out)")
+        _check_output(out.with_suffix(".png"), (".png",), "--png (next to --out)", None, overwrite)
     if init is not None and init_file is not None:
         raise UserError("give either --init or --init-file, not both")
     params = gray_scott.GrayScottParams(diffusion_a, diffusion_b, alpha, gamma, dt)
@@ -472,6 +492,7 @@ def rollout_command(
         Path | None, typer.Option("--video", help="Also write a video (.mp4 or .gif).")
     ] = None,
     condition: Annotated[list[str] | None, typer.Option("--condition", help=CONDITION_HELP)] = None,
+    overwrite: OverwriteOption = False,
 ):
     """Run a trained NCA from an initial state; write T = N/K + 1 observable frames.
 
@@ -487,9 +508,9 @@ def rollout_command(
     from .data.io import load_states, save_array
 
     inputs = {"--init": init, "MODEL": model_path}
-    _check_output(out, (".npy",), "--out", inputs)
+    _check_output(out, (".npy",), "--out", inputs, overwrite)
     if video is not None:
-        _check_output(video, (".mp4", ".gif"), "--video", inputs)
+        _check_output(video, (".mp4", ".gif"), "--video", inputs, overwrite)
         if video.resolve() == out.resolve():
             raise UserError("--video and --out must be different files")
     check_steps(steps, every)
@@ -564,6 +585,7 @@ def evaluate_command(
     ] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed for stochastic updates.")] = 0,
     condition: Annotated[list[str] | None, typer.Option("--condition", help=CONDITION_HELP)] = None,
+    overwrite: OverwriteOption = False,
 ):
     """Roll the model out from the truth's frame 0 and print per-frame metrics as JSON.
 
@@ -579,10 +601,9 @@ def evaluate_command(
     count(steps_between_frames, "--steps-between-frames", 1)
     inputs = {"--truth": truth, "MODEL": model_path}
     if video is not None:
-        _check_output(video, (".mp4", ".gif"), "--video", inputs)
-    folder = _check_folder(model_path.parent if out is None else out, "--out")
-    for name in ("evaluation.json", "evaluation.png"):
-        _check_output(folder / name, (Path(name).suffix,), "--out", inputs)
+        _check_output(video, (".mp4", ".gif"), "--video", inputs, overwrite)
+    folder = model_path.parent if out is None else out
+    _check_outputs_in(folder, ("evaluation.json", "evaluation.png"), "--out", inputs, overwrite)
     key = _key(seed)
     model = _load_model(model_path)
     values = _condition_values(condition)
@@ -646,6 +667,7 @@ def benchmark_command(
         float | None,
         typer.Option("--peer-seconds", help="Training budget per peer (default: the model's)."),
     ] = None,
+    overwrite: OverwriteOption = False,
 ):
     """Generalisation: run the model from many families of initial conditions to 1x, 2x and
     4x its training horizon against the PDE (or --truth), beside persistence, the spatial
@@ -653,9 +675,8 @@ def benchmark_command(
     from .experiments.benchmark import benchmark_model
 
     out = Path(f"benchmark-{model_path.stem}") if out is None else out
-    _check_folder(out, "--out")
-    for name in ("benchmark.csv", "benchmark.md", "benchmark.json"):
-        _check_output(out / name, (Path(name).suffix,), "--out", {"--truth": truth})
+    names = ("benchmark.csv", "benchmark.md", "benchmark.json")
+    _check_outputs_in(out, names, "--out", {"--truth": truth}, overwrite)
 
     def done(case) -> None:
         typer.echo(f"  {case.family} {case.size[0]}x{case.size[1]} {case.condition}".rstrip())
@@ -757,13 +778,23 @@ ConfigOption = Annotated[
 SeedOption = Annotated[int, typer.Option("--seed", help="Seed for stochastic updates and noise.")]
 
 
-def _analysis_inputs(model_path, init, config_path, image_size, padding, steps, out):
+ANALYSIS_FILES = {
+    "perturb": ("perturb.png", "perturb.json", "perturb_pde.png"),
+    "adversarial": ("adversarial.png", "adversarial.json"),
+    "symmetry": ("symmetry.png", "symmetry.json", "symmetry_finals.npz"),
+}
+"""The files each analysis writes in its --out folder."""
+
+
+def _analysis_inputs(
+    model_path, init, config_path, image_size, padding, steps, out, analysis, overwrite
+):
     """Model, initial state (physical units), training config and steps for ``analyse``."""
     from ._validate import count
     from .analysis.inputs import load_initial, run_config
     from .train import load_config
 
-    _check_folder(out, "--out")
+    _check_outputs_in(out, ANALYSIS_FILES[analysis], "--out", None, overwrite)
     model = _unconditioned(_load_model(model_path), "analyse")
     config = load_config(config_path) if config_path is not None else run_config(model_path)
     initial = load_initial(init, model, config=config, image_size=image_size, padding=padding)
@@ -814,6 +845,7 @@ def perturb_command(
     image_size: ImageSizeOption = None,
     padding: PaddingOption = None,
     seed: SeedOption = 0,
+    overwrite: OverwriteOption = False,
 ):
     """Local perturbations (Fig 10): perturb each r x r patch, count changed cells at n."""
     from ._validate import count
@@ -821,7 +853,7 @@ def perturb_command(
     from .analysis.report import perturb_report
 
     model, initial, config, steps = _analysis_inputs(
-        model_path, init, config_path, image_size, padding, steps, out
+        model_path, init, config_path, image_size, padding, steps, out, "perturb", overwrite
     )
     height, width = initial.shape[:2]
     check_settings(height, width, size, stride, threshold, kind)
@@ -870,6 +902,7 @@ def adversarial_command(
     image_size: ImageSizeOption = None,
     padding: PaddingOption = None,
     seed: SeedOption = 0,
+    overwrite: OverwriteOption = False,
 ):
     """Adversarial initial conditions (Fig 11): optimise kappa^n, beside a random control."""
     from ._resources import MAX_STEPS
@@ -885,7 +918,7 @@ def adversarial_command(
     if real(learning_rate, "--learning-rate", 0.0) == 0:
         raise UserError("--learning-rate must be > 0")
     model, initial, _, steps = _analysis_inputs(
-        model_path, init, config_path, image_size, padding, steps, out
+        model_path, init, config_path, image_size, padding, steps, out, "adversarial", overwrite
     )
     report = adversarial_report(
         model,
@@ -921,12 +954,13 @@ def symmetry_command(
     image_size: ImageSizeOption = None,
     padding: PaddingOption = None,
     seed: SeedOption = 0,
+    overwrite: OverwriteOption = False,
 ):
     """Symmetry (Fig 12): run from rotated / flipped --init, compare with the rotated run."""
     from .analysis.report import symmetry_report
 
     model, initial, _, steps = _analysis_inputs(
-        model_path, init, config_path, image_size, padding, steps, out
+        model_path, init, config_path, image_size, padding, steps, out, "symmetry", overwrite
     )
     if initial.shape[0] != initial.shape[1]:
         raise UserError(
@@ -994,6 +1028,7 @@ def export_web_command(
     image_size: ImageSizeOption = None,
     padding: PaddingOption = None,
     seed: SeedOption = 0,
+    overwrite: OverwriteOption = False,
 ):
     """A self-contained web page that runs the model live: play, perturb with the mouse."""
     from .analysis.inputs import image_data, load_initial, run_config
@@ -1021,6 +1056,7 @@ def export_web_command(
         if shape[:2] != (images.size + 2 * images.padding,) * 2:
             box = None
     name = path.parent.name if path.stem in ("model", "final") else path.stem
+    _check_output(out / f"{name}.html", (".html",), "--out", None, overwrite)
     page = web_page(model, frames, out / f"{name}.html", title=f"stnca: {name}", image_box=box)
     typer.echo(
         f"wrote {page} ({page.stat().st_size // 1024} KiB, {len(frames)} initial conditions)"
@@ -1127,6 +1163,7 @@ def import_command(
     png: Annotated[
         bool, typer.Option("--png", help="Also write a picture of the frames next to --out.")
     ] = False,
+    overwrite: OverwriteOption = False,
 ):
     """Turn users' data into a trajectory file (float32 (T, H, W, C) or (R, T, H, W, C))."""
     from . import viz
@@ -1135,9 +1172,11 @@ def import_command(
     from .data.importers import read_sources, split_spec
 
     inputs = {f"SRC {s}": split_spec(s)[0] for s in sources}
-    _check_output(out, (".npy",), "--out", {k: p for k, p in inputs.items() if p.is_file()})
+    _check_output(
+        out, (".npy",), "--out", {k: p for k, p in inputs.items() if p.is_file()}, overwrite
+    )
     if png:
-        _check_output(out.with_suffix(".png"), (".png",), "--png (next to --out)")
+        _check_output(out.with_suffix(".png"), (".png",), "--png (next to --out)", None, overwrite)
     selection = _selection(trajectories, frames, every, z, crop, channels, resize, normalise, axes)
     imported = read_sources(sources, selection)
     typer.echo(f"read {imported.describe()}")
@@ -1341,6 +1380,7 @@ def extract_command(
     seed: Annotated[
         int, typer.Option("--seed", help="Seed for initial conditions, samples, updates.")
     ] = 2024,
+    overwrite: OverwriteOption = False,
 ):
     """The PDE behind a trained NCA (or data), by sparse regression with PySINDy.
 
@@ -1390,9 +1430,7 @@ def extract_command(
 
         inputs["MODEL"] = resolve_model(model_path)
         config = run_config(model_path)
-    _check_folder(out, "--out")
-    for name in FILES:
-        _check_output(out / name, (Path(name).suffix,), "--out", inputs)
+    _check_outputs_in(out, FILES, "--out", inputs, overwrite)
     params, config = _extract_truth(pde, config)
     gray = params is not None
     gray_config = config is not None and config.data.source == "gray_scott"

@@ -238,9 +238,13 @@ def test_peers_train_once_and_are_scored_beside_the_nca(gray_scott_model, tmp_pa
     assert "training the convnet peer" in printed and "convnet: lr 0.0003, unroll 1" in printed
     rows = (out / "benchmark.csv").read_text()
     assert ",convnet," in rows and "| convnet | 21474 |" in (out / "benchmark.md").read_text()
-    assert run([*arguments, "--peer-seconds", "0.5"]) == 0  # the cached peer is reused
+    again = [*arguments, "--peer-seconds", "0.5"]
+    assert run(again) == 2  # the report exists: the one output policy
+    assert "already exists; pass --overwrite to replace it" in capsys.readouterr().err
+    assert run([*again, "--overwrite"]) == 0  # the cached peer is reused
     assert "training the convnet peer" not in capsys.readouterr().out
-    assert run([*arguments, "--peer-seconds", "0.5", "--peers", "transformer"]) == 2
+    assert run([*again, "--overwrite", "--peers", "transformer"]) == 2
     assert "peers must be one of" in capsys.readouterr().err
-    assert run(["benchmark", str(gray_scott_model), "--out", str(out), "--peers", "fno"]) == 2
+    fno = ["benchmark", str(gray_scott_model), "--out", str(out), "--peers", "fno", "--overwrite"]
+    assert run(fno) == 2
     assert "give peer_seconds" in capsys.readouterr().err

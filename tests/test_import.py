@@ -20,7 +20,7 @@ def invoke(*args):
 
 def imported(tmp_path, *args):
     out = tmp_path / "out.npy"
-    result = invoke("import", *args, "--out", out)
+    result = invoke("import", *args, "--out", out, "--overwrite")  # one file, many imports
     assert result.exit_code == 0, result.output
     assert result.output.startswith("read ")  # what was read comes first
     return np.load(out)

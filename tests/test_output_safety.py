@@ -541,3 +541,36 @@ def test_a_run_stopped_before_its_first_checkpoint_restarts_by_the_same_command(
     )
     one_line_error(invoke("train", config_file, "--out", other), "pass --overwrite to replace")
     assert sorted(p.name for p in other.iterdir()) == ["config.toml"]
+
+
+@pytest.mark.parametrize("command", ["simulate", "rollout", "import", "evaluate", "export"])
+def test_one_output_policy_an_existing_output_needs_overwrite(tmp_path, model_file, command):
+    """Every command refuses to replace an output file the user did not ask to replace
+    (one line, exit 2, the file untouched) and replaces it with --overwrite."""
+    np.save(tmp_path / "init.npy", np.ones((6, 6, 2), np.float32))
+    np.save(tmp_path / "truth.npy", np.ones((3, 6, 6, 2), np.float32))
+    target, arguments = {
+        "simulate": ("o.npy", ["simulate", "gray-scott", "--size", 6, "--steps", 2, "--every", 1]),
+        "rollout": ("o.npy", ["rollout", model_file, "--init", tmp_path / "init.npy"]),
+        "import": ("o.npy", ["import", tmp_path / "truth.npy"]),
+        "evaluate": (
+            "v.gif",
+            ["evaluate", model_file, "--truth", tmp_path / "truth.npy"]
+            + ["--steps-between-frames", 1, "--out", tmp_path / "e", "--video"],
+        ),
+        "export": ("web/m.html", ["export", "web", model_file, "--init", tmp_path / "init.npy"]),
+    }[command]
+    out = tmp_path / target
+    out.parent.mkdir(exist_ok=True)
+    out.write_text("the user's own file")
+    if command == "export":
+        arguments = [*arguments, "--out", out.parent]
+    elif command != "evaluate":
+        arguments = [*arguments, "--out", out]
+    else:
+        arguments = [*arguments, out]
+    one_line_error(invoke(*arguments), "already exists; pass --overwrite to replace it")
+    assert out.read_text() == "the user's own file"
+    result = invoke(*arguments, "--overwrite")
+    assert result.exit_code == 0, result.output
+    assert out.read_bytes() != b"the user's own file"
