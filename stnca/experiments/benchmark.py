@@ -122,7 +122,7 @@ def benchmark_model(
     """
     from .._validate import real
     from ..data.io import load_trajectory
-    from .peers import PEERS, check_lattice
+    from .peers import PEERS, check_lattice, parameter_count
 
     chosen = SUITES[choice(suite, "suite", SUITES)]
     changes: dict[str, Any] = {}
@@ -182,7 +182,7 @@ def benchmark_model(
         "suite": suite,
         "seed": seed,
         "truth": truth and str(truth),
-        "nca_parameters": _parameters(loaded),
+        "nca_parameters": parameter_count(loaded),
         "peers": table,
     }
     title = f"Generalisation benchmark: {Path(str(model)).stem}"
@@ -191,15 +191,9 @@ def benchmark_model(
     )
 
 
-def _parameters(model) -> int:
-    import equinox as eqx
-    import jax
-
-    leaves = jax.tree_util.tree_leaves(eqx.filter(model, eqx.is_inexact_array))
-    return int(sum(leaf.size for leaf in leaves))
-
-
 def _peer_table(table: list[dict[str, Any]], model) -> str:
+    from .peers import parameter_count
+
     if not table:
         return ""
     lines = [
@@ -207,7 +201,7 @@ def _peer_table(table: list[dict[str, Any]], model) -> str:
         "",
         "| model | parameters | training seconds | updates | learning rate | unroll |",
         "| --- | --- | --- | --- | --- | --- |",
-        f"| NCA | {_parameters(model)} | | | | |",
+        f"| NCA | {parameter_count(model)} | | | | |",
     ]
     for row in table:
         lines.append(

@@ -55,6 +55,12 @@ def _network(name: str, channels: int, key: jax.Array) -> Callable[[jax.Array], 
     return makers[name](2, channels, channels, key=key)
 
 
+def parameter_count(tree) -> int:
+    """The number of trainable numbers (floating-point array entries) in a model."""
+    leaves = jax.tree_util.tree_leaves(eqx.filter(tree, eqx.is_inexact_array))
+    return int(sum(leaf.size for leaf in leaves))
+
+
 def _trailing(values: jax.Array, ndim: int) -> jax.Array:
     """Per-channel ``values`` shaped to broadcast against an array of ``ndim`` axes."""
     return jnp.reshape(values, (1,) * (ndim - 1) + (-1,))
@@ -94,8 +100,7 @@ class Peer(eqx.Module):
     @property
     def parameters(self) -> int:
         """The number of trainable numbers."""
-        leaves = jax.tree_util.tree_leaves(eqx.filter(self.net, eqx.is_inexact_array))
-        return int(sum(leaf.size for leaf in leaves))
+        return parameter_count(self.net)
 
 
 def check_lattice(name: str, height: int, width: int) -> None:
