@@ -176,3 +176,14 @@ def require_finite(frames, every: int, what: str = "the rollout", start: int = 0
             f"{what} became non-finite (NaN or infinite) at step {frame * every} "
             f"(frame {frame}); nothing was written"
         )
+
+
+def require_finite_weights(model) -> None:
+    """Raise ``NonFiniteError`` if ``model``'s weights hold NaN or infinite values (every
+    result computed from it would be NaN)."""
+    import equinox as eqx
+    import numpy as np
+
+    leaves = jax.tree_util.tree_leaves(eqx.filter(model, eqx.is_inexact_array))
+    if not all(bool(np.all(np.isfinite(np.asarray(leaf)))) for leaf in leaves):
+        raise NonFiniteError("the model's weights hold NaN or infinite values; nothing was written")

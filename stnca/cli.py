@@ -979,8 +979,13 @@ def symmetry_command(
 def symmetry_experiment_command(
     out: Annotated[Path, typer.Option("--out", help="Folder for the four runs and the table.")],
     config_path: Annotated[
-        Path, typer.Option("--config", help="The image-morphing config the four variants share.")
-    ] = Path("configs/symmetry_cpu.toml"),
+        Path | None,
+        typer.Option(
+            "--config",
+            help="The image-morphing config the four variants share (default: the clone's "
+            "configs/symmetry_cpu.toml).",
+        ),
+    ] = None,
     epochs: Annotated[
         int | None, typer.Option("--epochs", help="Override the number of training epochs.")
     ] = None,
@@ -992,7 +997,7 @@ def symmetry_experiment_command(
     Trains the four (a finished run is reused, an interrupted one resumed), tests each on
     rotated and flipped inputs; writes symmetry_experiment.md/.json/.png in --out.
     """
-    from .analysis.symmetry_experiment import symmetry_experiment
+    from .analysis.symmetry_experiment import default_config, symmetry_experiment
     from .train import TrainingDiverged, load_config
 
     if epochs is not None and epochs < 1:
@@ -1001,7 +1006,7 @@ def symmetry_experiment_command(
         raise UserError(f"--steps must be >= 1, got {steps}")
     _key(seed)
     _check_folder(out, "--out")
-    config = load_config(config_path)
+    config = load_config(default_config() if config_path is None else config_path)
     try:
         symmetry_experiment(config, out, epochs=epochs, steps=steps, seed=seed, log=typer.echo)
     except TrainingDiverged as error:

@@ -127,14 +127,9 @@ def web_page(
         NonFiniteError: the model's weights hold NaN or infinite values (a page that could
             only show NaN).
     """
-    import equinox as eqx
-    import jax
+    from ._trajectory import require_finite_weights
 
-    from ._trajectory import NonFiniteError
-
-    leaves = jax.tree_util.tree_leaves(eqx.filter(model, eqx.is_inexact_array))
-    if not all(bool(np.all(np.isfinite(np.asarray(leaf)))) for leaf in leaves):
-        raise NonFiniteError("the model's weights hold NaN or infinite values; nothing was written")
+    require_finite_weights(model)
     data = json.dumps(page_data(model, frames, image_box=image_box))
     text = TEMPLATE.read_text(encoding="utf-8")
     # "</" inside the JSON would end its <script> element early

@@ -433,3 +433,35 @@ def test_stochastic_symmetric_model_with_common_random_numbers(key):
     # the masks follow the transformation: an isotropic stochastic rule is exactly equivariant
     assert max(result.errors[name] for name in ON_LATTICE) < 1e-5, result.errors
     assert result.noise_floor > 1e-2  # while two runs with different keys differ
+
+
+@pytest.mark.parametrize("command", ["perturb", "adversarial", "symmetry"])
+def test_every_analysis_refuses_a_model_with_nan_weights(tmp_path, key, command):
+    """An all-NaN model was analysed to exit 0 (perturb counted NaN finals as 'no change');
+    every analysis now refuses it in one line and writes nothing."""
+    nan_model = jax.tree_util.tree_map(
+        lambda leaf: jnp.full_like(leaf, jnp.nan) if eqx.is_inexact_array(leaf) else leaf,
+        NCA(1, 2, key=key),
+    )
+    path = save_model(tmp_path / "nan.eqx", nan_model)
+    np.save(tmp_path / "init.npy", np.full((6, 6, 1), 0.5, np.float32))
+    out = tmp_path / "out"
+    arguments = [command, path, "--init", tmp_path / "init.npy", "--steps", "3", "--out", out]
+    result = invoke("analyse", *arguments, *(["--iterations", "2"] * (command == "adversarial")))
+    assert result.exit_code == 2, result.output
+    assert "non-finite" in result.output or "NaN" in result.output, result.output
+    assert len(result.output.strip().splitlines()) == 1 and not out.exists()
+
+
+def test_symmetry_experiment_finds_its_default_config_from_any_folder(tmp_path, monkeypatch):
+    """The default --config was configs/symmetry_cpu.toml of the current folder: from any
+    other folder the command failed with "config file not found"."""
+    seen = {}
+    monkeypatch.setattr(
+        "stnca.analysis.symmetry_experiment.symmetry_experiment",
+        lambda config, out, **kwargs: seen.update(config=config),
+    )
+    monkeypatch.chdir(tmp_path)
+    result = invoke("analyse", "symmetry-experiment", "--out", tmp_path / "experiment")
+    assert result.exit_code == 0, result.output
+    assert seen["config"].data.source == "images"

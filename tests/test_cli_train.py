@@ -34,6 +34,7 @@ def test_train_resume_extends_and_refuses_to_overwrite(tmp_path, config_file):
     assert invoke("train", config_file, "--out", trained).exit_code == 0
     again = invoke("train", config_file, "--out", trained)
     assert again.exit_code == 2 and "already holds a training run" in again.output
+    assert "--resume to continue it, --overwrite to replace it" in again.output  # both ways on
     more = invoke("train", config_file, "--out", trained, "--epochs", 6, "--resume")
     assert more.exit_code == 0, more.output
     assert len((trained / "metrics.csv").read_text().splitlines()) == 8

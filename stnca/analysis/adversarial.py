@@ -25,6 +25,7 @@ import optax
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from .._resources import MAX_STEPS
+from .._trajectory import require_finite_weights
 from .._validate import count, real
 from ..model import NCA
 from .perturbation import final_state
@@ -147,6 +148,7 @@ def adversarial(
     Raises:
         ValueError: bad settings, or the objective became non-finite (the model blows up).
     """
+    require_finite_weights(model)
     if mode not in MODES:
         raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
     count(steps, "steps", 1)

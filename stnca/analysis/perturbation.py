@@ -24,6 +24,7 @@ import numpy as np
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from .. import _trajectory
+from .._trajectory import NonFiniteError
 from .._validate import count, real
 from ..model import NCA
 
@@ -177,6 +178,11 @@ def local_perturbations(
     reference, counts = _scan(
         run, initial, jnp.asarray(positions), size, kind, threshold, bounds, noise, chunk
     )
+    if not np.isfinite(np.asarray(reference)).all():
+        raise NonFiniteError(
+            f"the unperturbed run became non-finite (NaN or infinite) within {steps} steps; "
+            "nothing was written"
+        )
     return LocalPerturbations(
         positions=positions,
         grid_shape=(rows, len(positions) // rows),

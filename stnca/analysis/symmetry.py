@@ -24,6 +24,7 @@ import numpy as np
 from jaxtyping import Array, PRNGKeyArray
 
 from .. import _trajectory
+from .._trajectory import require_finite_weights
 from .._validate import count
 from ..data.augment import flip, rotate
 from ..model import NCA
@@ -94,6 +95,7 @@ def symmetry(
         transforms: names from ``TRANSFORMS`` (default: all that fit the lattice).
         key: PRNG key for a stochastic NCA (one key, shared by all runs).
     """
+    require_finite_weights(model)
     count(steps, "steps", 1)
     initial = jnp.asarray(initial, jnp.float32)
     square = initial.shape[-3] == initial.shape[-2]

@@ -41,6 +41,19 @@ KERNELS = {
 }
 DATA = {"normal": "none", "augmented": "any"}
 VARIANTS = tuple(f"{k}-{d}" for k in KERNELS for d in DATA)
+DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "configs" / "symmetry_cpu.toml"
+"""The experiment's CPU config, in a clone of the repository (the README's editable install)."""
+
+
+def default_config() -> Path:
+    """``configs/symmetry_cpu.toml`` of the clone this package runs from, wherever the
+    command is run (it was looked up in the current folder)."""
+    if not DEFAULT_CONFIG.is_file():
+        raise ValueError(
+            f"{DEFAULT_CONFIG} not found: the default config is configs/symmetry_cpu.toml of a "
+            "clone of the repository (install it with pip install -e .); give a config's path"
+        )
+    return DEFAULT_CONFIG
 
 
 def variant_config(base: Config, name: str) -> Config:
@@ -50,7 +63,7 @@ def variant_config(base: Config, name: str) -> Config:
 
 
 def symmetry_experiment(
-    base: Config | str | os.PathLike,
+    base: Config | str | os.PathLike | None,
     out_dir: str | os.PathLike,
     *,
     epochs: int | None = None,
@@ -63,12 +76,15 @@ def symmetry_experiment(
     each on symmetric perturbations; write ``symmetry_experiment.json``, ``.md`` and ``.png``.
 
     Args:
-        base: an image-morphing config (``data.source = "images"``).
+        base: an image-morphing config (``data.source = "images"``); ``None``: the
+            repository's ``configs/symmetry_cpu.toml``.
         out_dir: the experiment's folder.
         epochs: override ``training.epochs``.
         steps: NCA steps of the test (default: the training horizon).
         seed: PRNG seed of the stochastic updates in the tests.
     """
+    if base is None:
+        base = default_config()
     base = base if isinstance(base, Config) else load_config(base)
     if base.data.source != "images":
         raise ValueError(

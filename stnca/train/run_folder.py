@@ -151,8 +151,8 @@ def check_folder(config: Config, out: Path, resume: bool, overwrite: bool = Fals
     for name in (MODEL_FILE, CHECKPOINT_FILE):
         if (out / name).exists() and not overwrite:
             raise ValueError(
-                f"{out} already holds a training run ({name}); pass --resume to continue it "
-                f"or choose another output folder"
+                f"{out} already holds a training run ({name}); pass --resume to continue it, "
+                f"--overwrite to replace it, or choose another output folder"
             )
     leftovers = [name for name in RUN_FILES if (out / name).exists()]
     if leftovers and not overwrite and _same_run_started(config, out):
