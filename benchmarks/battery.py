@@ -12,7 +12,7 @@ small workspace and is classified as one of
     wrong result bad input accepted (exit 0), or a result that is not what was asked
     unclear      refused, but not in one line, or without naming the problem
 
-    python benchmarks/battery.py [--only SUBSTRING] [--workers 2] [--list]
+    python benchmarks/battery.py [--only TEXT,TEXT] [--workers 2] [--list]
 
 Prints one line per case and the count per outcome; exits 1 unless every case is clean. The
 first 29 cases are the ones the second hardening battery found (issue 26); the rest are new.
@@ -247,9 +247,6 @@ def stnca(args: str, folder: Path) -> subprocess.Popen:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env=environment,
-        # a battery started in the background (`cmd &`) ignores SIGINT, and its children
-        # would inherit that: give them Ctrl-C's default, as in a terminal
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
 
 
@@ -349,11 +346,16 @@ def main() -> None:
     from battery_cases import CASES
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", default="")
+    parser.add_argument(
+        "--only", default="", help="cases whose names hold one of these, comma-separated"
+    )
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--list", action="store_true")
     args = parser.parse_args()
-    cases = [c for c in CASES if args.only in c.name]
+    cases = [c for c in CASES if any(part in c.name for part in args.only.split(","))]
+    # a battery started in the background (`cmd &`) ignores SIGINT and its commands would
+    # inherit that: restore Ctrl-C's default, as in a terminal
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     if args.list:
         for case in cases:
             print(f"{case.name}: stnca {case.args}")

@@ -272,7 +272,7 @@ ROLLOUT = [
 EVALUATE = [
     E("evaluate a missing truth", f"{EV} missing.npy", "missing.npy"),
     E("evaluate a truth that is not an array", f"{EV} garbage.npy", "garbage.npy"),
-    E("evaluate a 40-channel truth", f"{EV} wide.npy", "channel"),
+    E("evaluate a 40-channel truth", f"{EV} wide.npy", "(T, H, W, 1)"),
     E(
         "evaluate --steps-between-frames 0",
         "evaluate m.eqx --truth traj.npy --out ev --steps-between-frames 0",
@@ -441,7 +441,7 @@ SIMULATE = [
         "--overwrite",
     ),
     E("simulate --batch 0", f"{GS} --batch 0", "batch"),
-    E("simulate a 1-channel --init-file", f"{GS} --init-file init.npy", "channel"),
+    E("simulate a 1-channel --init-file", f"{GS} --init-file init.npy", "(H, W, 2)"),
     E("simulate 1e12 steps", "simulate gray-scott --out g.npy --steps 1000000000000", "steps"),
     OK("simulate, good input", GS, check=npy("g.npy", (3, 16, 16, 2))),
 ]

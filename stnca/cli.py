@@ -997,7 +997,7 @@ def symmetry_experiment_command(
     Trains the four (a finished run is reused, an interrupted one resumed), tests each on
     rotated and flipped inputs; writes symmetry_experiment.md/.json/.png in --out.
     """
-    from .analysis.symmetry_experiment import default_config, symmetry_experiment
+    from .experiments.symmetry_experiment import default_config, symmetry_experiment
     from .train import TrainingDiverged, load_config
 
     if epochs is not None and epochs < 1:
@@ -1566,7 +1566,7 @@ def extract_command(
 
 
 def _run_sweep(base, vary, out: Path, seeds: int, shard, collect: bool, test_size) -> None:
-    from .analysis.sweep import run_sweep
+    from .experiments.sweep import run_sweep
 
     _check_folder(out, "--out")
     try:
@@ -1625,7 +1625,7 @@ def sweep_command(
 ):
     """A grid of trainings over varied config keys, each over several seeds (trained
     together); results.csv and sweep.png with the test errors on an unseen initial condition."""
-    from .analysis.sweep import parse_vary
+    from .experiments.sweep import parse_vary
     from .train import load_config
 
     base = load_config(config_path)
@@ -1649,7 +1649,7 @@ def reproduce_command(
 ):
     """Run a paper figure's sweep (configs/sweeps/): Fig 4 (time sampling), Fig 6 (noise),
     Fig 8 (kernels, activations), Fig 9 (time sampling, channels)."""
-    from .analysis.reproduce import load_plan, sweep_file
+    from .experiments.reproduce import load_plan, sweep_file
 
     path = sweep_file(figure)
     plan = load_plan(path, scale)

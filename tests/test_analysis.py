@@ -458,7 +458,7 @@ def test_symmetry_experiment_finds_its_default_config_from_any_folder(tmp_path, 
     other folder the command failed with "config file not found"."""
     seen = {}
     monkeypatch.setattr(
-        "stnca.analysis.symmetry_experiment.symmetry_experiment",
+        "stnca.experiments.symmetry_experiment.symmetry_experiment",
         lambda config, out, **kwargs: seen.update(config=config),
     )
     monkeypatch.chdir(tmp_path)

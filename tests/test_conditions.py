@@ -327,7 +327,7 @@ def leaves(tree):
 
 
 def test_a_sweep_refuses_a_conditioned_config_before_writing(tmp_path):
-    from stnca.analysis.sweep import run_sweep
+    from stnca.experiments.sweep import run_sweep
 
     with pytest.raises(ValueError, match="sweeps of conditioned models"):
         run_sweep(config_from_dict(GRID), [("training.learning_rate", [1e-3])], tmp_path / "s")

@@ -467,8 +467,8 @@ def _interrupt(*args, **kwargs):
 def test_an_interrupt_says_how_to_go_on(tmp_path, config_file, monkeypatch, command):
     """train has --resume; sweep, reproduce and the symmetry experiment resume by a rerun."""
     monkeypatch.setattr("stnca.train.train", _interrupt)
-    monkeypatch.setattr("stnca.analysis.sweep.run_sweep", _interrupt)
-    monkeypatch.setattr("stnca.analysis.symmetry_experiment.symmetry_experiment", _interrupt)
+    monkeypatch.setattr("stnca.experiments.sweep.run_sweep", _interrupt)
+    monkeypatch.setattr("stnca.experiments.symmetry_experiment.symmetry_experiment", _interrupt)
     out = tmp_path / "out"
     arguments = {
         "train": ("train", config_file, "--out", out),
@@ -600,3 +600,18 @@ def test_one_output_policy_an_existing_output_needs_overwrite(tmp_path, model_fi
     result = invoke(*arguments, "--overwrite")
     assert result.exit_code == 0, result.output
     assert out.read_bytes() != b"the user's own file"
+
+
+def test_evaluate_refuses_a_rollout_that_becomes_nan(tmp_path, key):
+    """An all-NaN model was evaluated to exit 0 with a report of nulls."""
+    nan_model = jax.tree_util.tree_map(
+        lambda leaf: jnp.full_like(leaf, jnp.nan) if eqx.is_inexact_array(leaf) else leaf,
+        NCA(1, 2, key=key),
+    )
+    model = save_model(tmp_path / "nan.eqx", nan_model)
+    np.save(tmp_path / "truth.npy", np.full((3, 6, 6, 1), 0.5, np.float32))
+    out = tmp_path / "ev"
+    arguments = ("--truth", tmp_path / "truth.npy", "--steps-between-frames", 2, "--out", out)
+    result = invoke("evaluate", model, *arguments)
+    one_line_error(result, "the model's rollout became non-finite (NaN or infinite) at step 2")
+    assert not out.exists()

@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from stnca.analysis.reproduce import FIGURES, SCALES, load_plan, sweep_file
-from stnca.analysis.sweep import (
+from stnca.cli import app
+from stnca.experiments.reproduce import FIGURES, SCALES, load_plan, sweep_file
+from stnca.experiments.sweep import (
     collect_sweep,
     expand,
     parse_vary,
@@ -16,7 +17,6 @@ from stnca.analysis.sweep import (
     run_sweep,
     select_shard,
 )
-from stnca.cli import app
 from stnca.train.config import config_from_dict
 
 runner = CliRunner()

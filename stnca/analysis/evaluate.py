@@ -25,7 +25,7 @@ import numpy as np
 
 from .. import viz
 from .._files import json_safe, write_text
-from .._trajectory import check_steps
+from .._trajectory import check_steps, require_finite
 from ..model import NCA, observable_rollout
 from .metrics import frame_metrics
 
@@ -151,6 +151,7 @@ def evaluate(
     key: jax.Array | None = None,
     progress: Callable[[int], None] | None = None,
     conditions: dict[str, float | np.ndarray] | None = None,
+    allow_diverged: bool = False,
 ) -> Evaluation:
     """Compare an NCA rollout from the truth's frame 0 with the truth, frame by frame.
 
@@ -165,6 +166,12 @@ def evaluate(
             ``predict_frames``), called with the steps done after every chunk.
         conditions: a conditioned model's condition values by name (numbers or ``(H, W)``
             fields), for an observable-only ``truth``.
+        allow_diverged: report a rollout that becomes non-finite (its metrics NaN, ``null``
+            in the JSON) instead of raising; a sweep records a diverged cell this way.
+
+    Raises:
+        NonFiniteError: the rollout became NaN or infinite (named by its first such step),
+            unless ``allow_diverged``.
     """
     truth = np.asarray(truth, np.float32)
     if truth.ndim == 4:
@@ -197,6 +204,8 @@ def evaluate(
         prediction = np.stack(list(frames), axis=1)
     else:
         prediction = predict(model, initial, steps, every=steps_between_frames, key=key)
+    if not allow_diverged:
+        require_finite(prediction, steps_between_frames, "the model's rollout")
     persistence = np.broadcast_to(truth[:, :1], truth.shape)
     spatial_mean = np.broadcast_to(truth.mean(axis=(2, 3), keepdims=True), truth.shape)
     metrics = {

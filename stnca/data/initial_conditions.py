@@ -294,3 +294,14 @@ def initial_condition(
         return generator(size, key=key)
     keys = jax.random.split(key, count(batch, "batch", 1))
     return jnp.stack([generator(size, key=k) for k in keys])
+
+
+UNSEEN_FAMILY = "high_frequency"
+UNSEEN_SEED = 2024
+"""The project's unseen test (the demo's and every sweep's): a Gray-Scott run from a
+``high_frequency`` initial condition drawn with this seed, a family no preset trains on."""
+
+
+def unseen_initial_condition(size: int) -> Float[Array, "size size 2"]:
+    """The unseen test's initial state ``(size, size, 2)`` (``UNSEEN_FAMILY``, ``UNSEEN_SEED``)."""
+    return initial_condition(UNSEEN_FAMILY, size, key=jax.random.key(UNSEEN_SEED))

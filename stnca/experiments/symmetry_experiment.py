@@ -30,10 +30,10 @@ import numpy as np
 
 from .. import viz
 from .._files import json_safe, write_text
+from ..analysis.metrics import relative_error
+from ..analysis.report import symmetry_report
 from ..train import Config, load_config, train
 from ..train.run_folder import CHECKPOINT_FILE
-from .metrics import relative_error
-from .report import symmetry_report
 
 KERNELS = {
     "asymmetric": ("identity", "gradient_x", "gradient_y", "laplacian"),
