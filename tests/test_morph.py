@@ -124,7 +124,7 @@ def test_images_shortcut_on_the_cli(tmp_path, monkeypatch):
     The run itself is shrunk (an 8x8 lattice, 4 copies, 2 hidden channels, t = 4): at the preset's
     80x80 lattice, 16 channels and t = 64 one epoch and the report's rollouts to 4x the
     horizon cost over a minute of CPU, and they exercise no code the toy run does not."""
-    from stnca import cli
+    import stnca.cli.train
 
     built = []
 
@@ -135,8 +135,8 @@ def test_images_shortcut_on_the_cli(tmp_path, monkeypatch):
         config = config.replace("data", size=8, padding=2, copies=4)
         return config.replace("training", steps_between_frames=4)
 
-    real = cli._image_config
-    monkeypatch.setattr(cli, "_image_config", toy)
+    real = stnca.cli.train.images_config
+    monkeypatch.setattr(stnca.cli.train, "images_config", toy)
     monkeypatch.chdir(tmp_path)
     result = CliRunner().invoke(
         app, ["train", "--images", *EMOJI, "--out", "morph", "--epochs", "1"]

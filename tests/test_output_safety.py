@@ -310,7 +310,7 @@ def test_a_large_simulation_is_streamed_to_disk_with_the_same_frames(tmp_path, m
     args = ("simulate", "gray-scott", "--size", 12, "--steps", 64, "--every", 16, "--batch", 2)
     held = invoke(*args, "--out", tmp_path / "held.npy")
     assert held.exit_code == 0, held.output
-    monkeypatch.setattr("stnca.cli.STREAM_ABOVE", 0)  # everything counts as large
+    monkeypatch.setattr("stnca.cli.simulate.STREAM_ABOVE", 0)  # everything counts as large
     streamed = invoke(*args, "--out", tmp_path / "streamed.npy", "--png")
     assert streamed.exit_code == 0, streamed.output
     assert "writing each frame as it comes" in streamed.output and "step 64/64" in streamed.output
@@ -332,10 +332,10 @@ def test_a_long_simulation_reports_progress_within_one_frame_interval(tmp_path, 
     held = invoke(*args, "--out", tmp_path / "held.npy")
     assert held.exit_code == 0, held.output
     assert "step" not in held.output  # small work: held in memory, no progress lines
-    monkeypatch.setattr("stnca.cli.LONG_SIMULATION", 0)  # everything counts as long
+    monkeypatch.setattr("stnca.cli.simulate.LONG_SIMULATION", 0)  # everything counts as long
     monkeypatch.setattr("stnca.data.gray_scott.CHUNK_CELL_UPDATES", 7 * 100)  # 7 steps
     lines = []
-    monkeypatch.setattr("stnca.cli._step_progress", lambda total: lines.append)
+    monkeypatch.setattr("stnca.cli.simulate._step_progress", lambda total: lines.append)
     chunked = invoke(*args, "--out", tmp_path / "chunked.npy")
     assert chunked.exit_code == 0, chunked.output
     assert "MiB of memory" in chunked.output and "G cell-updates" in chunked.output
@@ -345,7 +345,7 @@ def test_a_long_simulation_reports_progress_within_one_frame_interval(tmp_path, 
 
 
 def test_a_streamed_simulation_that_diverges_leaves_nothing(tmp_path, monkeypatch):
-    monkeypatch.setattr("stnca.cli.STREAM_ABOVE", 0)
+    monkeypatch.setattr("stnca.cli.simulate.STREAM_ABOVE", 0)
     result = invoke(
         "simulate",
         "gray-scott",
@@ -385,7 +385,7 @@ def test_a_large_rollout_is_streamed_with_the_same_frames(tmp_path, key, monkeyp
     )
     held = invoke(*args, "--out", tmp_path / "held.npy")
     assert held.exit_code == 0, held.output
-    monkeypatch.setattr("stnca.cli.STREAM_ABOVE", 0)
+    monkeypatch.setattr("stnca.cli.running.STREAM_ABOVE", 0)
     module = sys.modules["stnca.analysis.evaluate"]  # the module, not the function of that name
     monkeypatch.setattr(module, "CHUNK_STEPS", 7)  # several chunks inside each frame
     streamed = invoke(*args, "--out", tmp_path / "streamed.npy")
@@ -438,7 +438,7 @@ def test_a_rollout_that_becomes_nan_fails_and_writes_nothing(tmp_path, key, monk
     path = save_model(tmp_path / "nan.eqx", model)
     np.save(tmp_path / "init.npy", np.ones((6, 6, 2), np.float32))
     if streamed:
-        monkeypatch.setattr("stnca.cli.STREAM_ABOVE", 0)
+        monkeypatch.setattr("stnca.cli.running.STREAM_ABOVE", 0)
     out, video = tmp_path / "o.npy", tmp_path / "o.gif"
     result = invoke(
         "rollout",

@@ -12,5 +12,6 @@ from .loop import TrainingDiverged as TrainingDiverged
 from .loop import TrainResult as TrainResult
 from .loop import build_model as build_model
 from .loop import train as train
+from .presets import images_config as images_config
 from .run_folder import read_metrics as read_metrics
 from .seeds import train_seeds as train_seeds

@@ -1,0 +1,135 @@
+"""``stnca simulate gray-scott``: PDE trajectories to train on."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ..data.gray_scott import GrayScottParams
+from ._app import (
+    UserError,
+    simulate_app,
+    user_errors,
+)
+from ._common import (
+    LONG_SIMULATION,
+    STREAM_ABOVE,
+    OverwriteOption,
+    _check_output,
+    _key,
+    _step_progress,
+    _write_streamed,
+)
+
+
+@simulate_app.command("gray-scott")
+@user_errors
+def simulate_gray_scott(
+    out: Annotated[Path, typer.Option("--out", help="Output trajectory file (.npy).")],
+    size: Annotated[int, typer.Option("--size", help="Lattice size S (S x S cells).")] = 64,
+    steps: Annotated[int, typer.Option("--steps", help="Number of Euler steps N.")] = 1024,
+    every: Annotated[int, typer.Option("--every", help="Keep every K-th frame.")] = 32,
+    batch: Annotated[
+        int | None, typer.Option("--batch", help="Number of trajectories R (adds a leading axis).")
+    ] = None,
+    init: Annotated[
+        str | None,
+        typer.Option("--init", help="Initial condition: smooth, high_frequency, noise, uniform."),
+    ] = None,
+    init_file: Annotated[
+        Path | None, typer.Option("--init-file", help="(H, W, 2) or (R, H, W, 2) .npy of (A, B).")
+    ] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Seed for the initial conditions.")] = 0,
+    dt: Annotated[float, typer.Option("--dt", help="Euler time step.")] = GrayScottParams.dt,
+    diffusion_a: Annotated[
+        float, typer.Option("--DA", help="Diffusion constant of A.")
+    ] = GrayScottParams.diffusion_a,
+    diffusion_b: Annotated[
+        float, typer.Option("--DB", help="Diffusion constant of B.")
+    ] = GrayScottParams.diffusion_b,
+    alpha: Annotated[
+        float, typer.Option("--alpha", help="Feed rate alpha.")
+    ] = GrayScottParams.alpha,
+    gamma: Annotated[
+        float, typer.Option("--gamma", help="Decay rate gamma (B dies at gamma + alpha).")
+    ] = GrayScottParams.gamma,
+    png: Annotated[
+        bool, typer.Option("--png", help="Also write a PNG of frames next to the .npy.")
+    ] = False,
+    overwrite: OverwriteOption = False,
+):
+    """Simulate the Gray-Scott equations; write T = N/K + 1 frames as float32 (T, S, S, 2)."""
+    import numpy as np
+
+    from .. import viz
+    from .._resources import check_disk, check_memory
+    from ..data import gray_scott, io
+    from ..data.initial_conditions import INITIAL_CONDITIONS, initial_condition
+
+    _check_output(out, (".npy",), "--out", {"--init-file": init_file}, overwrite)
+    if png:
+        _check_output(out.with_suffix(".png"), (".png",), "--png (next to --out)", None, overwrite)
+    if init is not None and init_file is not None:
+        raise UserError("give either --init or --init-file, not both")
+    params = gray_scott.GrayScottParams(diffusion_a, diffusion_b, alpha, gamma, dt)
+    gray_scott._trajectory.check_steps(steps, every)
+    if init_file is not None:
+        if batch is not None:
+            raise UserError("--batch cannot be used with --init-file (its shape sets R)")
+        initial = io.load_states(init_file, channels=2, what="--init-file")
+    else:
+        init = "smooth" if init is None else init
+        if init not in INITIAL_CONDITIONS:
+            raise UserError(
+                f"unknown --init {init!r}; choose from {', '.join(sorted(INITIAL_CONDITIONS))}"
+            )
+        if size < 3:
+            raise UserError(f"--size must be at least 3, got {size}")
+        if batch is not None and batch < 1:
+            raise UserError(f"--batch must be at least 1, got {batch}")
+    frames = steps // every + 1
+    state_floats = (batch or 1) * size * size * 2 if init_file is None else initial.size
+    cell_updates = steps * state_floats // 2
+    stream = state_floats * frames > STREAM_ABOVE or cell_updates > LONG_SIMULATION
+    # streamed, the frames go to disk one by one and only a few states are held
+    held = 4 if stream else frames + 2
+    check_memory(
+        state_floats * held,
+        f"a {size}x{size} simulation" if init_file is None else "this simulation",
+    )
+    check_disk(state_floats * frames, out.parent, f"a simulation of {frames} frames")
+    if init_file is None:
+        initial = np.asarray(initial_condition(init or "smooth", size, key=_key(seed), batch=batch))
+    diverged = UserError(
+        "the simulation diverged (non-finite values); lower --dt or the diffusion constants"
+    )
+    if stream:
+
+        def finite(frame):
+            if not np.all(np.isfinite(frame)):
+                raise diverged
+
+        shape = (*initial.shape[:-3], frames, *initial.shape[-3:])
+        typer.echo(
+            f"simulating {frames} frames of {initial.shape[-3]}x{initial.shape[-2]} "
+            f"({cell_updates / 1e9:.2f} G cell-updates; {4 * state_floats * 4 / 2**20:.0f} MiB "
+            f"of memory, {4 * state_floats * frames / 2**20:.0f} MiB on disk), writing each "
+            "frame as it comes"
+        )
+        stream_frames = gray_scott.frames(
+            initial, steps, every=every, params=params, progress=_step_progress(steps)
+        )
+        trajectory = _write_streamed(out, shape, stream_frames, finite)
+    else:
+        trajectory = np.asarray(gray_scott.simulate(initial, steps, every=every, params=params))
+        if not np.all(np.isfinite(trajectory)):
+            raise diverged
+        io.save_array(out, trajectory)
+    typer.echo(f"wrote {out} with shape {trajectory.shape}")
+    if png:
+        picture = viz.trajectory_figure(
+            trajectory, out.with_suffix(".png"), every=every, title="Gray-Scott, species B"
+        )
+        typer.echo(f"wrote {picture}")
