@@ -70,7 +70,7 @@ def test_resume_cannot_go_backwards(tmp_path, config_file):
     saved = (out / "config.toml").read_text()
     one_line_error(
         invoke("train", config_file, "--out", out, "--epochs", 2, "--resume"),
-        "already at epoch 4: --epochs 2 would not continue it",
+        "already at epoch 4: epochs = 2 would not continue it",
     )
     assert (out / "config.toml").read_text() == saved
 

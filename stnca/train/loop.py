@@ -39,14 +39,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .. import viz
 from .._files import write_text
 from .._resources import check_memory
 from ..conditions import Conditions, fit_conditions
 from ..data.io import save_array
 from ..model import NCA, parameter_count
 from ..scaling import Scaling, fit_scaling
-from ..serialization import header_float, load_tree, read_header, save_model, save_tree
 from .algorithm import (
     check_minibatches,
     initial_states,
@@ -55,7 +53,6 @@ from .algorithm import (
     make_optimizer,
     redrawn_states,
     rollout_score,
-    transition_losses,
 )
 from .config import Config, TrainingConfig, load_config
 from .dataset import TrainingData, observable_channels
@@ -63,26 +60,32 @@ from .distributed import barrier, is_primary
 from .lanes import BATCHED, Lanes
 from .progress import Progress
 from .run_folder import (
-    CHECKPOINT_FILE,
     CONFIG_FILE,
     DATA_FILE,
     FINAL_FILE,
-    LOSS_FIGURE,
-    METRICS_FILE,
     MODEL_FILE,
     VALIDATION_FILE,
     clean_temporaries,
-    forget_replaced,
     prepare_runs,
     replacing,
     restore_replaced,
     start_fresh,
-    write_metrics,
+)
+from .run_state import (
+    Device,
+    Run,
+    RunState,
+    Snapshot,
+    is_better,
+    no_save,
+    read_checkpoint,
+    save_run,
+    untrained_row,
 )
 from .sharding import plan
 
 if TYPE_CHECKING:
-    from .tensorboard import TensorBoardWriter
+    pass
 
 
 class TrainingDiverged(RuntimeError):
@@ -214,154 +217,8 @@ def check_data_shape(config: Config, trajectories: int, frames: int, repeats: bo
         )
 
 
-def _untrained_row(model: NCA, y, scored, training, score_fn) -> dict[str, float]:
-    """Metrics row 0: the untrained model's losses (all transitions from the data, the
-    re-initialised trajectories, and a free rollout), the reference every run is judged by."""
-    t, loss = training.steps_between_frames, training.loss
-    losses = eqx.filter_jit(transition_losses)(model, initial_states(model, y), y[:, 1:], t, loss)
-    restarted = min(training.reinitialised_batches, y.shape[0]) or y.shape[0]
-    rollout = math.nan
-    if training.select_by == "rollout":
-        rollout = float(score_fn(model, scored, t, loss))
-    return {
-        "epoch": 0,
-        "loss": float(jnp.mean(losses)),
-        "reinitialised_loss": float(jnp.mean(losses[:restarted])),
-        "rollout_loss": rollout,
-        "gradient_norm": math.nan,
-        "learning_rate": math.nan,
-        "propagated": 0,
-        "elapsed_seconds": 0.0,
-    }
-
-
-def _is_better(score: float, state: _State, training, epoch: int) -> bool:
-    """Whether the model scored ``score`` at ``epoch`` replaces the chosen one.
-
-    Never in the first ``select_after`` of the epochs (the first candidate after that is
-    always taken). ``rollout``: the lowest score. ``loss``/``reinitialised`` (one score per
-    epoch, noisier): lower than the best so far *and* than the previous epoch's, as in
-    the authors' code.
-    """
-    if not math.isfinite(score) or epoch <= training.select_after * training.epochs:
-        return False
-    if training.select_by == "rollout":
-        return score < state.best_loss
-    return score < state.best_loss and score < state.previous_score
-
-
-class _Device(NamedTuple):
-    """What the epoch function advances (stacked over the runs when K > 1)."""
-
-    model: NCA
-    opt_state: Any
-    states: jax.Array
-
-
-@dataclasses.dataclass(frozen=True)
-class _State:
-    """One run's host-side state: its epoch, the chosen model and the selection rule's memory."""
-
-    best_model: NCA
-    epoch: int = 0
-    best_loss: float = math.inf
-    best_epoch: int = 0
-    elapsed: float = 0.0
-    lowest_loss: float = math.inf
-    previous_score: float = math.inf
-    diverged: str | None = None
-    """Set when the run's loss became non-finite: it stopped at ``epoch`` (its files hold
-    that epoch's state) while the other runs went on."""
-    final_model: NCA | None = None
-    """A stopped run's last finite weights (its lane of the device state is stale)."""
-
-
-class _Snapshot(NamedTuple):
-    """Everything an epoch changes, rebound at once so an interrupt never sees half of it."""
-
-    epoch: int
-    device: _Device
-    runs: tuple[_State, ...]
-
-
-@dataclasses.dataclass
-class _Run:
-    """One run's fixed parts: its folder, config, key, metrics rows and TensorBoard writer."""
-
-    out: Path
-    config: Config
-    key_data: jax.Array
-    metrics: list[dict[str, float]]
-    elapsed_at_start: float = 0.0
-    saved_best: int | None = None
-    """The epoch of the model in ``model.eqx`` (``None``: rewrite it at the first save)."""
-    board: TensorBoardWriter | None = None
-
-
-def _save(run: _Run, state: _State, device: _Device, training: TrainingConfig) -> None:
-    """Save metrics, then the checkpoint, then the chosen model (each file atomically).
-
-    In this order a crash at any point leaves files that agree: metrics may run ahead
-    of the checkpoint (a resume drops the extra rows), and model.eqx is never newer
-    than the checkpoint it came from.
-    """
-    out = run.out
-    rows = [m for m in run.metrics if m["epoch"] <= state.epoch]
-    write_metrics(out / METRICS_FILE, rows)
-    if rows:
-        x = [m["epoch"] for m in rows]
-        others = {}
-        if training.reinitialised_batches:
-            others["re-initialised trajectories"] = (x, [m["reinitialised_loss"] for m in rows])
-        rollout = [m.get("rollout_loss", math.nan) for m in rows]
-        others["free rollout (model selection)"] = (x, rollout)
-        viz.loss_figure(
-            x,
-            [m["loss"] for m in rows],
-            out / LOSS_FIGURE,
-            others=others,
-            chosen=state.best_epoch or None,
-        )
-    save_tree(
-        out / CHECKPOINT_FILE,
-        (device.model, device.opt_state, device.states, state.best_model, run.key_data),
-        {
-            "kind": "training_state",
-            "epoch": state.epoch,
-            "best_loss": state.best_loss,
-            "best_epoch": state.best_epoch,
-            "lowest_loss": state.lowest_loss,
-            "previous_score": state.previous_score,
-            "elapsed": state.elapsed,
-            "hyperparameters": device.model.hyperparameters(),
-        },
-    )
-    save_model(out / FINAL_FILE, device.model, epoch=state.epoch)
-    # (while replacing another run, model.eqx is still the other run's: always write it)
-    if state.best_epoch != run.saved_best or not (out / MODEL_FILE).exists() or replacing(out):
-        save_model(
-            out / MODEL_FILE,
-            state.best_model,
-            epoch=state.best_epoch,
-            loss=state.best_loss,
-            selected_by=training.select_by,
-        )
-        run.saved_best = state.best_epoch
-    forget_replaced(out)  # the new run has its checkpoint: an overwritten run can go
-    if run.board is not None:
-        run.board.flush()
-
-
 def _redrawn(model: NCA, y, hidden_noise: float, key) -> jax.Array:
     return redrawn_states(model, y, hidden_noise, key=key)
-
-
-def _unchanged(tree):
-    return tree
-
-
-def _no_save(*args) -> None:
-    """``_save`` in the processes of a distributed run that do not write (all but 0)."""
 
 
 def train_runs(
@@ -415,21 +272,51 @@ def train_runs(
         raise
 
 
-def _train_runs(
-    configs: Sequence[Config],
-    outs: Sequence[Path],
-    *,
-    resume: bool = False,
-    overwrite: bool = False,
-    progress: bool | None = None,
-    log: Callable[[str], None] = print,
-    raise_diverged: bool = False,
-) -> list[TrainResult]:
-    """The body of ``train_runs`` (which restores an overwritten run on failure)."""
-    primary = is_primary()
-    if not primary:  # in a distributed run only process 0 writes and reports
-        log, progress = (lambda _: None), False
-    save = _save if primary else _no_save
+@dataclasses.dataclass
+class _Session:
+    """What one call of ``train_runs`` sets up once: the runs, their data and units, the
+    devices' plan and the functions every epoch calls."""
+
+    training: TrainingConfig
+    lanes: Lanes
+    runs: list[Run]
+    data: TrainingData
+    base: np.ndarray
+    held: np.ndarray | None
+    encoder: NCA
+    """Any run's model: every run's scaling is the same (fitted to the same data)."""
+    parallel: Any
+    scored: jax.Array
+    """The free rollouts' targets for model selection (model units, placed)."""
+    score_fn: Callable
+    score_all: Callable
+    optimizer: Any
+    save: Callable
+    log: Callable[[str], None]
+
+    def place(self, tree):
+        return tree if self.parallel is None else self.parallel.place(tree)
+
+    def trajectories(self, epoch: int) -> jax.Array:
+        """Epoch ``epoch``'s training trajectories, in model units, on the devices."""
+        return self.place(jnp.asarray(self.encoder.encode(self.data.trajectories(epoch))))
+
+
+class _EpochFunctions(NamedTuple):
+    """The compiled functions of an epoch, mapped over the runs (and wrapped for devices)."""
+
+    step: Callable
+    fold_in: Callable
+    restarted: Callable
+    redraw: Callable
+    score_all: Callable
+
+
+def _set_up(
+    configs, outs, resume: bool, overwrite: bool, log
+) -> tuple[_Session, list[NCA], np.ndarray]:
+    """Check the runs' folders, data and memory; build the untrained models; return them
+    with epoch 1's trajectories (nothing is written yet)."""
     lanes = Lanes(len(configs))
     configs, base, held, metrics = prepare_runs(configs, outs, resume, overwrite)
     config = configs[0]
@@ -449,64 +336,61 @@ def _train_runs(
         log=log,
         what="rollout chunk" if chunked else "mini-batch",
     )
-    place = _unchanged if parallel is None else parallel.place
-    runs: list[_Run] = []
+    runs: list[Run] = []
     models: list[NCA] = []
     for config_i, out, rows in zip(configs, outs, metrics, strict=True):
         k_model, k_train = jax.random.split(jax.random.key(config_i.training.seed))
         models.append(build_model(config_i, observable, k_model, scaling, conditions))
-        runs.append(_Run(out, config_i, jax.random.key_data(k_train), rows))
-    encoder = models[0]  # every run's scaling is the same (fitted to the same data)
-
-    def trajectories(epoch: int):
-        return place(jnp.asarray(encoder.encode(data.trajectories(epoch))))
-
+        runs.append(Run(out, config_i, jax.random.key_data(k_train), rows))
+    encoder = models[0]
     # free rollouts for model selection: held-back trajectories, else the training ones
     # (for images: the untransformed sequence)
     scored = jnp.asarray(encoder.encode(base if held is None else held))
     if training.hold_final:
         # a final frame that must hold: score the rollout to twice the horizon against it
         scored = jnp.concatenate([scored] + [scored[:, -1:]] * (scored.shape[1] - 1), axis=1)
-    scored = place(scored)
     score_fn = eqx.filter_jit(rollout_score)  # compiled once, for row 0 and every validation
     score_all = lanes.map(rollout_score, (BATCHED, None, None, None), jit=True)
     if not lanes.stacked:
         score_all = score_fn  # the same compiled function as row 0's
-    optimizer = make_optimizer(training)
-    y_device = jnp.asarray(encoder.encode(first))
+    session = _Session(
+        training,
+        lanes,
+        runs,
+        data,
+        base,
+        held,
+        encoder,
+        parallel,
+        scored,
+        score_fn,
+        score_all,
+        make_optimizer(training),
+        save_run if is_primary() else no_save,
+        log,
+    )
+    session.scored = session.place(scored)
+    return session, models, first
+
+
+def _start(session: _Session, models: list[NCA], first: np.ndarray, resume: bool) -> Snapshot:
+    """The runs' state at their first epoch: fresh (the run folders started, metrics row 0
+    measured), or read back from their checkpoints."""
+    training, runs, primary = session.training, session.runs, is_primary()
+    y_device = jnp.asarray(session.encoder.encode(first))
+    optimizer = session.optimizer
     devices = [
-        _Device(
+        Device(
             model,
             optimizer.init(eqx.filter(model, eqx.is_inexact_array)),
             initial_states(model, y_device),
         )
         for model in models
     ]
-    states = [_State(best_model=model) for model in models]
+    states = [RunState(best_model=model) for model in models]
     if resume:  # read every checkpoint before writing anything
-        for i, (run, device, model) in enumerate(zip(runs, devices, models, strict=True)):
-            header = read_header(run.out / CHECKPOINT_FILE, kind="training_state")
-            if training.epochs < header["epoch"]:
-                raise ValueError(
-                    f"{run.out} is already at epoch {header['epoch']}: --epochs "
-                    f"{training.epochs} would not continue it (give at least {header['epoch']})"
-                )
-            *device_tree, best_model, run.key_data = load_tree(
-                run.out / CHECKPOINT_FILE, (*device, model, run.key_data)
-            )
-            devices[i] = _Device(*device_tree)
-            run.elapsed_at_start = header["elapsed"]
-            states[i] = _State(
-                best_model,
-                epoch=header["epoch"],
-                best_epoch=header["best_epoch"],
-                # non-finite values are stored as null; the last two are absent from
-                # checkpoints written before they were tracked
-                best_loss=header_float(header, "best_loss"),
-                lowest_loss=header_float(header, "lowest_loss"),
-                previous_score=header_float(header, "previous_score"),
-                elapsed=header["elapsed"],
-            )
+        for i, (run, model) in enumerate(zip(runs, models, strict=True)):
+            devices[i], states[i] = read_checkpoint(run, devices[i], model, training)
         if len({state.epoch for state in states}) > 1:
             at = ", ".join(f"{r.out} at {s.epoch}" for r, s in zip(runs, states, strict=True))
             raise ValueError(f"runs resumed together must be at the same epoch: {at}")
@@ -517,211 +401,256 @@ def _train_runs(
             run.metrics = [row for row in run.metrics if row["epoch"] <= state.epoch]
             if primary:
                 write_text(run.out / CONFIG_FILE, run.config.to_toml())  # the new epochs
-            log(f"resuming {run.out} at epoch {state.epoch} of {training.epochs}")
+            session.log(f"resuming {run.out} at epoch {state.epoch} of {training.epochs}")
         else:
             if primary:
                 start_fresh(run.out)
-                save_array(run.out / DATA_FILE, base)
-                if held is not None:
-                    save_array(run.out / VALIDATION_FILE, held)
+                save_array(run.out / DATA_FILE, session.base)
+                if session.held is not None:
+                    save_array(run.out / VALIDATION_FILE, session.held)
                 write_text(run.out / CONFIG_FILE, run.config.to_toml())
-            run.metrics = [_untrained_row(model, y_device, scored, training, score_fn)]
+            row = untrained_row(model, y_device, session.scored, training, session.score_fn)
+            run.metrics = [row]
         # files a killed process was writing (atomically) when it died
         for stale in clean_temporaries(run.out) if primary else []:
-            log(f"removed {stale.name}, left by an interrupted write")
+            session.log(f"removed {stale.name}, left by an interrupted write")
         # After a resume model.eqx is rewritten from the checkpoint at the first save, so
         # that the two files always describe the same run.
         run.saved_best = None if resume else state.best_epoch
+    return Snapshot(states[0].epoch, session.lanes.stack(devices), tuple(states))
 
-    snapshot = _Snapshot(states[0].epoch, lanes.stack(devices), tuple(states))
-    draw = data.draw(max(snapshot.epoch, 1))
-    y_device = trajectories(max(snapshot.epoch, 1))
+
+def _epoch_functions(session: _Session) -> _EpochFunctions:
+    lanes, parallel = session.lanes, session.parallel
     step = lanes.map(
-        make_epoch(training, optimizer, data.augment_noise, parallel),
+        make_epoch(session.training, session.optimizer, session.data.augment_noise, parallel),
         (BATCHED, BATCHED, BATCHED, None, BATCHED, BATCHED),
         jit=True,
     )
     fold_in = lanes.map(jax.random.fold_in, (BATCHED, None))  # eager: the epoch varies
     restarted = lanes.map(initial_states, (BATCHED, None), jit=True)
     redraw = lanes.map(_redrawn, (BATCHED, None, None, BATCHED), jit=True)
+    score_all = session.score_all
     if parallel is not None:  # the arrays of every call on all the devices, replicated
         step, restarted, redraw, score_all = map(
             parallel.wrap, (step, restarted, redraw, score_all)
         )
-    schedule = learning_rate_schedule(training)  # of the optimiser's update count
-    base_key = jax.random.wrap_key_data(lanes.stack([run.key_data for run in runs]))
-    bar = Progress(training.epochs, snapshot.epoch, progress, log, runs=lanes.count)
-    run_start = time.perf_counter()
+    return _EpochFunctions(step, fold_in, restarted, redraw, score_all)
 
-    if training.tensorboard and primary:
-        from .tensorboard import TensorBoardWriter
 
-        for run in runs:
-            run.board = TensorBoardWriter(
-                run.out,
-                base[0],
-                training.steps_between_frames,
-                reinitialised=training.reinitialised_batches > 0,
-                start=snapshot.epoch + 1 if resume else 0,
+def _open_boards(session: _Session, snapshot: Snapshot, resume: bool) -> None:
+    """A TensorBoard writer per run (``training.tensorboard``; process 0 only), with row 0."""
+    if not (session.training.tensorboard and is_primary()):
+        return
+    from .tensorboard import TensorBoardWriter
+
+    for i, run in enumerate(session.runs):
+        run.board = TensorBoardWriter(
+            run.out,
+            session.base[0],
+            session.training.steps_between_frames,
+            reinitialised=session.training.reinitialised_batches > 0,
+            start=snapshot.epoch + 1 if resume else 0,
+        )
+        if not resume:
+            run.board.scalars(0, run.metrics[0])
+            run.board.image(0, session.lanes.lane(snapshot.device.model, i))
+
+
+class _Clock(NamedTuple):
+    """The loop's per-run inputs that are not part of the snapshot."""
+
+    base_key: jax.Array
+    schedule: Callable
+    start: float
+
+
+def _epoch(
+    session: _Session,
+    functions: _EpochFunctions,
+    snapshot: Snapshot,
+    starts: jax.Array,
+    y_device: jax.Array,
+    clock: _Clock,
+    raise_diverged: bool,
+) -> tuple[Snapshot, list[float]]:
+    """Advance every run one epoch from ``starts``: the update, the free rollouts that
+    score it, then each run's metrics row and model selection. Returns the new snapshot
+    (the caller rebinds it at once) and the epoch's losses."""
+    training, lanes = session.training, session.lanes
+    epoch, device = snapshot.epoch + 1, snapshot.device
+    epoch_key = functions.fold_in(clock.base_key, epoch)
+    if training.restart_every and epoch > 1 and (epoch - 1) % training.restart_every == 0:
+        starts = functions.redraw(
+            device.model, y_device, training.restart_hidden_noise, functions.fold_in(epoch_key, 1)
+        )
+    lowest = lanes.stack([jnp.asarray(state.lowest_loss, jnp.float32) for state in snapshot.runs])
+    result = functions.step(device.model, device.opt_state, starts, y_device, epoch_key, lowest)
+    losses = lanes.floats(result.loss)
+    values = _EpochValues(
+        losses,
+        lanes.floats(result.reinitialised_loss),
+        lanes.floats(result.gradient_norm),
+        lanes.floats(result.propagated),
+        time.perf_counter() - clock.start,
+    )
+    finite = [
+        all(map(math.isfinite, v))
+        for v in zip(values.loss, values.reinitialised_loss, values.gradient_norm, strict=True)
+    ]
+    # on the grid of validate_every (so that an extended, resumed run scores the same
+    # epochs as an uninterrupted one), and at the end if nothing was chosen yet
+    validate = [
+        training.select_by == "rollout"
+        and ok
+        and state.diverged is None
+        and (
+            epoch % training.validate_every == 0
+            or (epoch == training.epochs and state.best_epoch == 0)
+        )
+        for ok, state in zip(finite, snapshot.runs, strict=True)
+    ]
+    scores = [math.nan] * lanes.count
+    if any(validate):
+        # the models after this epoch's updates, from the trajectories' first frames
+        scores = lanes.floats(
+            functions.score_all(
+                result.model, session.scored, training.steps_between_frames, training.loss
             )
-    try:
-        for i, run in enumerate(runs):
-            if run.board is not None and not resume:
-                run.board.scalars(0, run.metrics[0])
-                run.board.image(0, lanes.lane(snapshot.device.model, i))
-        while snapshot.epoch < training.epochs and any(s.diverged is None for s in snapshot.runs):
-            epoch = snapshot.epoch + 1
-            device = snapshot.device
-            starts = device.states
-            if data.draw(epoch) != draw:
-                # new random copies of the data: every trajectory restarts from them
-                draw = data.draw(epoch)
-                y_device = trajectories(epoch)
-                starts = restarted(device.model, y_device)
-            epoch_key = fold_in(base_key, epoch)
-            if training.restart_every and epoch > 1 and (epoch - 1) % training.restart_every == 0:
-                starts = redraw(
-                    device.model, y_device, training.restart_hidden_noise, fold_in(epoch_key, 1)
-                )
-            lowest = lanes.stack(
-                [jnp.asarray(state.lowest_loss, jnp.float32) for state in snapshot.runs]
+        )
+    updated = []
+    for i, (run, state) in enumerate(zip(session.runs, snapshot.runs, strict=True)):
+        if state.diverged is not None:
+            updated.append(state)
+        elif not finite[i]:
+            updated.append(
+                _stop(session, run, state, lanes.lane(device, i), epoch, values, i, raise_diverged)
             )
-            result = step(device.model, device.opt_state, starts, y_device, epoch_key, lowest)
-            losses = lanes.floats(result.loss)
-            reinitialised_losses = lanes.floats(result.reinitialised_loss)
-            gradient_norms = lanes.floats(result.gradient_norm)
-            propagated = lanes.floats(result.propagated)
-            elapsed = time.perf_counter() - run_start
-            finite = [
-                all(map(math.isfinite, values))
-                for values in zip(losses, reinitialised_losses, gradient_norms, strict=True)
-            ]
-            # on the grid of validate_every (so that an extended, resumed run scores the
-            # same epochs as an uninterrupted one), and at the end if nothing was chosen yet
-            validate = [
-                training.select_by == "rollout"
-                and ok
-                and state.diverged is None
-                and (
-                    epoch % training.validate_every == 0
-                    or (epoch == training.epochs and state.best_epoch == 0)
-                )
-                for ok, state in zip(finite, snapshot.runs, strict=True)
-            ]
-            scores = [math.nan] * lanes.count
-            if any(validate):
-                # the models after this epoch's updates, from the trajectories' first frames
-                scores = lanes.floats(
-                    score_all(result.model, scored, training.steps_between_frames, training.loss)
-                )
-            updated = []
-            for i, (run, state) in enumerate(zip(runs, snapshot.runs, strict=True)):
-                if state.diverged is not None:
-                    updated.append(state)
-                    continue
-                if not finite[i]:
-                    last = lanes.lane(device, i)
-                    save(run, state, last, training)  # the last finite state, the chosen model
-                    message = (
-                        f"training stopped at epoch {epoch}: the loss became {losses[i]} "
-                        f"(gradient norm {gradient_norms[i]}). The chosen model (epoch "
-                        f"{state.best_epoch}) is kept in {run.out / MODEL_FILE}; try a lower "
-                        "training.learning_rate"
-                    )
-                    if raise_diverged:
-                        raise TrainingDiverged(message)
-                    log(f"seed {run.config.training.seed}: {message}")
-                    updated.append(
-                        dataclasses.replace(state, diverged=message, final_model=last.model)
-                    )
-                    continue
-                rollout_loss = scores[i] if validate[i] else math.nan
-                run.metrics.append(
-                    {
-                        "epoch": epoch,
-                        "loss": losses[i],
-                        "reinitialised_loss": reinitialised_losses[i],
-                        "rollout_loss": rollout_loss,
-                        "gradient_norm": gradient_norms[i],
-                        # at the epoch's first update
-                        "learning_rate": float(schedule((epoch - 1) * training.updates_per_epoch)),
-                        "propagated": int(bool(propagated[i])),
-                        "elapsed_seconds": run.elapsed_at_start + elapsed,
-                    }
-                )
-                if run.board is not None:
-                    run.board.scalars(epoch, run.metrics[-1])
-                if training.select_by == "rollout":
-                    # scored after the update: the candidate is the updated model
-                    candidates, score = result.model, rollout_loss
-                else:
-                    # measured with the parameters before this epoch's update
-                    candidates = device.model
-                    score = losses[i] if training.select_by == "loss" else reinitialised_losses[i]
-                best = (
-                    dict(best_model=lanes.lane(candidates, i), best_loss=score, best_epoch=epoch)
-                    if _is_better(score, state, training, epoch)
-                    else {}
-                )
-                if not math.isnan(score):
-                    best["previous_score"] = score
-                updated.append(
-                    dataclasses.replace(
-                        state,
-                        epoch=epoch,
-                        elapsed=run.elapsed_at_start + elapsed,
-                        lowest_loss=min(state.lowest_loss, losses[i]),
-                        **best,
-                    )
-                )
-            # one rebinding, so an interrupt never sees a half-updated state
-            snapshot = _Snapshot(
-                epoch, _Device(result.model, result.opt_state, result.states), tuple(updated)
-            )
-            active = [i for i, state in enumerate(snapshot.runs) if state.diverged is None]
-            if active:
-                bar.update(
-                    epoch,
-                    min(losses[i] for i in active),
-                    min(snapshot.runs[i].best_loss for i in active),
-                    snapshot.runs[active[0]].elapsed,
-                    run_start,
-                )
-            for i in active:
-                run = runs[i]
-                if run.board is not None and (
-                    epoch % training.tensorboard_every == 0 or epoch == training.epochs
-                ):
-                    run.board.image(epoch, lanes.lane(snapshot.device.model, i))
-                if epoch % training.checkpoint_every == 0 or epoch == training.epochs:
-                    save(run, snapshot.runs[i], lanes.lane(snapshot.device, i), training)
-    except KeyboardInterrupt:
-        bar.close()
-        for i, (run, state) in enumerate(zip(runs, snapshot.runs, strict=True)):
-            # a run that replaces another before its first checkpoint gives the other back
-            if state.diverged is None and not replacing(run.out):
-                save(run, state, lanes.lane(snapshot.device, i), training)
-        if any(replacing(run.out) for run in runs):
-            log(f"interrupted at epoch {snapshot.epoch}, before the new run's first checkpoint")
         else:
-            saved = "the checkpoint is" if lanes.count == 1 else "the checkpoints are"
-            log(f"interrupted at epoch {snapshot.epoch}; {saved} saved (train with resume=True)")
-        raise
-    finally:
-        bar.close()
-        for run in runs:
+            rollout_loss = scores[i] if validate[i] else math.nan
+            row = _row(epoch, values, i, rollout_loss, run, clock.schedule, training)
+            run.metrics.append(row)
             if run.board is not None:
-                run.board.close()
+                run.board.scalars(epoch, row)
+            if training.select_by == "rollout":
+                # scored after the update: the candidate is the updated model
+                candidates, score = result.model, rollout_loss
+            else:
+                # measured with the parameters before this epoch's update
+                candidates = device.model
+                score = row["loss"] if training.select_by == "loss" else row["reinitialised_loss"]
+            best = (
+                dict(best_model=lanes.lane(candidates, i), best_loss=score, best_epoch=epoch)
+                if is_better(score, state, training, epoch)
+                else {}
+            )
+            if not math.isnan(score):
+                best["previous_score"] = score
+            updated.append(
+                dataclasses.replace(
+                    state,
+                    epoch=epoch,
+                    elapsed=run.elapsed_at_start + values.elapsed,
+                    lowest_loss=min(state.lowest_loss, losses[i]),
+                    **best,
+                )
+            )
+    new = Device(result.model, result.opt_state, result.states)
+    return Snapshot(epoch, new, tuple(updated)), losses
+
+
+class _EpochValues(NamedTuple):
+    """An epoch's numbers for every run (lists over the runs), and the seconds since start."""
+
+    loss: list[float]
+    reinitialised_loss: list[float]
+    gradient_norm: list[float]
+    propagated: list[float]
+    elapsed: float
+
+
+def _row(epoch, values: _EpochValues, i: int, rollout_loss, run: Run, schedule, training):
+    """Run ``i``'s metrics row of ``epoch``."""
+    return {
+        "epoch": epoch,
+        "loss": values.loss[i],
+        "reinitialised_loss": values.reinitialised_loss[i],
+        "rollout_loss": rollout_loss,
+        "gradient_norm": values.gradient_norm[i],
+        # at the epoch's first update
+        "learning_rate": float(schedule((epoch - 1) * training.updates_per_epoch)),
+        "propagated": int(bool(values.propagated[i])),
+        "elapsed_seconds": run.elapsed_at_start + values.elapsed,
+    }
+
+
+def _stop(session, run, state, last, epoch, values, i, raise_diverged) -> RunState:
+    """A run whose loss became non-finite: save its last finite state (with the chosen
+    model), then raise ``TrainingDiverged`` or log and stop it while the others go on."""
+    session.save(run, state, last, session.training)
+    message = (
+        f"training stopped at epoch {epoch}: the loss became {values.loss[i]} "
+        f"(gradient norm {values.gradient_norm[i]}). The chosen model (epoch "
+        f"{state.best_epoch}) is kept in {run.out / MODEL_FILE}; try a lower "
+        "training.learning_rate"
+    )
+    if raise_diverged:
+        raise TrainingDiverged(message)
+    session.log(f"seed {run.config.training.seed}: {message}")
+    return dataclasses.replace(state, diverged=message, final_model=last.model)
+
+
+def _after_epoch(session: _Session, snapshot: Snapshot, losses, bar, start: float) -> None:
+    """Report progress; write TensorBoard images and checkpoints on their epochs."""
+    training, lanes, epoch = session.training, session.lanes, snapshot.epoch
+    active = [i for i, state in enumerate(snapshot.runs) if state.diverged is None]
+    if active:
+        bar.update(
+            epoch,
+            min(losses[i] for i in active),
+            min(snapshot.runs[i].best_loss for i in active),
+            snapshot.runs[active[0]].elapsed,
+            start,
+        )
+    for i in active:
+        run = session.runs[i]
+        if run.board is not None and (
+            epoch % training.tensorboard_every == 0 or epoch == training.epochs
+        ):
+            run.board.image(epoch, lanes.lane(snapshot.device.model, i))
+        if epoch % training.checkpoint_every == 0 or epoch == training.epochs:
+            session.save(run, snapshot.runs[i], lanes.lane(snapshot.device, i), training)
+
+
+def _interrupted(session: _Session, snapshot: Snapshot) -> None:
+    """Ctrl-C: checkpoint every run where it stands (a run still replacing another gives
+    the other back instead) and say how to go on."""
+    for i, (run, state) in enumerate(zip(session.runs, snapshot.runs, strict=True)):
+        if state.diverged is None and not replacing(run.out):
+            session.save(run, state, session.lanes.lane(snapshot.device, i), session.training)
+    if any(replacing(run.out) for run in session.runs):
+        session.log(f"interrupted at epoch {snapshot.epoch}, before the new run's first checkpoint")
+    else:
+        saved = "the checkpoint is" if session.lanes.count == 1 else "the checkpoints are"
+        session.log(
+            f"interrupted at epoch {snapshot.epoch}; {saved} saved (train with resume=True)"
+        )
+
+
+def _results(session: _Session, snapshot: Snapshot) -> list[TrainResult]:
+    """Save what the last epoch did not, warn when nothing qualified, and return each run's
+    result."""
+    training, lanes = session.training, session.lanes
     results = []
-    for i, (run, state) in enumerate(zip(runs, snapshot.runs, strict=True)):
+    for i, (run, state) in enumerate(zip(session.runs, snapshot.runs, strict=True)):
         final_model = state.final_model
         if final_model is None:
             final_model = lanes.lane(snapshot.device.model, i)
         if state.diverged is None:
             if training.epochs == 0 or not (run.out / MODEL_FILE).exists() or replacing(run.out):
-                save(run, state, lanes.lane(snapshot.device, i), training)
+                session.save(run, state, lanes.lane(snapshot.device, i), training)
             if state.best_epoch == 0 and state.epoch > 0:
-                log(
+                session.log(
                     f"warning: no epoch qualified as the chosen model, so {run.out / MODEL_FILE} "
                     f"holds the untrained model; train longer or use {run.out / FINAL_FILE}"
                 )
@@ -736,11 +665,60 @@ def _train_runs(
                 final_model=final_model,
                 selected_by=training.select_by,
                 config=run.config,
-                data=base,
+                data=session.base,
                 diverged=state.diverged,
             )
         )
     return results
+
+
+def _train_runs(
+    configs: Sequence[Config],
+    outs: Sequence[Path],
+    *,
+    resume: bool = False,
+    overwrite: bool = False,
+    progress: bool | None = None,
+    log: Callable[[str], None] = print,
+    raise_diverged: bool = False,
+) -> list[TrainResult]:
+    """The body of ``train_runs`` (which restores an overwritten run on failure): set up,
+    start or resume, the epochs, then the results."""
+    if not is_primary():  # in a distributed run only process 0 writes and reports
+        log, progress = (lambda _: None), False
+    session, models, first = _set_up(configs, outs, resume, overwrite, log)
+    training, lanes = session.training, session.lanes
+    snapshot = _start(session, models, first, resume)
+    draw = session.data.draw(max(snapshot.epoch, 1))
+    y_device = session.trajectories(max(snapshot.epoch, 1))
+    functions = _epoch_functions(session)
+    base_key = jax.random.wrap_key_data(lanes.stack([run.key_data for run in session.runs]))
+    bar = Progress(training.epochs, snapshot.epoch, progress, log, runs=lanes.count)
+    clock = _Clock(base_key, learning_rate_schedule(training), time.perf_counter())
+    _open_boards(session, snapshot, resume)
+    try:
+        while snapshot.epoch < training.epochs and any(s.diverged is None for s in snapshot.runs):
+            starts = snapshot.device.states
+            if session.data.draw(snapshot.epoch + 1) != draw:
+                # new random copies of the data: every trajectory restarts from them
+                draw = session.data.draw(snapshot.epoch + 1)
+                y_device = session.trajectories(snapshot.epoch + 1)
+                starts = functions.restarted(snapshot.device.model, y_device)
+            # one rebinding, so an interrupt never sees a half-updated state
+            snapshot, losses = _epoch(
+                session, functions, snapshot, starts, y_device, clock, raise_diverged
+            )
+            _after_epoch(session, snapshot, losses, bar, clock.start)
+    except KeyboardInterrupt:
+        bar.close()
+        _interrupted(session, snapshot)
+        raise
+    finally:
+        bar.close()
+        for run in session.runs:
+            if run.board is not None:
+                run.board.close()
+    return _results(session, snapshot)
 
 
 def train(
