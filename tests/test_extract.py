@@ -225,7 +225,7 @@ def test_cli_extracts_from_data_and_writes_the_report(gray_scott_data, tmp_path)
         "extract", "--data", data, "--samples", 20_000, "--test-init", tmp_path / "test.npy",
         "--out", tmp_path / "alone",
     )  # fmt: skip
-    assert alone.exit_code == 2 and "--test-init with --data needs a truth" in alone.output
+    assert alone.exit_code == 2 and "test_init with data needs a truth" in alone.output
     assert not (tmp_path / "alone").exists()
 
 
@@ -260,8 +260,8 @@ def test_cli_refuses_an_untrained_model_and_bad_input_writing_nothing(rng, tmp_p
         ),  # fmt: skip
         ((model, "--init", "smooth"), "Gray-Scott initial condition"),
         ((model, "--init", tmp_path / "init.npy", "--tolerance", -1), "tolerance"),
-        ((model, "--init", "smooth", "--rollouts", 0), "--rollouts"),  # not silently 4
-        (("--data", tmp_path / "init.npy"), "--data"),  # a state, not a trajectory
+        ((model, "--init", "smooth", "--rollouts", 0), "rollouts must be"),  # not silently 4
+        (("--data", tmp_path / "init.npy"), "at least 2 frames"),  # a state, not a trajectory
         (("--data", tmp_path / "traj.npy", "--dt", 1e300), "give a smaller dt"),
         (("--data", tmp_path / "traj.npy", "--degree", 500), "would have 504 terms"),
     ]

@@ -7,63 +7,14 @@ from typing import Annotated
 
 import typer
 
-from ..data.gray_scott import GrayScottParams
 from ._app import (
-    UserError,
     app,
     user_errors,
 )
 from ._common import (
     OverwriteOption,
     _check_outputs_in,
-    _key,
-    _load_model,
-    _unconditioned,
 )
-
-
-def _extract_truth(pde: str | None, config):
-    """``(Gray-Scott parameters or None, the config they came from)`` for ``--pde``."""
-    from ..train import load_config
-
-    if pde is None:
-        if config is not None and config.data.source == "gray_scott":
-            return config.data.params(), config
-        return None, config
-    if pde == "none":
-        return None, config
-    if pde == "gray-scott":
-        return GrayScottParams(), config
-    if not pde.lower().endswith(".toml"):
-        raise UserError(f"--pde must be gray-scott, none or a config .toml, got {pde!r}")
-    loaded = load_config(Path(pde))
-    if loaded.data.source != "gray_scott":
-        raise UserError(f"--pde {pde}: its [data] is {loaded.data.source!r}, not Gray-Scott")
-    return loaded.data.params(), loaded
-
-
-def _extract_states(spec: str, what: str, channels: int, size: tuple, key, batch, drawn: str):
-    """``(states (R, H, W, C), description)``: a .npy file's states, or ``batch`` (or one)
-    of a Gray-Scott family's, drawn with ``key`` (``drawn`` says how, for the report)."""
-    import numpy as np
-
-    from ..data.initial_conditions import INITIAL_CONDITIONS, initial_condition
-    from ..data.io import load_states
-
-    if spec.lower().endswith(".npy"):
-        states = load_states(Path(spec), channels=channels, what=what)
-        return (states[None] if states.ndim == 3 else states), spec
-    if spec not in INITIAL_CONDITIONS:
-        raise UserError(
-            f"{what} must be a .npy file or a Gray-Scott initial condition "
-            f"({', '.join(sorted(INITIAL_CONDITIONS))}), got {spec!r}"
-        )
-    if channels != 2:
-        raise UserError(
-            f"{what} {spec} is a Gray-Scott initial condition, but there are {channels} channels"
-        )
-    states = np.asarray(initial_condition(spec, size, key=key, batch=batch))
-    return (states[None] if batch is None else states), f"{spec} ({size[0]}x{size[1]}, {drawn})"
 
 
 def _print_extraction(equation, report, end: float) -> None:
@@ -219,171 +170,37 @@ def extract_command(
     Gray-Scott truth, coefficients.csv; and the equation simulated beside the truth and the
     NCA from an unseen initial condition, simulation.png/.json.
     """
-    import jax
+    from ..analysis.extract_report import FILES
+    from ..analysis.extraction import extract_equation
+    from ..serialization import resolve_model
 
-    from .._validate import choice, count, real
-    from ..analysis.equations import channel_names, gray_scott_equation
-    from ..analysis.extract import DERIVATIVES, Library, extract_from_model, fit_equation
-    from ..analysis.extract_report import FILES, compare, write_report
-    from ..boundaries import BOUNDARIES
-    from ..data.io import load_trajectory
-
-    if (model_path is None) == (data is None):
-        raise UserError("give a MODEL or --data TRAJ.npy (exactly one)")
-    if data is not None:
-        for name, value in (
-            ("--init", init),
-            ("--rollouts", rollouts),
-            ("--steps", steps),
-            ("--burn-in", burn_in),
-        ):
-            if value is not None:
-                raise UserError(f"{name} applies to a model's rollouts, not to --data")
-    elif derivative is not None or boundary is not None:
-        raise UserError("--derivative and --boundary apply to --data (a model has its own)")
-    derivative = choice(derivative or "forward", "--derivative", DERIVATIVES)
-    boundary = choice(boundary or "periodic", "--boundary", BOUNDARIES)
-    if dt is not None and real(dt, "--dt", 0.0) == 0:
-        raise UserError("--dt must be > 0")
-    count(samples, "--samples", 10)
-    real(tolerance, "--tolerance", 0.0)
-    key = _key(seed)
     inputs: dict[str, Path | None] = {"--data": data}
     for name, spec in (("--init", init), ("--test-init", test_init), ("--pde", pde)):
         if spec is not None and spec.lower().endswith((".npy", ".toml")):
             inputs[name] = Path(spec)
-    config = None
     if model_path is not None:
-        from ..analysis.inputs import run_config
-        from ..serialization import resolve_model
-
         inputs["MODEL"] = resolve_model(model_path)
-        config = run_config(model_path)
     _check_outputs_in(out, FILES, "--out", inputs, overwrite)
-    params, config = _extract_truth(pde, config)
-    gray = params is not None
-    gray_config = config is not None and config.data.source == "gray_scott"
-    size = (config.data.size,) * 2 if gray_config else (64, 64)
-    operators = [t.strip() for t in terms.split(",") if t.strip()]
-    if model_path is not None:
-        model = _unconditioned(_load_model(model_path), "extract")
-        names = channel_names(model.observable_channels, gray)
-        if init is None and not gray_config:
-            raise UserError("give --init (a .npy of initial states): no Gray-Scott training config")
-        family = init or config.data.families[0]
-        initial, described = _extract_states(
-            family,
-            "--init",
-            model.observable_channels,
-            size,
-            jax.random.fold_in(key, 2),
-            count(4 if rollouts is None else rollouts, "--rollouts", 1),
-            f"key fold_in(key({seed}), 2)",
-        )
-        horizon = config.horizon() if config is not None else None
-        rollout_steps = count(steps if steps is not None else horizon or 1024, "--steps", 1)
-        if burn_in is None:  # the hidden channels start at zero: skip one frame interval t
-            t = config.training.steps_between_frames if config is not None else 0
-            burn_in = t if t < rollout_steps else 0
-        burn = count(burn_in, "--burn-in", 0)
-        time_step = 1.0 if dt is None else dt
-        if dt is None and gray_config:  # one NCA step: every / t PDE steps of the data
-            t = config.training.steps_between_frames
-            time_step = (config.data.every or t) / t * config.data.dt
-    if data is not None:
-        trajectories = load_trajectory(data, what="--data")
-        names = channel_names(trajectories.shape[-1], gray)
-        size = trajectories.shape[-3:-1]
-        time_step = 1.0 if dt is None else dt
-    derivatives = {"lap", "dx", "dy", "none"}
-    others = [op for op in operators if op not in derivatives]
-    if others and len(others) < len(operators):  # derivatives mixed with something else
-        raise UserError(
-            f"--terms: {others[0]!r} is not a derivative (lap, dx, dy or none); give "
-            "derivatives, or the whole library as a list of terms (e.g. '1,A,lap(A)')"
-        )
-    if operators and set(operators) <= derivatives:
-        wanted = [op for op in operators if op != "none"]
-        library = Library.build(names, 3 if degree is None else degree, wanted)
-    else:
-        if degree is not None:
-            raise UserError("give --degree or a list of --terms, not both")
-        library = Library.build(names, terms=operators)
-    typer.echo(f"library: {len(library.terms)} terms: {', '.join(library.terms)}")
-    if model_path is not None:
-        typer.echo(f"rolling out {len(initial)} x {rollout_steps} steps from {described}")
-        equation = extract_from_model(
-            model,
-            initial,
-            rollout_steps,
-            library,
-            dt=time_step,
-            burn_in=burn,
-            samples=samples,
-            tolerance=tolerance,
-            key=jax.random.fold_in(key, 1),
-        )
-        source = {
-            "model": str(model_path),
-            "rollouts": len(initial),
-            "steps": rollout_steps,
-            "burn_in": burn,
-            "initial_conditions": described,
-            "seed": seed,
-        }
-    else:
-        equation = fit_equation(
-            trajectories,
-            library,
-            dt=time_step,
-            boundary=boundary,
-            derivative=derivative,
-            samples=samples,
-            tolerance=tolerance,
-            what=f"--data {data}",
-            key=jax.random.fold_in(key, 1),
-        )
-        source = {
-            "data": str(data),
-            "trajectories": trajectories.shape[0],
-            "frames": trajectories.shape[1],
-        }
-    equation = {**equation, "source": source}
-    channels = len(names)
-    truth_frames = None
-    if test_init is not None and model_path is None and not gray:
-        raise UserError(
-            "--test-init with --data needs a truth to compare with: give --pde gray-scott or "
-            "a Gray-Scott config (or leave --test-init out to use the data's first trajectory)"
-        )
-    if test_init is not None or gray:
-        tests, test_described = _extract_states(
-            test_init or "high_frequency", "--test-init", channels, size, key, None, f"seed {seed}"
-        )
-        test_initial = tests[0]
-    elif model_path is not None:
-        test_initial, test_described = initial[0], f"{described}, the first (fitted)"
-    else:
-        test_initial, truth_frames = trajectories[0, 0], trajectories[0]
-        test_described = f"frame 0 of {data} (fitted)"
-    if test_steps is None:
-        test_steps = rollout_steps if model_path is not None else trajectories.shape[1] - 1
-    comparison = compare(
-        equation,
-        test_initial,
-        count(test_steps, "--test-steps", 1),
-        description=test_described,
-        model=model if model_path is not None else None,
-        pde=params,
-        truth=truth_frames,
-        key=jax.random.fold_in(key, 3),
+    result = extract_equation(
+        model_path,
+        data=data,
+        out=out,
+        dt=dt,
+        pde=pde,
+        init=init,
+        rollouts=rollouts,
+        steps=steps,
+        burn_in=burn_in,
+        degree=degree,
+        terms=terms,
+        derivative=derivative,
+        boundary=boundary,
+        samples=samples,
+        tolerance=tolerance,
+        test_init=test_init,
+        test_steps=test_steps,
+        seed=seed,
+        log=typer.echo,
     )
-    report = write_report(
-        out,
-        equation,
-        truth=gray_scott_equation(params) if gray else None,
-        comparison=comparison,
-        title=f"equation extracted from {model_path or data}, run from {test_described}",
-    )
-    _print_extraction(equation, report, comparison.times[-1])
-    typer.echo("wrote " + ", ".join(str(path) for path in report["files"]))
+    _print_extraction(result.equation, result.report, result.comparison.times[-1])
+    typer.echo("wrote " + ", ".join(str(path) for path in result.report["files"]))
