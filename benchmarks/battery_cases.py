@@ -248,7 +248,7 @@ ROLLOUT = [
     E(
         "rollout a condition field of the wrong size",
         "rollout cond.eqx --init init.npy --out o.npy --condition alpha=init2.npy",
-        "shape",
+        "(H, W)",
     ),
     E(
         "rollout gray_scott_paper from a 1-channel init",
