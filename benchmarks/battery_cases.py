@@ -74,7 +74,7 @@ ISSUE = [
         "rollout cond.eqx --init init.npy --out o.npy --condition alpha=3e38",
         "finite",
     ),
-    E("i13 import --z -1", "import z.tif --z -1 --out o.npy", "--z"),
+    E("i13 import --z -1", "import z.tif --z -1 --out o.npy", "Z slices"),
     E("i14 extract --rollouts 0", f"{XM} --rollouts 0", "rollouts"),
     E(
         "i15 sweep refused for memory leaves no sweep.json",
@@ -331,7 +331,7 @@ IMPORT = [
     E("import a file that is not an array", "import garbage.npy --out o.npy", "garbage.npy"),
     E("import an empty array", "import empty.npy --out o.npy", "empty.npy"),
     E("import an HDF5 path that does not exist", "import d.h5:/nope --out o.npy", "nope"),
-    E("import --z 99", "import z.tif --z 99 --out o.npy", "--z"),
+    E("import --z 99", "import z.tif --z 99 --out o.npy", "Z slices"),
     E("import --channels beyond the data", "import traj.npy --channels 5 --out o.npy", "channel"),
     E("import --every 0", "import traj.npy --every 0 --out o.npy", "every"),
     E("import --frames backwards", "import traj.npy --frames 4:1 --out o.npy", "frame"),

@@ -135,7 +135,7 @@ def condition_fields(
     if missing:
         raise ValueError(
             f"missing a value for condition {missing[0]!r}: give every one of "
-            f"{', '.join(names)} (e.g. --condition {missing[0]}=0.06)"
+            f"{', '.join(names)} (e.g. {missing[0]}=0.06)"
         )
     channels = []
     for name in names:
@@ -159,15 +159,15 @@ def parse_condition(text: str) -> tuple[str, float | np.ndarray]:
     name, sep, value = text.partition("=")
     name, value = name.strip(), value.strip()
     if not sep or not name.isidentifier() or not value:
-        raise ValueError(f"--condition must be NAME=VALUE or NAME=FIELD.npy, got {text!r}")
+        raise ValueError(f"a condition must be NAME=VALUE or NAME=FIELD.npy, got {text!r}")
     if value.lower().endswith(".npy"):
         return name, load_field(value, name)
     try:
         number = float(value)
     except ValueError:
-        raise ValueError(f"--condition {name}={value}: not a number or a .npy field file") from None
+        raise ValueError(f"condition {name}={value}: not a number or a .npy field file") from None
     if not math.isfinite(number):
-        raise ValueError(f"--condition {name}={value}: must be finite")
+        raise ValueError(f"condition {name}={value}: must be finite")
     return name, number
 
 

@@ -58,12 +58,12 @@ def unseen_trajectory(steps: int, every: int) -> np.ndarray:
 
 def _clear(out: Path, overwrite: bool) -> None:
     if out.exists() and not out.is_dir():
-        raise ValueError(f"--out {out} exists and is not a folder")
+        raise ValueError(f"out_dir {out} exists and is not a folder")
     existing = [name for name in DEMO_FILES if (out / name).exists()]
     if existing and not overwrite:
         raise ValueError(
-            f"{out} already holds a demo run ({existing[0]}); pass --overwrite to replace it "
-            f"or --out to write elsewhere"
+            f"{out} already holds a demo run ({existing[0]}); pass overwrite=True to replace "
+            f"it, or another out_dir"
         )
     for name in existing:
         (out / name).unlink()
@@ -88,7 +88,7 @@ def run_demo(
     """
     out = Path(out_dir)
     if epochs is not None and epochs < 1:
-        raise ValueError(f"--epochs must be at least 1 for the demo, got {epochs}")
+        raise ValueError(f"epochs must be at least 1 for the demo, got {epochs}")
     _clear(out, overwrite)
     config = load_config(DEMO_CONFIG)
     if epochs is not None:

@@ -43,6 +43,18 @@ def _fail(message: str, code: int = 2):
     raise typer.Exit(code)
 
 
+FLAGS = {"resume=True": "--resume", "overwrite=True": "--overwrite"}
+"""The library's words for a switch a command has as a flag: its message names the flag."""
+
+
+def as_flags(message: str) -> str:
+    """A library message in a command's words: ``overwrite=True`` becomes ``--overwrite``
+    (the library speaks in parameter names; other names read the same as their options)."""
+    for words, flag in FLAGS.items():
+        message = message.replace(words, flag)
+    return message
+
+
 def user_errors(command):
     """Turn ``ValueError`` (bad arguments, bad files) into one line on stderr and exit code 2."""
 
@@ -51,7 +63,7 @@ def user_errors(command):
         try:
             return command(*args, **kwargs)
         except ValueError as error:
-            _fail(str(error).splitlines()[0] if str(error) else type(error).__name__)
+            _fail(as_flags(str(error).splitlines()[0]) if str(error) else type(error).__name__)
         except OSError as error:  # unwritable or unreadable paths
             where = f": {error.filename}" if error.filename else ""
             _fail(f"{error.strerror or error}{where}")

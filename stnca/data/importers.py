@@ -180,7 +180,7 @@ def read_sources(specs: Sequence[str | Path], selection: Selection = Selection()
         trajectories = trajectories[slice(*selection.trajectories)]
         if not len(trajectories):
             raise ValueError(
-                f"--trajectories {selection.trajectories} keeps none of the "
+                f"trajectories {selection.trajectories} keeps none of the "
                 f"{sum(len(p.trajectories) for p in parts)} trajectories of the sources"
             )
     combined = dataclasses.replace(
@@ -246,9 +246,7 @@ def _tiff_axes(found: str, path: Path) -> str:
     """tifffile's axes letters as ours: S (samples, e.g. RGB) are channels; a first axis I
     (image sequence) or Q (unknown) of a stack without metadata is time."""
     if "R" in found:
-        raise ValueError(
-            f"{path}: a tiled TIFF (axes {found}, R = tiles); give --axes to place them"
-        )
+        raise ValueError(f"{path}: a tiled TIFF (axes {found}, R = tiles); give axes to place them")
     axes = found
     if "T" not in axes and axes[0] in "IQ":
         axes = "T" + axes[1:]
@@ -298,7 +296,7 @@ def _read_hdf5(path: Path, inside: str | None, selection: Selection) -> Imported
             if tuple(member.shape) != shape:
                 raise ValueError(
                     f"{path}:/{inside}: dataset {field} has shape {member.shape}, "
-                    f"{fields[0]} {shape}; pick fields of one shape with --channels"
+                    f"{fields[0]} {shape}; pick fields of one shape with channels"
                 )
             if not np.issubdtype(member.dtype, np.number):
                 raise ValueError(f"{path}:/{inside}/{field} holds {member.dtype}, not numbers")
@@ -363,7 +361,7 @@ def _read_video(path: Path, selection: Selection) -> Imported:
     if from_end:
         frames = frames[wanted]
     if not frames and selection.frames is not None:
-        raise ValueError(f"{path}: --frames {start}:{stop} keeps none of its frames")
+        raise ValueError(f"{path}: frames {start}:{stop} keeps none of its frames")
     if not frames:
         raise ValueError(f"{path}: no frames decoded (an empty or damaged video?)")
     array = np.stack(frames)
@@ -388,7 +386,7 @@ def _read_folder(path: Path, selection: Selection) -> Imported:
     start, stop = selection.frames or (None, None)
     files = files[slice(start, stop, selection.every)]
     if not files:
-        raise ValueError(f"{path}: --frames {start}:{stop} keeps none of its images")
+        raise ValueError(f"{path}: frames {start}:{stop} keeps none of its images")
     frames: list[np.ndarray] = []
     modes: list[str] = []
     for file in files:
@@ -494,7 +492,7 @@ def natural_key(path: Path) -> list:
 def _default_axes(ndim: int, path: Path, table: dict[int, str]) -> str:
     if ndim not in table:
         raise ValueError(
-            f"{path}: a {ndim}-D array; give its axes (e.g. --axes TYXC) as letters of RTZYXC"
+            f"{path}: a {ndim}-D array; give its axes (e.g. axes TYXC) as letters of RTZYXC"
         )
     return table[ndim]
 
@@ -507,14 +505,14 @@ def _check_axes(axes: str, shape: tuple[int, ...], path: Path) -> str:
     if unknown:
         raise ValueError(
             f"{path}: axes {axes} include {''.join(unknown)}, which stnca cannot place; "
-            "give --axes with letters of RTZYXC (R trajectories, T time, Z depth, C channels)"
+            "give axes with letters of RTZYXC (R trajectories, T time, Z depth, C channels)"
         )
     if len(set(axes)) != len(axes):
         raise ValueError(f"{path}: axes {axes} repeat a letter (merge them first)")
     for needed in "TYX":
         if needed not in axes:
             what = "time" if needed == "T" else "lattice"
-            hint = f"; if its first axis is time, give --axes T{axes[1:]}" if needed == "T" else ""
+            hint = f"; if its first axis is time, give axes T{axes[1:]}" if needed == "T" else ""
             raise ValueError(f"{path}: axes {axes} have no {needed} ({what}) axis{hint}")
     return axes
 
@@ -531,11 +529,11 @@ def _region(axes: str, shape: tuple[int, ...], selection: Selection, path: Path)
             if selection.z is None:
                 raise ValueError(
                     f"{path} is a Z-stack ({size} slices, axes {axes}): choose one slice with "
-                    "--z K (stnca does not merge depth)"
+                    "z = K (stnca does not merge depth)"
                 )
             if not 0 <= selection.z < size:  # no negative index: -1 is not "the last"
                 raise ValueError(
-                    f"{path}: --z {selection.z} is outside its {size} Z slices (0 to {size - 1})"
+                    f"{path}: z = {selection.z} is outside its {size} Z slices (0 to {size - 1})"
                 )
             index.append(selection.z)
         elif axis in "YX" and selection.crop is not None:
@@ -546,7 +544,7 @@ def _region(axes: str, shape: tuple[int, ...], selection: Selection, path: Path)
         else:
             index.append(slice(None))
     if selection.z is not None and "Z" not in axes:
-        raise ValueError(f"{path} has no Z axis (axes {axes}); leave out --z")
+        raise ValueError(f"{path} has no Z axis (axes {axes}); leave out z")
     return tuple(index)
 
 
@@ -646,7 +644,7 @@ def _finish(
     if single and selection.trajectories is not None:
         array = array[slice(*selection.trajectories)]  # it is one trajectory
         if not array.shape[0]:
-            raise ValueError(f"{path} holds one trajectory: --trajectories keeps none of it")
+            raise ValueError(f"{path} holds one trajectory: trajectories keeps none of it")
     array = np.transpose(array, [axes.index(a) for a in "RTYXC"])
     array = np.asarray(array, np.float32)
     array, channel_names = _pick_channels(array, selection.channels, names, path)
@@ -688,7 +686,7 @@ def _pick_channels(
         order = [names.index(c) for c in channels]
         return array[..., order], tuple(channels)
     raise ValueError(
-        f"{path}: --channels {','.join(channels)} does not match its channels "
+        f"{path}: channels {','.join(channels)} does not match its channels "
         f"({', '.join(names)}); give names, indices or grey"
     )
 

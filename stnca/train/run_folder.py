@@ -134,7 +134,7 @@ def check_folder(config: Config, out: Path, resume: bool, overwrite: bool = Fals
         if (out / name).is_dir():
             raise ValueError(f"cannot write {out / name}: it is a folder")
     if resume and overwrite:
-        raise ValueError("give --resume or --overwrite, not both")
+        raise ValueError("give resume or overwrite, not both")
     if resume:
         if not checkpoint.is_file():
             raise ValueError(f"nothing to resume: {checkpoint} does not exist")
@@ -145,14 +145,14 @@ def check_folder(config: Config, out: Path, resume: bool, overwrite: bool = Fals
             raise ValueError(
                 f"the config differs from the one {out} was trained with (only "
                 f"{', '.join('training.' + k for k in RESUME_MAY_CHANGE)} may change on "
-                f"--resume); see {out / CONFIG_FILE}"
+                f"resume); see {out / CONFIG_FILE}"
             )
         return saved.replace("training", **changes)
     for name in (MODEL_FILE, CHECKPOINT_FILE):
         if (out / name).exists() and not overwrite:
             raise ValueError(
-                f"{out} already holds a training run ({name}); pass --resume to continue it, "
-                f"--overwrite to replace it, or choose another output folder"
+                f"{out} already holds a training run ({name}); pass resume=True to continue "
+                f"it, overwrite=True to replace it, or choose another output folder"
             )
     leftovers = [name for name in RUN_FILES if (out / name).exists()]
     if leftovers and not overwrite and _same_run_started(config, out):
@@ -160,7 +160,7 @@ def check_folder(config: Config, out: Path, resume: bool, overwrite: bool = Fals
     if leftovers and not overwrite:
         raise ValueError(
             f"{out} already holds files of a training run ({', '.join(leftovers)}) but no "
-            f"checkpoint to resume; pass --overwrite to replace them or choose another folder"
+            f"checkpoint to resume; pass overwrite=True to replace them or choose another folder"
         )
     return config
 
