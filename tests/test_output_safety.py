@@ -520,7 +520,7 @@ def test_a_sweep_refused_for_memory_writes_nothing(tmp_path):
     out = tmp_path / "sweep"
     vary = "model.hidden_channels=2,1000000000"
     result = invoke("sweep", config_file, "--vary", vary, "--out", out)
-    one_line_error(result, "--vary model.hidden_channels=1000000000: training this config")
+    one_line_error(result, "vary model.hidden_channels=1000000000: training this config")
     assert not out.exists()  # no sweep.json to block the corrected sweep
 
 

@@ -136,7 +136,7 @@ def test_seeds_differ_and_match_separate_trainings(finished):
 
 
 def test_a_killed_sweep_resumes_to_the_same_results(finished, tmp_path, monkeypatch):
-    import stnca.train.loop as loop
+    import stnca.train.run_state as loop  # where the metrics are written
 
     out = tmp_path / "killed"
     original = loop.write_metrics

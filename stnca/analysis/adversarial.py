@@ -183,7 +183,7 @@ def adversarial(
         first = int(np.argmin(np.isfinite(history)))
         raise ValueError(
             f"the adversarial objective became non-finite at iteration {first + 1} (the model "
-            f"blows up from a perturbed initial condition); lower --steps or --budget"
+            f"blows up from a perturbed initial condition); lower steps or budget"
         )
     perturbation = np.asarray(perturbation)
     control = random_control(
@@ -193,7 +193,7 @@ def adversarial(
     if not np.isfinite(adversarial_numbers["kappa"]):
         raise ValueError(
             "the adversarial objective became non-finite after the last iteration (the model "
-            "blows up from the perturbed initial condition); lower --steps or --budget"
+            "blows up from the perturbed initial condition); lower steps or budget"
         )
     return Adversarial(
         mode=mode,

@@ -66,11 +66,11 @@ def load_initial(
     if padding is not None:
         count(padding, "padding", 0)
     if text.lower().endswith(".npy"):
-        states = load_states(text, channels=model.observable_channels, what="--init")
+        states = load_states(text, channels=model.observable_channels, what="init")
         return states if states.ndim == 3 else states[0]
     if model.observable_channels != 4:
         raise ValueError(
-            f"--init {text} is an image (RGBA) but the model has "
+            f"init {text} is an image (RGBA) but the model has "
             f"{model.observable_channels} observable channels; give a .npy state"
         )
     images = image_data(config)
@@ -79,7 +79,7 @@ def load_initial(
     if padding is None:
         padding = images.padding if images is not None else 0
     if not text.startswith(EMOJI_PREFIX) and not Path(text).is_file():
-        raise ValueError(f"--init {text}: no such file (give a .npy, an image or emoji:NAME)")
+        raise ValueError(f"init {text}: no such file (give a .npy, an image or emoji:NAME)")
     image = load_image(resolve_image(text), image_size or 0)
     return np.asarray(embed(image, padding))
 

@@ -58,7 +58,7 @@ def load_plan(path: str | os.PathLike, scale: str) -> SweepPlan:
     a message names the file."""
     path = Path(path)
     if scale not in SCALES:
-        raise ValueError(f"--scale must be one of {', '.join(SCALES)}, got {scale!r}")
+        raise ValueError(f"scale must be one of {', '.join(SCALES)}, got {scale!r}")
     try:
         tables = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:

@@ -101,10 +101,10 @@ def parse_vary(text: str) -> tuple[str, list]:
     key, sep, values = text.partition("=")
     key = key.strip()
     if not sep or not key:
-        raise ValueError(f"--vary must look like KEY=V1,V2,..., got {text!r}")
+        raise ValueError(f"vary must look like KEY=V1,V2,..., got {text!r}")
     items = [v.strip() for v in values.split(",")]
     if not any(items) or any(not v for v in items):
-        raise ValueError(f"--vary {key}: give a comma-separated list of values, got {values!r}")
+        raise ValueError(f"vary {key}: give a comma-separated list of values, got {values!r}")
     return key, [_scalar_or_list(v) for v in items]
 
 
@@ -134,12 +134,12 @@ def expand(base: Config, vary: Sequence[tuple[str, Sequence]]) -> list[Cell]:
     by the config loader, so a bad key or value is refused before any training."""
     keys = [key for key, _ in vary]
     if len(set(keys)) != len(keys):
-        raise ValueError(f"--vary names a key twice: {', '.join(keys)}")
+        raise ValueError(f"vary names a key twice: {', '.join(keys)}")
     for key, values in vary:
         if not values:
-            raise ValueError(f"--vary {key}: the list of values is empty")
+            raise ValueError(f"vary {key}: the list of values is empty")
         if len({json.dumps(v) for v in values}) != len(values):
-            raise ValueError(f"--vary {key}: a value is repeated")
+            raise ValueError(f"vary {key}: a value is repeated")
     cells = []
     for combination in itertools.product(*(values for _, values in vary)):
         values = tuple(zip(keys, combination, strict=True))
@@ -147,7 +147,7 @@ def expand(base: Config, vary: Sequence[tuple[str, Sequence]]) -> list[Cell]:
         try:
             check_data_shape(cell.config, *_planned_shape(cell.config))
         except ValueError as error:
-            raise ValueError(f"--vary {cell.name}: {error}") from None
+            raise ValueError(f"vary {cell.name}: {error}") from None
         cells.append(cell)
     return cells
 
@@ -188,11 +188,11 @@ def cell_config(base: Config, values: Sequence[tuple[str, Any]]) -> Config:
         section, _, name = key.partition(".")
         if section not in ("model", "data", "training") or not name:
             raise ValueError(
-                f"--vary {key}: keys are {SAMPLING} or section.key with section model, data "
+                f"vary {key}: keys are {SAMPLING} or section.key with section model, data "
                 "or training (e.g. data.noise, model.activation)"
             )
         if (section, name) in (("data", "source"), ("training", "epochs")):
-            raise ValueError(f"--vary {key}: not a key a sweep may vary")
+            raise ValueError(f"vary {key}: not a key a sweep may vary")
         tables[section][name] = value
     # t last, on the cell's own horizon and trajectories; a varied training.minibatches
     # overrides the number of mini-batches it implies
@@ -202,18 +202,18 @@ def cell_config(base: Config, values: Sequence[tuple[str, Any]]) -> Config:
         return config_from_dict(tables, base.base_dir)
     except ValueError as error:
         where = ", ".join(f"{k}={_text(v)}" for k, v in values)
-        raise ValueError(f"--vary {where}: {error}") from None
+        raise ValueError(f"vary {where}: {error}") from None
 
 
 def _set_sampling(base: Config, tables: dict, t: Any, minibatches: bool) -> None:
     if not isinstance(t, int) or isinstance(t, bool) or t < 1:
-        raise ValueError(f"--vary {SAMPLING}: the time sampling must be an integer >= 1, got {t!r}")
+        raise ValueError(f"vary {SAMPLING}: the time sampling must be an integer >= 1, got {t!r}")
     tables["training"]["steps_between_frames"] = t
     if not isinstance(base.data, GrayScottData):
         return  # file and image data keep their frames; t is the NCA steps between them
     steps = tables["data"].get("steps", base.data.steps)
     if not isinstance(steps, int) or steps < 1 or steps % t:
-        raise ValueError(f"--vary {SAMPLING}={t}: it must divide the horizon data.steps = {steps}")
+        raise ValueError(f"vary {SAMPLING}={t}: it must divide the horizon data.steps = {steps}")
     tables["data"]["every"] = t
     if not minibatches:
         return
@@ -235,9 +235,9 @@ def select_shard(cells: Sequence[Cell], spec: str) -> list[Cell]:
     try:
         index, count = (int(part) for part in spec.split("/"))
     except ValueError:
-        raise ValueError(f"--shard must look like i/n with integers, got {spec!r}") from None
+        raise ValueError(f"shard must look like i/n with integers, got {spec!r}") from None
     if count < 1 or not 0 <= index < count:
-        raise ValueError(f"--shard i/n needs n >= 1 and 0 <= i < n, got {spec!r}")
+        raise ValueError(f"shard i/n needs n >= 1 and 0 <= i < n, got {spec!r}")
     return list(cells[index::count])
 
 
@@ -292,13 +292,13 @@ def run_sweep(
     from ..train.seeds import train_seeds
 
     if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
-        raise ValueError(f"--seeds must be an integer >= 1, got {seeds!r}")
+        raise ValueError(f"seeds must be an integer >= 1, got {seeds!r}")
     if test_size is not None and (
         isinstance(test_size, bool) or not isinstance(test_size, int) or test_size < 3
     ):
-        raise ValueError(f"--test-size must be an integer >= 3, got {test_size!r}")
+        raise ValueError(f"test_size must be an integer >= 3, got {test_size!r}")
     if shard is not None and collect:
-        raise ValueError("give --shard or --collect, not both")
+        raise ValueError("give shard or collect, not both")
     if base.model.conditions:
         raise ValueError(
             "sweeps of conditioned models (model.conditions) are not supported: evaluate "
@@ -310,7 +310,7 @@ def run_sweep(
         try:
             check_training_memory(cell.config, _planned_data(cell.config), seeds)
         except ValueError as error:
-            raise ValueError(f"--vary {cell.name}: {error}") from None
+            raise ValueError(f"vary {cell.name}: {error}") from None
     log(f"sweep of {len(cells)} cell(s) x {seeds} seed(s) into {out}")
     mine = [] if collect else (select_shard(cells, shard) if shard else cells)
     if collect and not (out / "sweep.json").is_file():
@@ -356,8 +356,8 @@ def _check_grid(out: Path, base: Config, vary, seeds: int, test_size) -> None:
         saved = json.loads(path.read_text())
         if saved != json.loads(json.dumps(grid)):
             raise ValueError(
-                f"{out} holds another sweep (a different config, --vary, --seeds or test size "
-                f"in {path}); choose another --out"
+                f"{out} holds another sweep (a different config, vary, seeds or test size "
+                f"in {path}); choose another out folder"
             )
         return
     out.mkdir(parents=True, exist_ok=True)
