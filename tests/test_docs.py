@@ -58,6 +58,13 @@ TUTORIAL_OUTPUTS = {
         "run/model.eqx",
         "evaluation/evaluation.json",
     ],
+    "python_api.py": [
+        "movies.npy",
+        "run/model.eqx",
+        "rollout.npy",
+        "evaluation/evaluation.json",
+        "equation/equation.json",
+    ],
     "analyse_model.py": [
         "perturb/perturb.json",
         "adversarial/adversarial.json",
@@ -66,6 +73,10 @@ TUTORIAL_OUTPUTS = {
     ],
 }
 NEEDS = {
+    "python_api.py": pytest.mark.skipif(
+        not (_has("tifffile") and _has("pysindy")),
+        reason="needs tifffile (the io extra) and PySINDy (the extract extra)",
+    ),
     "tiff_timelapse.py": pytest.mark.skipif(
         not (_has("stnca.data.importers") and _has("tifffile")),
         reason="needs stnca import (stnca.data.importers) and tifffile (the io extra)",

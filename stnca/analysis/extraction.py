@@ -140,17 +140,23 @@ def extract_equation(
         dt: time per NCA step, or between ``data`` frames (default: one PDE step of the
             model's Gray-Scott config, else 1); coefficients are per unit time.
         pde: the true PDE to compare with (see ``true_pde``).
-        init, rollouts, steps, burn_in: a model's rollouts: their initial conditions (a
-            ``.npy`` (R, H, W, C) or a Gray-Scott family, default the training family),
-            how many from a family (4), their length (the training horizon) and the steps
-            not fitted at their start (the training's t).
-        degree, terms: the term library (see ``term_library``).
-        derivative, boundary: ``data``'s finite differences (forward, periodic).
-        samples, tolerance: (cell, time) samples regressed (20% held out); the sparsest
-            model within ``1 + tolerance`` of the best held-out error is kept.
-        test_init, test_steps: the comparison run's initial condition (a ``.npy`` state or
-            a Gray-Scott family drawn with ``seed``; default ``high_frequency`` against a
-            Gray-Scott truth) and its length in steps of ``dt``.
+        init: a model's rollouts' initial conditions: a ``.npy`` (R, H, W, C) or a
+            Gray-Scott family (default: the training family, drawn with another seed).
+        rollouts: how many rollouts from a family ``init`` (default 4).
+        steps: their length in NCA steps (default: the training horizon).
+        burn_in: steps at their start not fitted (default: the training's t, while the
+            hidden channels fill).
+        degree: the polynomials' highest degree (default 3; see ``term_library``).
+        terms: the derivatives in the library, or the whole library as a list of terms.
+        derivative: ``data``'s finite differences: forward (default) or central.
+        boundary: ``data``'s boundary: periodic (default), fixed or reflect.
+        samples: (cell, time) samples regressed, 20% held out.
+        tolerance: the sparsest model within ``1 + tolerance`` of the best held-out error
+            is kept.
+        test_init: the comparison run's initial condition: a ``.npy`` state or a
+            Gray-Scott family drawn with ``seed`` (default ``high_frequency`` against a
+            Gray-Scott truth, else the first fitted initial condition).
+        test_steps: the comparison's length in steps of ``dt``.
         seed: for initial conditions, samples and stochastic updates.
         log: progress messages.
 
