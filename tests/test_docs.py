@@ -80,7 +80,7 @@ NEEDS = {
     "tiff_timelapse.py": pytest.mark.skipif(
         not (_has("stnca.data.importers") and _has("tifffile")),
         reason="needs stnca import (stnca.data.importers) and tifffile (the io extra)",
-    )
+    ),
 }
 
 
