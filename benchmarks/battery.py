@@ -21,7 +21,6 @@ first 29 cases are the ones the second hardening battery found (issue 26); the r
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import hashlib
 import os
 import shlex
@@ -32,80 +31,13 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
+from battery_cases import CASES, Case
 
 OUTCOMES = ("clean", "traceback", "hang", "partial", "overwrite", "wrong result", "unclear")
-
-
-@dataclasses.dataclass(frozen=True)
-class Case:
-    name: str
-    args: str  # after `stnca`, run in the case's workspace
-    expect: str = "error"  # error | ok | either | interrupt
-    says: str = ""  # a word the error (or, for ok, the output) must hold
-    avoid: str = ""  # a word the output must not hold
-    check: Callable[[Path, str], str] | None = None  # "" if the result is right, else why
-    delay: float | None = None  # interrupt: when, as a multiple of the first checkpoint's time
-    signal: int = signal.SIGINT
-    then: str = ""  # a command run after the interrupt, which must succeed
-    prepare: Callable[[Path], None] | None = None
-    timeout: float = 90.0
-    may_change: tuple[str, ...] = ()  # files an interrupted or successful case may change
-
-
-def E(name, args, says="", **kwargs):  # noqa: N802 - a case table reads better with short names
-    return Case(name, args, "error", says, **kwargs)
-
-
-def OK(name, args, check=None, **kwargs):  # noqa: N802
-    return Case(name, args, "ok", check=check, **kwargs)
-
-
-# --- checks on results ------------------------------------------------------------------------
-
-
-def npy(name: str, shape: tuple[int, ...]) -> Callable[[Path, str], str]:
-    def check(folder: Path, output: str) -> str:
-        array = np.load(folder / name)
-        if array.dtype != np.float32 or array.shape != shape:
-            return f"{name} is {array.dtype} {array.shape}, expected float32 {shape}"
-        return "" if np.isfinite(array).all() else f"{name} holds non-finite values"
-
-    return check
-
-
-def loads(name: str) -> Callable[[Path, str], str]:
-    def check(folder: Path, output: str) -> str:
-        from stnca.serialization import load_model
-
-        try:
-            load_model(folder / name)
-        except (OSError, ValueError) as error:
-            return f"{name} does not load: {error}"
-        return ""
-
-    return check
-
-
-def exists(*names: str) -> Callable[[Path, str], str]:
-    def check(folder: Path, output: str) -> str:
-        missing = [n for n in names if not (folder / n).exists()]
-        return f"missing {missing}" if missing else ""
-
-    return check
-
-
-def no_temporaries(folder: Path, output: str) -> str:
-    hidden = [p.name for p in folder.iterdir() if p.name.startswith(".") and p.is_file()]
-    return f"temporaries left: {hidden}" if hidden else ""
-
-
-def big_npy(folder: Path) -> None:
-    np.lib.format.open_memmap(folder / "big.npy", "w+", np.float32, (100, 256, 256, 4)).flush()
 
 
 # --- the workspace ----------------------------------------------------------------------------
@@ -343,8 +275,6 @@ def measure_startup(folder: Path) -> float:
 
 
 def main() -> None:
-    from battery_cases import CASES
-
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--only", default="", help="cases whose names hold one of these, comma-separated"
@@ -388,5 +318,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, str(Path(__file__).parent))
     main()

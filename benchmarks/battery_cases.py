@@ -1,4 +1,6 @@
-"""The cases of benchmarks/battery.py: (name, the command after `stnca`, what must happen).
+"""The cases of benchmarks/battery.py: (name, the command after `stnca`, what must happen),
+and the checks of a good result. This module is the "what"; battery.py (the workspace, the
+runs and the classification) imports it, never the other way round.
 
 Files in the workspace (see battery.make_workspace): c.toml (a tiny config, data.npy, 20
 epochs), run/ (c.toml trained to the end), m.eqx (its model: 1 channel), traj.npy (5, 10, 10,
@@ -10,9 +12,80 @@ empty.npy, ints.npy, nan_traj.npy, existing.{npy,gif,html,json}, a_folder/.
 
 from __future__ import annotations
 
+import dataclasses
 import signal
+from collections.abc import Callable
+from pathlib import Path
 
-from battery import OK, Case, E, big_npy, exists, loads, no_temporaries, npy
+import numpy as np
+
+
+@dataclasses.dataclass(frozen=True)
+class Case:
+    name: str
+    args: str  # after `stnca`, run in the case's workspace
+    expect: str = "error"  # error | ok | either | interrupt
+    says: str = ""  # a word the error (or, for ok, the output) must hold
+    avoid: str = ""  # a word the output must not hold
+    check: Callable[[Path, str], str] | None = None  # "" if the result is right, else why
+    delay: float | None = None  # interrupt: when, as a multiple of the first checkpoint's time
+    signal: int = signal.SIGINT
+    then: str = ""  # a command run after the interrupt, which must succeed
+    prepare: Callable[[Path], None] | None = None
+    timeout: float = 90.0
+    may_change: tuple[str, ...] = ()  # files an interrupted or successful case may change
+
+
+def E(name, args, says="", **kwargs):  # noqa: N802 - a case table reads better with short names
+    return Case(name, args, "error", says, **kwargs)
+
+
+def OK(name, args, check=None, **kwargs):  # noqa: N802
+    return Case(name, args, "ok", check=check, **kwargs)
+
+
+# --- checks on results ------------------------------------------------------------------------
+
+
+def npy(name: str, shape: tuple[int, ...]) -> Callable[[Path, str], str]:
+    def check(folder: Path, output: str) -> str:
+        array = np.load(folder / name)
+        if array.dtype != np.float32 or array.shape != shape:
+            return f"{name} is {array.dtype} {array.shape}, expected float32 {shape}"
+        return "" if np.isfinite(array).all() else f"{name} holds non-finite values"
+
+    return check
+
+
+def loads(name: str) -> Callable[[Path, str], str]:
+    def check(folder: Path, output: str) -> str:
+        from stnca.serialization import load_model
+
+        try:
+            load_model(folder / name)
+        except (OSError, ValueError) as error:
+            return f"{name} does not load: {error}"
+        return ""
+
+    return check
+
+
+def exists(*names: str) -> Callable[[Path, str], str]:
+    def check(folder: Path, output: str) -> str:
+        missing = [n for n in names if not (folder / n).exists()]
+        return f"missing {missing}" if missing else ""
+
+    return check
+
+
+def no_temporaries(folder: Path, output: str) -> str:
+    hidden = [p.name for p in folder.iterdir() if p.name.startswith(".") and p.is_file()]
+    return f"temporaries left: {hidden}" if hidden else ""
+
+
+def big_npy(folder: Path) -> None:
+    np.lib.format.open_memmap(folder / "big.npy", "w+", np.float32, (100, 256, 256, 4)).flush()
+
 
 RERUN = "run the same command again"
 R = "rollout m.eqx --init init.npy --out o.npy"
