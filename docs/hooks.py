@@ -7,7 +7,7 @@
 - ``<!-- config: training -->`` (``model``, ``data.gray_scott``, ``data.file``,
   ``data.images``) becomes a table of that config section's keys: type, default and meaning.
   The meaning is the attribute docstring below each dataclass field in
-  ``stnca/train/config.py``; a field without one fails the build, and so does a config page
+  ``stnca/train/config/``; a field without one fails the build, and so does a config page
   that leaves out a section.
 
 Registered in ``mkdocs.yml`` under ``hooks:``.

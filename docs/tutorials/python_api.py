@@ -25,9 +25,9 @@ from stnca.data.importers import Selection, read_sources
 from stnca.train import config_from_dict, train
 
 SIZE, STEPS, T, EPOCHS = 32, 512, 32, 400  # about 3 minutes of training on 2 CPU cores
-SAMPLES = 200_000  # (cell, time) samples the equation is fitted on
+SAMPLES, ROLLOUTS = 200_000, 4  # the equation is fitted on samples of 4 rollouts
 if os.environ.get("STNCA_TUTORIAL_TINY") == "1":  # toy sizes, for the test suite
-    SIZE, STEPS, T, EPOCHS, SAMPLES = 16, 64, 16, 3, 2_000
+    SIZE, STEPS, T, EPOCHS, SAMPLES, ROLLOUTS = 16, 32, 16, 2, 2_000, 1
 
 folder = Path(sys.argv[1] if len(sys.argv) > 1 else "tutorial-python-api")
 folder.mkdir(parents=True, exist_ok=True)
@@ -91,10 +91,12 @@ print(
 # --8<-- [end:evaluate]
 
 # --8<-- [start:extract]
-# stnca extract run/model.eqx --init smooth --steps 512 --pde gray-scott --dt 1 --out equation
+# stnca extract run/model.eqx --init smooth --rollouts 4 --steps 512 --pde gray-scott --dt 1
+#     --out equation
 found = extract_equation(
     "run/model.eqx",
-    init="smooth",  # the rollouts start from this family (4 draws) ...
+    init="smooth",  # the rollouts start from this family ...
+    rollouts=ROLLOUTS,  # ... with this many draws ...
     steps=STEPS,  # ... and run this many NCA steps
     pde="gray-scott",  # the truth to compare the coefficients with
     dt=1.0,  # one NCA step is one PDE step here (t NCA steps per t PDE steps)

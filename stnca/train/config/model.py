@@ -1,0 +1,68 @@
+"""``[model]``: the NCA's structure (observable channels come from the data)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from ..._validate import choice
+from ...boundaries import BOUNDARIES
+from ...conditions import check_names
+from ...model import ACTIVATIONS
+from ...stencils import check_kernels
+from ._checks import _non_negative, _positive
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+    """The NCA's structure (see ``stnca.NCA``); observable channels are set by the data."""
+
+    hidden_channels: int = 6
+    """Hidden channels appended to the observable ones; they start at zero and the rule uses them as
+    it likes. Range: >= 0.
+    """
+    kernels: tuple[str, ...] = ("identity", "laplacian")
+    """Perception kernels applied to every channel: a non-empty subset, without repeats, of
+    ``identity``, ``average``, ``gradient_x``, ``gradient_y``, ``laplacian`` and
+    ``gradient_magnitude``.
+    """
+    activation: str = "relu"
+    """Activation ``u`` of the hidden layer: ``relu``, ``linear``, ``tanh``, ``silu``, ``swish``,
+    ``gelu`` or ``sigmoid``.
+    """
+    hidden_width: int | None = None
+    """Width ``H`` of the hidden layer; unset: ``4 C`` (``C`` = observable + hidden channels), as in
+    the paper. Range: >= 1.
+    """
+    update_probability: float = 1.0
+    """Probability ``1 - p`` that a cell-channel is updated in a step; 1 is deterministic. Range:
+    (0, 1].
+    """
+    boundary: str = "periodic"
+    """Lattice boundary: ``periodic`` (wrap around), ``fixed`` (zero outside) or ``reflect``."""
+    hidden_bias: bool = False
+    """Add a bias to the hidden layer (equation 3 has none)."""
+    init_scale: float = 0.1
+    """Standard deviation of the random input-layer weights ``W2`` (the output layer starts at
+    zero). Range: >= 0.
+    """
+    conditions: tuple[str, ...] = ()
+    """Names of parameters the rule is conditioned on (e.g. ``["alpha", "gamma"]``): one constant
+    input channel each, normalised, read but never updated and never compared with data. The
+    data carry them as trailing channels: Gray-Scott data simulate them at ``data.points`` or
+    ``data.grid`` (names of Gray-Scott parameters); a file's last channels hold them, one per
+    name. Empty: an unconditioned model.
+    """
+
+    def __post_init__(self):
+        _non_negative(self.hidden_channels, "model.hidden_channels")
+        check_kernels(self.kernels)
+        choice(self.activation, "model.activation", ACTIVATIONS)
+        choice(self.boundary, "model.boundary", BOUNDARIES)
+        if self.hidden_width is not None:
+            _positive(self.hidden_width, "model.hidden_width")
+        if not 0 < self.update_probability <= 1:
+            raise ValueError(
+                f"model.update_probability must be in (0, 1], got {self.update_probability}"
+            )
+        _non_negative(self.init_scale, "model.init_scale")
+        check_names(self.conditions, "model.conditions")
