@@ -6,8 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from stnca.train import load_config, train
-from stnca.train import loop as train_loop
+from stnca.train import load_config, session, train
 from stnca.train.run_folder import REPLACED_FOLDER, RUN_FILES, start_fresh
 
 QUIET = dict(progress=False, log=lambda _: None)
@@ -29,7 +28,7 @@ def finished(tmp_path, trained_run):
 
 def interrupt_when(monkeypatch, calls: int) -> None:
     """Ctrl-C at the ``calls``-th call of the epoch function (0: when it is built)."""
-    real = train_loop.make_epoch
+    real = session.make_epoch
 
     def make_epoch(*args):
         if calls == 0:
@@ -44,7 +43,7 @@ def interrupt_when(monkeypatch, calls: int) -> None:
 
         return interrupted
 
-    monkeypatch.setattr(train_loop, "make_epoch", make_epoch)
+    monkeypatch.setattr("stnca.train.session.make_epoch", make_epoch)
 
 
 @pytest.mark.parametrize("calls", [0, 1], ids=["while-compiling", "in-the-first-epoch"])

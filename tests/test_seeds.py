@@ -8,7 +8,7 @@ import pytest
 from test_train import EVERY_OPTION, leaves, tiny_config
 
 from stnca.serialization import load_model, read_header
-from stnca.train import loop, read_metrics, train, train_seeds
+from stnca.train import loop, read_metrics, session, train, train_seeds
 
 QUIET = dict(progress=False, log=lambda _: None)
 SEEDS = [0, 1, 2]
@@ -109,7 +109,7 @@ def count_epoch_traces(monkeypatch):
 
     counts = {"epoch": 0, "objective": 0}
     real_objective = algorithm._minibatch_objective
-    real_make_epoch = loop.make_epoch
+    real_make_epoch = session.make_epoch
 
     def objective(*args, **kwargs):
         counts["objective"] += 1  # runs only while jax traces the epoch
@@ -125,7 +125,7 @@ def count_epoch_traces(monkeypatch):
         return epoch
 
     monkeypatch.setattr(algorithm, "_minibatch_objective", objective)
-    monkeypatch.setattr(loop, "make_epoch", make_epoch)
+    monkeypatch.setattr("stnca.train.session.make_epoch", make_epoch)
     return counts
 
 
@@ -189,7 +189,7 @@ def test_an_interrupt_saves_every_seed_and_resumes_exactly(tmp_path, rng, monkey
 def poison_seed(monkeypatch, lane, from_call):
     """From the ``from_call``-th epoch on, make seed ``lane``'s update diverge (NaN weights
     and loss) in the batched epoch's result."""
-    real_map = loop.Lanes.map
+    real_map = session.Lanes.map
     calls = {"n": 0}
 
     def nan_lane(leaf):
@@ -211,7 +211,7 @@ def poison_seed(monkeypatch, lane, from_call):
 
         return epoch
 
-    monkeypatch.setattr(loop.Lanes, "map", map_)
+    monkeypatch.setattr(session.Lanes, "map", map_)
 
 
 def test_a_diverged_seed_stops_alone_and_keeps_its_chosen_model(tmp_path, rng, monkeypatch):

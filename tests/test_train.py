@@ -14,9 +14,9 @@ from stnca.train import (
     load_config,
     propagate,
     read_metrics,
+    session,
     train,
 )
-from stnca.train import loop as train_loop
 from stnca.train.algorithm import make_epoch, make_optimizer
 
 R, M, S, OBS, HID = 3, 4, 8, 2, 2
@@ -442,7 +442,7 @@ def test_resume_refuses_a_changed_config_and_a_missing_checkpoint(tmp_path, rng)
 
 def patch_epochs(monkeypatch, change):
     """Make training's epoch function return ``change(call_number, result)``."""
-    real_make_epoch = train_loop.make_epoch
+    real_make_epoch = session.make_epoch
 
     def make_epoch(*args):
         epoch_fn = real_make_epoch(*args)
@@ -454,7 +454,7 @@ def patch_epochs(monkeypatch, change):
 
         return epoch
 
-    monkeypatch.setattr(train_loop, "make_epoch", make_epoch)
+    monkeypatch.setattr("stnca.train.session.make_epoch", make_epoch)
 
 
 def test_forced_nan_stops_training_and_keeps_the_best_model(tmp_path, rng, monkeypatch):
@@ -544,7 +544,7 @@ def test_loss_rules_skip_the_warm_up_and_need_a_falling_loss(tmp_path, rng, sele
 
 
 def test_warns_when_no_model_qualifies(tmp_path, rng, monkeypatch):
-    monkeypatch.setattr(train_loop, "rollout_score", lambda *args, **kwargs: jnp.nan)
+    monkeypatch.setattr("stnca.train.session.rollout_score", lambda *args, **kwargs: jnp.nan)
     messages = []
     result = train(
         tiny_config(tmp_path, rng, epochs=4), tmp_path / "run", progress=False, log=messages.append

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from .. import viz
 from ..model import NCA
@@ -67,6 +68,45 @@ def is_better(score: float, state: RunState, training, epoch: int) -> bool:
     if training.select_by == "rollout":
         return score < state.best_loss
     return score < state.best_loss and score < state.previous_score
+
+
+class TrainingDiverged(RuntimeError):
+    """The training loss or gradient became non-finite; the chosen model on disk is kept."""
+
+
+@dataclasses.dataclass
+class TrainResult:
+    """What ``train`` returns."""
+
+    out_dir: Path
+    model: NCA
+    """The chosen model, as saved in ``model.eqx``."""
+    best_loss: float
+    """The chosen model's score by ``selected_by`` (a rollout loss by default)."""
+    best_epoch: int
+    epochs: int
+    """Epochs completed in total (including those before a resume)."""
+    metrics: list[dict[str, float]]
+    final_model: NCA
+    """The model after the last update (may differ from the best)."""
+    config: Config
+    """The config the run used (after a resume: the saved one, with the new epochs)."""
+    data: np.ndarray
+    """The base training data, physical units, as saved in ``train_data.npy``."""
+    selected_by: str = "rollout"
+    diverged: str | None = None
+    """Why the run stopped early (its loss became non-finite), else ``None``. Only
+    ``train_seeds`` returns such a result; ``train`` raises ``TrainingDiverged`` instead."""
+
+    @property
+    def lowest_loss(self) -> float:
+        """The lowest training loss (all transitions) of any epoch."""
+        return min((m["loss"] for m in self.metrics if m["epoch"] > 0), default=math.inf)
+
+    @property
+    def untrained(self) -> dict[str, float]:
+        """The untrained model's row of the metrics (epoch 0)."""
+        return self.metrics[0]
 
 
 class Device(NamedTuple):
