@@ -43,6 +43,7 @@ for _flag in ("xla_backend_optimization_level=0", "xla_cpu_use_fusion_emitters=f
 import jax  # noqa: E402  (after the cache settings, which JAX reads when it starts)
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
+from helpers import made_once  # noqa: E402
 
 jax.config.update("jax_numpy_rank_promotion", "raise")
 
@@ -59,24 +60,9 @@ def shared_folder(tmp_path_factory, worker_id):
     return base if worker_id == "master" else base.parent
 
 
-def made_once(folder, name: str, make):
-    """``folder / name``, made by ``make(path)`` in the first process that asks for it: the
-    others wait on a file lock and reuse it, so a session fixture is built once per run, not
-    once per worker. A ``make`` that fails leaves nothing marked done (the next one retries)."""
-    from filelock import FileLock
-
-    target, done = folder / name, folder / f"{name}.done"
-    with FileLock(str(folder / f"{name}.lock")):
-        if not done.exists():
-            shutil.rmtree(target, ignore_errors=True)
-            make(target)
-            done.touch()
-    return target
-
-
 def diffusion_config(folder, rng):
     """A tiny training config (a diffusing field from a file, 4 epochs) in ``folder``."""
-    from test_train import diffusion_data
+    from helpers import diffusion_data
 
     diffusion_data(folder / "d.npy", rng, size=10, frames=4, steps=2)
     path = folder / "c.toml"

@@ -31,7 +31,7 @@ from stnca.stencils import perceive
 from stnca.train import train
 
 sys.path.insert(0, str(Path(__file__).parent))
-from test_morph import tiny_morph_config  # noqa: E402
+from helpers import tiny_morph_config  # noqa: E402
 
 runner = CliRunner()
 
@@ -151,7 +151,7 @@ def test_kappa_gradient_matches_finite_differences(key):
 def trained_morph(shared_folder):
     """A tiny morph trained 150 epochs, once for all xdist workers: its chosen model (as
     saved: loading is bit-exact), first frame and run folder (read only)."""
-    from conftest import made_once
+    from helpers import made_once
 
     def make(folder):
         folder.mkdir(parents=True)

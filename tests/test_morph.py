@@ -5,45 +5,16 @@ from pathlib import Path
 import jax
 import numpy as np
 import pytest
+from helpers import EMOJI, tiny_morph_config
 from typer.testing import CliRunner
 
 from stnca.analysis.morphing import hidden_as_rgb, morph_report
 from stnca.cli import app
-from stnca.train import config_from_dict, load_config, train
+from stnca.train import load_config, train
 from stnca.train.config import ImageData
 from stnca.train.dataset import TrainingData, training_data
 
 ROOT = Path(__file__).resolve().parents[1]
-EMOJI = ["emoji:alien_monster", "emoji:microbe", "emoji:rooster"]
-
-
-def tiny_morph_config(tmp_path, **training):
-    return config_from_dict(
-        {
-            "model": {
-                "hidden_channels": 4,
-                "kernels": ["identity", "gradient_x", "gradient_y", "laplacian"],
-                "update_probability": 0.5,
-                "boundary": "fixed",
-            },
-            "data": {
-                "source": "images",
-                "images": EMOJI,
-                "size": 8,
-                "padding": 2,
-                "copies": 2,
-                "redraw_every": 10,
-            },
-            "training": {
-                "epochs": 300,
-                "steps_between_frames": 4,
-                "learning_rate": 1e-2,
-                "checkpoint_every": 100,
-                **training,
-            },
-        },
-        base_dir=tmp_path,
-    )
 
 
 def test_paper_config_is_the_images_preset_plus_the_emoji():

@@ -5,7 +5,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from test_train import EVERY_OPTION, leaves, tiny_config
+from helpers import EVERY_OPTION, leaves, tiny_config
 
 from stnca.serialization import load_model, read_header
 from stnca.train import loop, read_metrics, session, train, train_seeds

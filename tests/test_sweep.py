@@ -57,7 +57,7 @@ def without_wall(path):
 def finished(shared_folder):
     """A finished sweep of the two cells x 2 seeds, run once for all xdist workers (the
     tests only read it) and its summary."""
-    from conftest import made_once
+    from helpers import made_once
 
     def make(folder):
         folder.mkdir(parents=True)

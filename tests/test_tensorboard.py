@@ -6,8 +6,8 @@ from collections import defaultdict
 
 import numpy as np
 import pytest
+from helpers import tiny_config
 from PIL import Image
-from test_train import tiny_config
 from typer.testing import CliRunner
 
 from stnca.cli import app

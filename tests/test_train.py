@@ -3,6 +3,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from helpers import EVERY_OPTION, leaves, tiny_config
 
 from stnca import NCA, _trajectory
 from stnca.serialization import load_model, read_header, save_model
@@ -32,10 +33,6 @@ def random_model(key, **kwargs):
 @pytest.fixture
 def data(rng):
     return jnp.asarray(rng.uniform(size=(R, M + 1, S, S, OBS)).astype(np.float32))
-
-
-def leaves(tree):
-    return jax.tree_util.tree_leaves(eqx.filter(tree, eqx.is_array))
 
 
 def test_initial_states_are_data_with_zero_hidden(key, data):
@@ -267,43 +264,6 @@ def test_propagation_gate_restarts_every_trajectory_when_the_loss_rises(key, dat
 # ---- end to end: tiny runs -------------------------------------------------------------
 
 
-def diffusion_data(path, rng, size=12, frames=6, steps=4, diffusion=0.15):
-    """A diffusing smooth field (1 channel), frames `steps` Euler steps apart."""
-    from stnca.stencils import apply_kernel
-
-    field = rng.uniform(size=(2, size, size, 1)).astype(np.float32)
-    x = jnp.asarray(field)
-    out = [x]
-    for _ in range(frames - 1):
-        for _ in range(steps):
-            x = x + diffusion * apply_kernel(x, "laplacian", "periodic")
-        out.append(x)
-    trajectory = np.stack([np.asarray(o) for o in out], axis=1)
-    np.save(path, trajectory)
-    return trajectory
-
-
-def tiny_config(tmp_path, rng, **training):
-    diffusion_data(tmp_path / "diffusion.npy", rng)
-    settings = {
-        "epochs": 600,
-        "steps_between_frames": 4,
-        "learning_rate": 0.02,
-        "lr_decay_rate": 0.01,
-        "lr_decay_epochs": 600,
-        "checkpoint_every": 200,
-        **training,
-    }
-    return config_from_dict(
-        {
-            "model": {"hidden_channels": 1, "kernels": ["identity", "laplacian"]},
-            "data": {"source": "file", "path": "diffusion.npy"},
-            "training": settings,
-        },
-        base_dir=tmp_path,
-    )
-
-
 def test_tiny_training_run_lowers_the_loss_tenfold(tmp_path, rng):
     config = tiny_config(tmp_path, rng)
     result = train(config, tmp_path / "run", progress=False, log=lambda _: None)
@@ -388,16 +348,6 @@ def stochastic_config(tmp_path, rng, epochs, **training):
         tmp_path, rng, epochs=epochs, minibatches=2, checkpoint_every=3, **training
     )
     return config.replace("model", update_probability=0.5)
-
-
-EVERY_OPTION = dict(
-    update_every="minibatch",
-    state_penalty=0.01,
-    propagate_tolerance=0.05,
-    restart_every=3,
-    restart_hidden_noise=0.1,
-    validate_every=2,
-)
 
 
 @pytest.mark.parametrize(
