@@ -1,5 +1,5 @@
 """``python -m stnca`` runs the command line."""
 
-from .cli import main_entry
+from .console import main
 
-main_entry()
+main()

@@ -150,9 +150,7 @@ def test_unwritable_video_folder_checked_first(tmp_path, model_file, monkeypatch
     locked.mkdir(mode=0o555)
     # as root every folder is writable: pretend, as for any other user, that this one is not
     real_access = os.access
-    monkeypatch.setattr(
-        "stnca.cli.os.access", lambda p, mode: Path(p) != locked and real_access(p, mode)
-    )
+    monkeypatch.setattr(os, "access", lambda p, mode: Path(p) != locked and real_access(p, mode))
     result = invoke(
         "rollout",
         model_file,
@@ -310,7 +308,7 @@ def test_a_large_simulation_is_streamed_to_disk_with_the_same_frames(tmp_path, m
     args = ("simulate", "gray-scott", "--size", 12, "--steps", 64, "--every", 16, "--batch", 2)
     held = invoke(*args, "--out", tmp_path / "held.npy")
     assert held.exit_code == 0, held.output
-    monkeypatch.setattr("stnca.cli.simulate.STREAM_ABOVE", 0)  # everything counts as large
+    monkeypatch.setattr("stnca.data.simulation.STREAM_ABOVE", 0)  # everything counts as large
     streamed = invoke(*args, "--out", tmp_path / "streamed.npy", "--png")
     assert streamed.exit_code == 0, streamed.output
     assert "writing each frame as it comes" in streamed.output and "step 64/64" in streamed.output
@@ -332,7 +330,7 @@ def test_a_long_simulation_reports_progress_within_one_frame_interval(tmp_path, 
     held = invoke(*args, "--out", tmp_path / "held.npy")
     assert held.exit_code == 0, held.output
     assert "step" not in held.output  # small work: held in memory, no progress lines
-    monkeypatch.setattr("stnca.cli.simulate.LONG_SIMULATION", 0)  # everything counts as long
+    monkeypatch.setattr("stnca.data.simulation.LONG_SIMULATION", 0)  # everything counts as long
     monkeypatch.setattr("stnca.data.gray_scott.CHUNK_CELL_UPDATES", 7 * 100)  # 7 steps
     lines = []
     monkeypatch.setattr("stnca.cli.simulate._step_progress", lambda total: lines.append)
@@ -345,7 +343,7 @@ def test_a_long_simulation_reports_progress_within_one_frame_interval(tmp_path, 
 
 
 def test_a_streamed_simulation_that_diverges_leaves_nothing(tmp_path, monkeypatch):
-    monkeypatch.setattr("stnca.cli.simulate.STREAM_ABOVE", 0)
+    monkeypatch.setattr("stnca.data.simulation.STREAM_ABOVE", 0)
     result = invoke(
         "simulate",
         "gray-scott",
@@ -385,7 +383,7 @@ def test_a_large_rollout_is_streamed_with_the_same_frames(tmp_path, key, monkeyp
     )
     held = invoke(*args, "--out", tmp_path / "held.npy")
     assert held.exit_code == 0, held.output
-    monkeypatch.setattr("stnca.cli.running.STREAM_ABOVE", 0)
+    monkeypatch.setattr("stnca.analysis.rollout_file.STREAM_ABOVE", 0)
     module = sys.modules["stnca.analysis.evaluate"]  # the module, not the function of that name
     monkeypatch.setattr(module, "CHUNK_STEPS", 7)  # several chunks inside each frame
     streamed = invoke(*args, "--out", tmp_path / "streamed.npy")
@@ -438,7 +436,7 @@ def test_a_rollout_that_becomes_nan_fails_and_writes_nothing(tmp_path, key, monk
     path = save_model(tmp_path / "nan.eqx", model)
     np.save(tmp_path / "init.npy", np.ones((6, 6, 2), np.float32))
     if streamed:
-        monkeypatch.setattr("stnca.cli.running.STREAM_ABOVE", 0)
+        monkeypatch.setattr("stnca.analysis.rollout_file.STREAM_ABOVE", 0)
     out, video = tmp_path / "o.npy", tmp_path / "o.gif"
     result = invoke(
         "rollout",
@@ -499,6 +497,7 @@ def test_an_interrupted_command_leaves_without_the_interpreter_teardown(monkeypa
     os._exit(130) once its message is out, every other exit by sys.exit. The crash itself
     takes many tries to show: benchmarks/overwrite_kill_test.py sends 20 Ctrl-C."""
     import stnca.cli
+    from stnca import console
 
     def leave(how):
         def record(value):
@@ -507,11 +506,57 @@ def test_an_interrupted_command_leaves_without_the_interpreter_teardown(monkeypa
         return record
 
     monkeypatch.setattr(stnca.cli, "run", lambda: code)
-    monkeypatch.setattr(stnca.cli.os, "_exit", leave("os._exit"))
-    monkeypatch.setattr(stnca.cli.sys, "exit", leave("sys.exit"))
+    monkeypatch.setattr(console.os, "_exit", leave("os._exit"))
+    monkeypatch.setattr(console.sys, "exit", leave("sys.exit"))
+    monkeypatch.setattr(sys, "unraisablehook", sys.unraisablehook)  # main() replaces it
     with pytest.raises(_Left) as left:
-        stnca.cli.main_entry()
+        console.main()
     assert left.value.args == ("os._exit" if code == 130 else "sys.exit", code)
+
+
+def test_ctrl_c_during_the_imports_is_one_line_and_130(monkeypatch, capsys):
+    """The command's imports take seconds (JAX): Ctrl-C then printed a traceback."""
+    import types
+
+    from stnca import console
+
+    class Interrupted(types.ModuleType):
+        def __getattr__(self, name):
+            raise KeyboardInterrupt
+
+    monkeypatch.setitem(sys.modules, "stnca.cli", Interrupted("stnca.cli"))
+    monkeypatch.setattr(console.os, "_exit", lambda value: (_ for _ in ()).throw(_Left(value)))
+    monkeypatch.setattr(sys, "unraisablehook", sys.unraisablehook)
+    with pytest.raises(_Left) as left:
+        console.main()
+    assert left.value.args == (130,)
+    assert capsys.readouterr().err == "error: interrupted\n"
+
+
+def test_an_interrupt_a_callback_swallowed_is_delivered_again(monkeypatch):
+    """Ctrl-C that lands in a garbage-collector callback or a __del__ (JAX runs one on every
+    collection) was printed as "Exception ignored ... KeyboardInterrupt" and lost: the
+    training went on to its end. The command's hook sends it again, to the main code."""
+    import signal
+    import time
+
+    from stnca import console
+
+    monkeypatch.setattr(sys, "unraisablehook", console._redeliver_interrupts)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a terminal
+    try:
+
+        class SwallowsInterrupts:
+            def __del__(self):
+                raise KeyboardInterrupt
+
+        with pytest.raises(KeyboardInterrupt):
+            SwallowsInterrupts()  # collected at once: its interrupt is "unraisable"
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:  # the interrupt lands here, in the main code
+                pass
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def test_a_sweep_refused_for_memory_writes_nothing(tmp_path):

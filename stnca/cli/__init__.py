@@ -7,9 +7,6 @@ command leaves no partial output and never clobbers an earlier good file.
 
 from __future__ import annotations
 
-import os
-import sys
-
 import typer
 
 # Each module registers its commands on the apps; the import order is the order of --help.
@@ -23,6 +20,7 @@ from . import extract as _extract  # noqa: F401
 from . import sweep as _sweep  # noqa: F401  (sweep, reproduce)
 from . import simulate as _simulate  # noqa: F401  (the simulate group)
 from . import analyse as _analyse  # noqa: F401  (the analyse group)
+from . import symmetry_experiment as _symmetry_experiment  # noqa: F401
 from . import export as _export  # noqa: F401  (the export group)
 
 # isort: on
@@ -48,17 +46,3 @@ def run(argv: list[str] | None = None) -> int:
         typer.echo("error: interrupted", err=True)
         return 130
     return code if isinstance(code, int) else 0
-
-
-def main_entry() -> None:
-    """The installed `stnca` command."""
-    code = run()
-    if code == 130:
-        # Interrupted: XLA's worker threads may still be running the step that Ctrl-C cut
-        # short, and tearing the interpreter down under them crashed (a segmentation fault
-        # in about 1 of 5 interrupts during training). Every file is already complete (each
-        # write is atomic), so leave at once without the teardown.
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(code)
-    sys.exit(code)
