@@ -116,3 +116,21 @@ def json_safe(value):
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
+
+
+def write_streamed(out: str | os.PathLike, shape: tuple[int, ...], frames, on_frame=None):
+    """Write ``frames`` (an iterator over the frame axis, ``shape[-4]`` of them) to the
+    float32 ``.npy`` file ``out`` as they come: a memory map on a temporary file, renamed at
+    the end (nothing is left if ``on_frame(frame)`` raises). Returns the file, memory-mapped."""
+    import numpy as np
+
+    with atomic_path(out) as temporary:
+        array = np.lib.format.open_memmap(temporary, mode="w+", dtype=np.float32, shape=shape)
+        for index, frame in enumerate(frames):
+            frame = np.asarray(frame)
+            if on_frame is not None:
+                on_frame(frame)
+            array[..., index, :, :, :] = frame
+        array.flush()
+        del array
+    return np.load(out, mmap_mode="r")

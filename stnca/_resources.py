@@ -55,3 +55,8 @@ def check_disk(floats: int, folder, what: str) -> int:
             f"{free / 2**30:,.1f} GiB free in {place}; make it smaller"
         )
     return needed
+
+
+STREAM_ABOVE = 2**27
+"""Simulations and rollouts with more float values than this (512 MiB of frames) are written
+frame by frame, with progress, instead of being held in memory."""

@@ -95,3 +95,25 @@ def data_bounds(model: NCA, initial: np.ndarray) -> tuple[float, float]:
         return (0.0, 1.0)
     low, high = float(np.min(initial)), float(np.max(initial))
     return (min(low, 0.0), max(high, 1.0)) if 0.0 <= low and high <= 1.0 else (low, high)
+
+
+def gray_scott_partner(config, steps: int, log=print):
+    """``(step, pde_steps, name)``: the Gray-Scott PDE a model's data came from, to analyse
+    beside it for ``steps`` NCA steps; ``None`` for other data, or when ``steps`` NCA steps
+    are not a whole number of PDE steps (said through ``log``)."""
+    import functools
+
+    from ..data import gray_scott
+
+    if config is None or config.data.source != "gray_scott":
+        return None
+    data, t = config.data, config.training.steps_between_frames
+    every = data.every or t
+    if (steps * every) % t:
+        log(
+            f"note: {steps} NCA steps are not a whole number of PDE steps ({every} per {t}); "
+            "the PDE is not perturbed"
+        )
+        return None
+    step = functools.partial(gray_scott.step, params=data.params())
+    return (step, steps * every // t, "Gray-Scott")

@@ -81,16 +81,6 @@ def _key(seed: int):
     return jax.random.key(check_seed(seed, "--seed"))
 
 
-STREAM_ABOVE = 2**27
-"""Simulations and rollouts with more float values than this (512 MiB of frames) are written
-frame by frame, with progress, instead of being held in memory."""
-LONG_ROLLOUT = 100_000
-"""Rollouts of more NCA steps than this are streamed too, so that they report progress."""
-LONG_SIMULATION = 2**31
-"""Simulations of more cell-updates than this (about half a minute on a laptop core) are
-streamed too, so that they report progress."""
-
-
 def _step_progress(total: int):
     """A ``progress(steps_done)`` callback printing a line at most every 10 s."""
     import time
@@ -106,26 +96,6 @@ def _step_progress(total: int):
             typer.echo(f"  step {done}/{total}, {now - start:.0f} s, eta {eta:.0f} s", err=True)
 
     return report
-
-
-def _write_streamed(out: Path, shape: tuple[int, ...], frames, on_frame=None):
-    """Write ``frames`` (an iterator over the frame axis, ``shape[-4]`` of them) to ``out`` as
-    they come: a .npy memory map on a temporary file, renamed at the end (nothing is left if
-    ``on_frame(frame)`` raises). Returns the file, memory-mapped."""
-    import numpy as np
-
-    from .._files import atomic_path
-
-    with atomic_path(out) as temporary:
-        array = np.lib.format.open_memmap(temporary, mode="w+", dtype=np.float32, shape=shape)
-        for index, frame in enumerate(frames):
-            frame = np.asarray(frame)
-            if on_frame is not None:
-                on_frame(frame)
-            array[..., index, :, :, :] = frame
-        array.flush()
-        del array
-    return np.load(out, mmap_mode="r")
 
 
 def _load_model(path: Path):

@@ -1,17 +1,13 @@
-"""``stnca analyse``: perturbations, adversarial initial conditions, symmetry, Fig 12's 2 x 2."""
+"""``stnca analyse``: perturbations, adversarial initial conditions and symmetry of a model."""
 
 from __future__ import annotations
 
-import functools
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from ._app import (
-    RERUN_TO_RESUME,
     UserError,
-    _fail,
     analyse_app,
     user_errors,
 )
@@ -25,7 +21,6 @@ from ._common import (
     PaddingOption,
     SeedOption,
     StepsOption,
-    _check_folder,
     _check_outputs_in,
     _key,
     _load_model,
@@ -60,25 +55,6 @@ def _analysis_inputs(
     return model, initial, config, steps
 
 
-def _gray_scott_pde(config, steps: int):
-    """``(step, pde_steps, name)`` for the Gray-Scott data a model came from, else ``None``."""
-    from ..data import gray_scott
-
-    if config is None or config.data.source != "gray_scott":
-        return None
-    data, t = config.data, config.training.steps_between_frames
-    every = data.every or t
-    if (steps * every) % t:
-        typer.echo(
-            f"note: {steps} NCA steps are not a whole number of PDE steps ({every} per {t}); "
-            "the PDE is not perturbed",
-            err=True,
-        )
-        return None
-    step = functools.partial(gray_scott.step, params=data.params())
-    return (step, steps * every // t, "Gray-Scott")
-
-
 @analyse_app.command("perturb")
 @user_errors
 def perturb_command(
@@ -103,6 +79,7 @@ def perturb_command(
 ):
     """Local perturbations (Fig 10): perturb each r x r patch, count changed cells at n."""
     from .._validate import count
+    from ..analysis.inputs import gray_scott_partner
     from ..analysis.perturbation import check_settings
     from ..analysis.report import perturb_report
 
@@ -122,7 +99,7 @@ def perturb_command(
         stride=stride,
         threshold=threshold,
         key=_key(seed),
-        pde=_gray_scott_pde(config, steps),
+        pde=gray_scott_partner(config, steps, log=lambda line: typer.echo(line, err=True)),
         chunk=chunk,
     )
     for who in ("nca", "pde"):
@@ -226,45 +203,3 @@ def symmetry_command(
         typer.echo(f"  {name:16s} relative error {error:.4f}")
     typer.echo(f"  stochastic noise floor {report['stochastic_noise_floor']:.4f}")
     typer.echo(f"wrote {out / 'symmetry.png'}, {out / 'symmetry.json'}")
-
-
-@analyse_app.command("symmetry-experiment")
-@user_errors
-def symmetry_experiment_command(
-    out: Annotated[Path, typer.Option("--out", help="Folder for the four runs and the table.")],
-    config_path: Annotated[
-        Path | None,
-        typer.Option(
-            "--config",
-            help="The image-morphing config the four variants share (default: the clone's "
-            "configs/symmetry_cpu.toml).",
-        ),
-    ] = None,
-    epochs: Annotated[
-        int | None, typer.Option("--epochs", help="Override the number of training epochs.")
-    ] = None,
-    steps: StepsOption = None,
-    seed: SeedOption = 0,
-):
-    """Fig 12's 2 x 2: asymmetric vs symmetric kernels, normal vs rotation-augmented data.
-
-    Trains the four (a finished run is reused, an interrupted one resumed), tests each on
-    rotated and flipped inputs; writes symmetry_experiment.md/.json/.png in --out.
-    """
-    from ..experiments.symmetry_experiment import default_config, symmetry_experiment
-    from ..train import TrainingDiverged, load_config
-
-    if epochs is not None and epochs < 1:
-        raise UserError(f"--epochs must be >= 1, got {epochs}")
-    if steps is not None and steps < 1:
-        raise UserError(f"--steps must be >= 1, got {steps}")
-    _key(seed)
-    _check_folder(out, "--out")
-    config = load_config(default_config() if config_path is None else config_path)
-    try:
-        symmetry_experiment(config, out, epochs=epochs, steps=steps, seed=seed, log=typer.echo)
-    except TrainingDiverged as error:
-        _fail(str(error), 1)
-    except KeyboardInterrupt:
-        _fail(RERUN_TO_RESUME, 130)
-    typer.echo(f"wrote {out / 'symmetry_experiment.md'}, .json, .png")

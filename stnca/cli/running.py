@@ -15,8 +15,6 @@ from ._app import (
 )
 from ._common import (
     CONDITION_HELP,
-    LONG_ROLLOUT,
-    STREAM_ABOVE,
     OverwriteOption,
     _check_output,
     _check_outputs_in,
@@ -24,7 +22,6 @@ from ._common import (
     _key,
     _load_model,
     _step_progress,
-    _write_streamed,
 )
 
 
@@ -58,11 +55,9 @@ def rollout_command(
     import numpy as np
 
     from .. import viz
-    from .._resources import check_disk, check_memory
-    from .._trajectory import check_steps, require_finite
-    from ..analysis import predict
-    from ..analysis.evaluate import predict_frames
-    from ..data.io import load_states, save_array
+    from .._trajectory import check_steps
+    from ..analysis.rollout_file import rollout_to_file
+    from ..data.io import load_states
 
     inputs = {"--init": init, "MODEL": model_path}
     _check_output(out, (".npy",), "--out", inputs, overwrite)
@@ -76,38 +71,16 @@ def rollout_command(
     values = _condition_values(condition)
     initial = load_states(init, channels=model.observable_channels, what="--init")
     initial = model.with_conditions(initial, values)  # + a conditioned model's channels
-    count = steps // every + 1
-    state_floats = initial.size // model.data_channels * model.channels
-    # streamed, the frames go to disk one by one and only a few states are held
-    stream = state_floats * count > STREAM_ABOVE or steps > LONG_ROLLOUT
-    check_memory(state_floats * (4 if stream else count + 1), f"a rollout of {count} frames")
-    frame_floats = initial.size // model.data_channels * model.observable_channels
-    check_disk(frame_floats * count, out.parent, f"a rollout of {count} frames")
-    if stream:
-        shape = (*initial.shape[:-3], count, *initial.shape[-3:-1], model.observable_channels)
-        typer.echo(
-            f"rolling out {count} frames of {initial.shape[-3]}x{initial.shape[-2]} "
-            f"({steps} steps), writing each frame as it comes"
-        )
-        stream_frames = predict_frames(
-            model, initial, steps, every=every, key=key, progress=_step_progress(steps)
-        )
-        written = iter(range(count))
-        frames = _write_streamed(
-            out,
-            shape,
-            stream_frames,
-            on_frame=lambda frame: require_finite(
-                frame[..., None, :, :, :], every, start=next(written)
-            ),
-        )
-    else:
-        frames = predict(
-            model, initial if initial.ndim == 4 else initial[None], steps, every=every, key=key
-        )
-        frames = frames if initial.ndim == 4 else frames[0]
-        require_finite(frames, every)
-        save_array(out, frames)
+    frames = rollout_to_file(
+        model,
+        initial,
+        out,
+        steps,
+        every=every,
+        key=key,
+        log=typer.echo,
+        progress=_step_progress(steps),
+    )
     typer.echo(f"wrote {out} with shape {frames.shape}")
     if video is not None:
         shown = frames if frames.ndim == 4 else frames[0]

@@ -13,15 +13,7 @@ from ._app import (
     simulate_app,
     user_errors,
 )
-from ._common import (
-    LONG_SIMULATION,
-    STREAM_ABOVE,
-    OverwriteOption,
-    _check_output,
-    _key,
-    _step_progress,
-    _write_streamed,
-)
+from ._common import OverwriteOption, _check_output, _key, _step_progress
 
 
 @simulate_app.command("gray-scott")
@@ -64,24 +56,23 @@ def simulate_gray_scott(
     import numpy as np
 
     from .. import viz
-    from .._resources import check_disk, check_memory
-    from ..data import gray_scott, io
-    from ..data.initial_conditions import INITIAL_CONDITIONS, initial_condition
+    from ..data import io
+    from ..data.initial_conditions import INITIAL_CONDITIONS
+    from ..data.simulation import simulate_to_file
 
     _check_output(out, (".npy",), "--out", {"--init-file": init_file}, overwrite)
     if png:
         _check_output(out.with_suffix(".png"), (".png",), "--png (next to --out)", None, overwrite)
     if init is not None and init_file is not None:
         raise UserError("give either --init or --init-file, not both")
-    params = gray_scott.GrayScottParams(diffusion_a, diffusion_b, alpha, gamma, dt)
-    gray_scott._trajectory.check_steps(steps, every)
+    initial: np.ndarray | str
     if init_file is not None:
         if batch is not None:
             raise UserError("--batch cannot be used with --init-file (its shape sets R)")
         initial = io.load_states(init_file, channels=2, what="--init-file")
     else:
-        init = "smooth" if init is None else init
-        if init not in INITIAL_CONDITIONS:
+        initial = "smooth" if init is None else init
+        if initial not in INITIAL_CONDITIONS:
             raise UserError(
                 f"unknown --init {init!r}; choose from {', '.join(sorted(INITIAL_CONDITIONS))}"
             )
@@ -89,44 +80,18 @@ def simulate_gray_scott(
             raise UserError(f"--size must be at least 3, got {size}")
         if batch is not None and batch < 1:
             raise UserError(f"--batch must be at least 1, got {batch}")
-    frames = steps // every + 1
-    state_floats = (batch or 1) * size * size * 2 if init_file is None else initial.size
-    cell_updates = steps * state_floats // 2
-    stream = state_floats * frames > STREAM_ABOVE or cell_updates > LONG_SIMULATION
-    # streamed, the frames go to disk one by one and only a few states are held
-    held = 4 if stream else frames + 2
-    check_memory(
-        state_floats * held,
-        f"a {size}x{size} simulation" if init_file is None else "this simulation",
+    trajectory = simulate_to_file(
+        out,
+        initial,
+        steps,
+        every=every,
+        size=size,
+        batch=batch,
+        key=_key(seed),
+        params=GrayScottParams(diffusion_a, diffusion_b, alpha, gamma, dt),
+        log=typer.echo,
+        progress=_step_progress(steps),
     )
-    check_disk(state_floats * frames, out.parent, f"a simulation of {frames} frames")
-    if init_file is None:
-        initial = np.asarray(initial_condition(init or "smooth", size, key=_key(seed), batch=batch))
-    diverged = UserError(
-        "the simulation diverged (non-finite values); lower --dt or the diffusion constants"
-    )
-    if stream:
-
-        def finite(frame):
-            if not np.all(np.isfinite(frame)):
-                raise diverged
-
-        shape = (*initial.shape[:-3], frames, *initial.shape[-3:])
-        typer.echo(
-            f"simulating {frames} frames of {initial.shape[-3]}x{initial.shape[-2]} "
-            f"({cell_updates / 1e9:.2f} G cell-updates; {4 * state_floats * 4 / 2**20:.0f} MiB "
-            f"of memory, {4 * state_floats * frames / 2**20:.0f} MiB on disk), writing each "
-            "frame as it comes"
-        )
-        stream_frames = gray_scott.frames(
-            initial, steps, every=every, params=params, progress=_step_progress(steps)
-        )
-        trajectory = _write_streamed(out, shape, stream_frames, finite)
-    else:
-        trajectory = np.asarray(gray_scott.simulate(initial, steps, every=every, params=params))
-        if not np.all(np.isfinite(trajectory)):
-            raise diverged
-        io.save_array(out, trajectory)
     typer.echo(f"wrote {out} with shape {trajectory.shape}")
     if png:
         picture = viz.trajectory_figure(
