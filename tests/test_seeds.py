@@ -105,10 +105,10 @@ def test_image_seeds_redraw_hold_and_augment_like_separate_runs(tmp_path):
 
 def count_epoch_traces(monkeypatch):
     """Count the calls of the (Python) epoch function and the traces of its objective."""
-    from stnca.train import algorithm
+    from stnca.train import gradients
 
     counts = {"epoch": 0, "objective": 0}
-    real_objective = algorithm._minibatch_objective
+    real_objective = gradients._minibatch_objective
     real_make_epoch = session.make_epoch
 
     def objective(*args, **kwargs):
@@ -124,7 +124,7 @@ def count_epoch_traces(monkeypatch):
 
         return epoch
 
-    monkeypatch.setattr(algorithm, "_minibatch_objective", objective)
+    monkeypatch.setattr(gradients, "_minibatch_objective", objective)
     monkeypatch.setattr("stnca.train.session.make_epoch", make_epoch)
     return counts
 

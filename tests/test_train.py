@@ -145,16 +145,16 @@ def test_one_epoch_updates_model_and_states_consistently(key, data):
 
 
 def test_epoch_compiles_once(key, data, monkeypatch):
-    from stnca.train import algorithm
+    from stnca.train import gradients
 
     traces = []
-    real = algorithm._minibatch_objective
+    real = gradients._minibatch_objective
 
     def counting(*args, **kwargs):
         traces.append(1)  # runs only while jax traces the epoch
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(algorithm, "_minibatch_objective", counting)
+    monkeypatch.setattr(gradients, "_minibatch_objective", counting)
     config = config_from_dict(
         {
             "training": {
@@ -189,7 +189,7 @@ def adam_count(opt_state) -> int:
 
 @pytest.mark.parametrize("minibatches", [1, 2, 4])
 def test_per_minibatch_mode_takes_one_normalised_update_per_minibatch(key, data, minibatches):
-    from stnca.train import algorithm
+    from stnca.train import gradients
 
     training = config_from_dict(
         {"training": {"minibatches": minibatches, "steps_between_frames": 2, "state_penalty": 0}}
@@ -202,7 +202,7 @@ def test_per_minibatch_mode_takes_one_normalised_update_per_minibatch(key, data,
     # the same epoch by hand: the shuffled mini-batches one after the other, each
     # gradient normalised on its own and applied before the next mini-batch is rolled out
     k_noise, k_epoch = jax.random.split(key)
-    _, flat_states, flat_targets, order, _ = algorithm._flatten(
+    _, flat_states, flat_targets, order, _ = gradients._flatten(
         states, data[:, 1:], minibatches, k_epoch
     )
     manual, manual_state = model, optimizer.init(eqx.filter(model, eqx.is_inexact_array))

@@ -30,6 +30,11 @@ mini-batch's transitions are split over several devices (``stnca.train.sharding`
 loss can compare a random subset of the cells (``training.loss_fraction``,
 ``stnca.losses.subsampled``); the rollout is rematerialised every step or every
 ``training.remat_every`` steps in the backward pass.
+
+This module holds the optimiser, the start states (lines 2 and 22-26) and the epoch; the
+objective of a mini-batch and the plain scores are in ``stnca.train.objective``, the pass
+over the mini-batches (lines 6-19) in ``stnca.train.gradients`` (their names still import
+from here).
 """
 
 from __future__ import annotations
@@ -42,11 +47,15 @@ import jax.numpy as jnp
 import optax
 from jaxtyping import Array, Float, PRNGKeyArray
 
-from .. import _trajectory
 from ..data.augment import measurement_noise
-from ..losses import box_penalty, get_loss, subsampled
 from ..model import NCA
 from .config import TrainingConfig
+from .gradients import accumulate_gradients as accumulate_gradients
+from .gradients import check_minibatches as check_minibatches
+from .gradients import minibatch_updates as minibatch_updates
+from .objective import advance_with_penalty as advance_with_penalty
+from .objective import rollout_score as rollout_score
+from .objective import transition_losses as transition_losses
 from .optimizers import OPTIMIZERS
 from .sharding import DataParallel
 
@@ -82,286 +91,6 @@ def make_optimizer(training: TrainingConfig) -> optax.GradientTransformation:
 def initial_states(model: NCA, y: Float[Array, "R frames H W obs"]) -> Float[Array, "R M H W C"]:
     """Line 2, ``x <- y``: every transition starts from data, hidden channels zero."""
     return model.initial_state(jnp.asarray(y)[:, :-1])
-
-
-def advance_with_penalty(
-    model: NCA,
-    x: Float[Array, "*batch H W C"],
-    steps: int,
-    *,
-    key: PRNGKeyArray | None,
-    checkpoint: bool,
-    bounds: tuple[float, float] = (0.0, 1.0),
-    remat_every: int = 1,
-) -> tuple[Array, Array]:
-    """``Phi^steps(x)`` and the state-range penalty of the states after each step, averaged
-    over the steps (``box_penalty`` summed over the batch, cells and channels).
-    ``checkpoint``: rematerialise each step, or with ``remat_every = k > 1`` each block of
-    ``k`` steps, in the backward pass."""
-    keys = None if key is None else jax.random.split(key, steps)
-    step = lambda s, k: model(s, key=k)  # noqa: E731 - a plain function for jax.checkpoint
-    low, high = bounds
-    zero = jnp.zeros((), x.dtype)
-    if checkpoint and remat_every > 1:
-
-        def penalised(carry, k):
-            state, total = carry
-            state = step(state, k)
-            return state, total + box_penalty(state, low, high)
-
-        final, total = _trajectory.scan_blocks(penalised, (x, zero), keys, steps, remat_every)
-        return final, total / steps
-    if checkpoint:
-        step = jax.checkpoint(step)
-
-    def body(carry, k):
-        state, total = carry
-        state = step(state, k)
-        return (state, total + box_penalty(state, low, high)), None
-
-    (final, total), _ = jax.lax.scan(body, (x, zero), keys, length=steps)
-    return final, total / steps
-
-
-def _minibatch_objective(
-    training: TrainingConfig,
-    transitions: int,
-    minibatches: int,
-    parallel: DataParallel | None = None,
-):
-    """The function ``(params, static, start, target, key) -> (objective, (xhat, losses))``
-    minimised for one mini-batch.
-
-    Per epoch (``update_every = "epoch"``) the data term is the mini-batch's summed loss
-    divided by ``M x R``, so the sum over mini-batches is the mean over all transitions;
-    per mini-batch it is the mini-batch's mean. The penalty term is ``state_penalty``
-    times the mini-batch's penalty (divided by B per epoch, so the epoch's objective holds
-    the mean penalty over mini-batches). The loss compares a random subset of the cells
-    when ``training.loss_fraction < 1`` (its key: ``k_loss``). With ``parallel`` the
-    mini-batch's start states and targets are split over its devices.
-    """
-    loss_fn = subsampled(training.loss, training.loss_fraction, training.loss_patch)
-    per_minibatch = training.update_every == "minibatch"
-    size = transitions // minibatches
-    data_norm = size if per_minibatch else transitions
-    penalty_weight = training.state_penalty / (1 if per_minibatch else minibatches)
-    t = training.steps_between_frames
-    remat_every = training.remat_every
-
-    def objective(params, static, start, target, k):
-        nca = eqx.combine(params, static)
-        if parallel is not None:
-            start, target = parallel.split(start), parallel.split(target)
-        k_rollout, k_loss = jax.random.split(k)
-        rollout_key = k_rollout if nca.stochastic else None
-        if training.state_penalty:
-            predicted, penalty = advance_with_penalty(
-                nca,
-                start,
-                t,
-                key=rollout_key,
-                checkpoint=training.checkpoint_rollout,
-                bounds=tuple(training.state_bounds),
-                remat_every=remat_every,
-            )
-        elif remat_every > 1:
-            predicted = _trajectory.advance(
-                lambda s, key: nca(s, key=key),
-                start,
-                t,
-                key=rollout_key,
-                checkpoint=training.checkpoint_rollout,
-                remat_every=remat_every,
-            )
-            penalty = jnp.zeros((), start.dtype)
-        else:
-            predicted = nca.advance(
-                start, t, key=rollout_key, checkpoint=training.checkpoint_rollout
-            )
-            penalty = jnp.zeros((), start.dtype)
-        # a conditioned model's targets carry the conditions too: only observables compare
-        each = loss_fn(nca.observable(predicted), nca.observable(target), key=k_loss)
-        value = jnp.sum(each) / data_norm + penalty_weight * penalty
-        return value, (predicted, each)
-
-    return objective
-
-
-def _value_and_grad(objective, chunk: int):
-    """``jax.value_and_grad(objective, has_aux=True)`` for a mini-batch, rolled out and
-    differentiated ``chunk`` transitions at a time (0: all at once): the values and
-    gradients of the chunks are summed (the objective is a sum over transitions), the
-    predictions and losses put back in order. Each chunk gets its own key."""
-    value_and_grad = jax.value_and_grad(objective, has_aux=True)
-    if not chunk:
-        return value_and_grad
-
-    def chunked(params, static, start, target, k):
-        count = start.shape[0] // chunk
-        if count <= 1:
-            return value_and_grad(params, static, start, target, k)
-        starts = start.reshape((count, chunk) + start.shape[1:])
-        targets = target.reshape((count, chunk) + target.shape[1:])
-
-        def body(total, inputs):
-            (value, (predicted, each)), g = value_and_grad(params, static, *inputs)
-            return jax.tree.map(jnp.add, total, (value, g)), (predicted, each)
-
-        zero = (jnp.zeros((), start.dtype), jax.tree.map(jnp.zeros_like, params))
-        inputs = (starts, targets, jax.random.split(k, count))
-        (value, g), (predicted, each) = jax.lax.scan(body, zero, inputs)
-        return (value, (predicted.reshape(start.shape), each.reshape(-1))), g
-
-    return chunked
-
-
-def check_minibatches(trajectories: int, transitions: int, minibatches: int, name: str) -> None:
-    """Mini-batches must split the ``transitions x trajectories`` transitions evenly."""
-    if (trajectories * transitions) % minibatches:
-        raise ValueError(
-            f"{name} ({minibatches}) must divide the number of transitions M x R = "
-            f"{transitions} x {trajectories} = {trajectories * transitions}"
-        )
-
-
-def _flatten(states, targets, minibatches, key):
-    check_minibatches(states.shape[0], states.shape[1], minibatches, "minibatches")
-    transitions = states.shape[0] * states.shape[1]
-    flat_states = states.reshape((transitions,) + states.shape[2:])
-    flat_targets = targets.reshape((transitions,) + targets.shape[2:])
-    k_order, k_batches = jax.random.split(key)
-    order = jax.random.permutation(k_order, transitions).reshape(minibatches, -1)
-    keys = jax.random.split(k_batches, minibatches)
-    return transitions, flat_states, flat_targets, order, keys
-
-
-def accumulate_gradients(
-    model: NCA,
-    states: Float[Array, "R M H W C"],
-    targets: Float[Array, "R M H W obs"],
-    *,
-    key: PRNGKeyArray,
-    loss: str = "euclidean",
-    steps_between_frames: int,
-    minibatches: int = 1,
-    checkpoint: bool = False,
-    state_penalty: float = 0.0,
-    state_bounds: tuple[float, float] = (0.0, 1.0),
-    remat_every: int = 1,
-    loss_fraction: float = 1.0,
-    loss_patch: int = 1,
-    parallel: DataParallel | None = None,
-    rollout_chunk: int = 0,
-):
-    """Lines 6-19: the mean loss over all ``M x R`` transitions and its gradient.
-
-    The gradient is that of the mean loss plus ``state_penalty`` times the mean (over
-    mini-batches) state-range penalty; the returned loss leaves the penalty out.
-    ``remat_every``, ``loss_fraction``, ``loss_patch`` and ``rollout_chunk`` are
-    ``TrainingConfig``'s; ``parallel`` splits each mini-batch over its devices.
-
-    Returns:
-        ``(loss, gradient, predictions, losses)``: the mean loss, its gradient with respect
-        to the model's arrays (accumulated over the mini-batches), the predicted states
-        ``Phi^t(x)``, shape ``(R, M, H, W, C)``, and each transition's loss, ``(R, M)``.
-    """
-    training = TrainingConfig(
-        steps_between_frames=steps_between_frames,
-        minibatches=minibatches,
-        loss=loss,
-        update_every="epoch",
-        checkpoint_rollout=checkpoint,
-        state_penalty=state_penalty,
-        state_bounds=tuple(state_bounds),
-        remat_every=remat_every,
-        loss_fraction=loss_fraction,
-        loss_patch=loss_patch,
-        rollout_chunk=rollout_chunk,
-    )
-    transitions, flat_states, flat_targets, order, keys = _flatten(
-        states, targets, minibatches, key
-    )
-    objective = _minibatch_objective(training, transitions, minibatches, parallel)
-    params, static = eqx.partition(model, eqx.is_inexact_array)
-    value_and_grad = _value_and_grad(objective, training.rollout_chunk)
-
-    def body(carry, inputs):
-        gradient, predictions, losses = carry
-        index, k = inputs
-        (_, (predicted, each)), g = value_and_grad(
-            params, static, flat_states[index], flat_targets[index], k
-        )
-        gradient = jax.tree.map(jnp.add, gradient, g)
-        predictions = predictions.at[index].set(predicted)
-        return (gradient, predictions, losses.at[index].set(each)), None
-
-    start = (jax.tree.map(jnp.zeros_like, params), flat_states, jnp.zeros(transitions))
-    (gradient, predictions, losses), _ = jax.lax.scan(body, start, (order, keys))
-    return (
-        jnp.mean(losses),
-        gradient,
-        predictions.reshape(states.shape),
-        losses.reshape(states.shape[:2]),
-    )
-
-
-def minibatch_updates(
-    model: NCA,
-    opt_state: optax.OptState,
-    optimizer: optax.GradientTransformation,
-    states: Float[Array, "R M H W C"],
-    targets: Float[Array, "R M H W obs"],
-    training: TrainingConfig,
-    *,
-    key: PRNGKeyArray,
-    parallel: DataParallel | None = None,
-):
-    """One optimiser update per mini-batch (the authors' code), each gradient normalised
-    on its own; later mini-batches are rolled out with the already updated model;
-    ``parallel`` splits each mini-batch over its devices.
-
-    Returns:
-        ``(model, opt_state, loss, gradient_norm, predictions, losses)``: the updated model
-        and optimiser state, the mean loss over all transitions (penalty left out), the mean
-        raw gradient norm over the mini-batches, the predicted states and each
-        transition's loss.
-    """
-    minibatches = training.minibatches
-    transitions, flat_states, flat_targets, order, keys = _flatten(
-        states, targets, minibatches, key
-    )
-    objective = _minibatch_objective(training, transitions, minibatches, parallel)
-    params, static = eqx.partition(model, eqx.is_inexact_array)
-    value_and_grad = _value_and_grad(objective, training.rollout_chunk)
-
-    def body(carry, inputs):
-        params, opt_state, predictions, losses, norms = carry
-        index, k = inputs
-        (_, (predicted, each)), g = value_and_grad(
-            params, static, flat_states[index], flat_targets[index], k
-        )
-        updates, opt_state = optimizer.update(g, opt_state, params)
-        params = eqx.apply_updates(params, updates)
-        predictions = predictions.at[index].set(predicted)
-        return (
-            params,
-            opt_state,
-            predictions,
-            losses.at[index].set(each),
-            norms + optax.tree.norm(g),
-        ), None
-
-    zero = jnp.zeros((), states.dtype)
-    start = (params, opt_state, flat_states, jnp.zeros(transitions), zero)
-    (params, opt_state, predictions, losses, norms), _ = jax.lax.scan(body, start, (order, keys))
-    return (
-        eqx.combine(params, static),
-        opt_state,
-        jnp.mean(losses),
-        norms / minibatches,
-        predictions.reshape(states.shape),
-        losses.reshape(states.shape[:2]),
-    )
 
 
 def propagate(
@@ -514,47 +243,3 @@ def make_epoch(
         return result if parallel is None else parallel.replicated(result)
 
     return epoch
-
-
-def transition_losses(
-    model: NCA,
-    states: Float[Array, "R M H W C"],
-    targets: Float[Array, "R M H W obs"],
-    steps_between_frames: int,
-    loss: str = "euclidean",
-    *,
-    key: PRNGKeyArray | None = None,
-) -> Float[Array, "R M"]:
-    """Each transition's loss, ``L(Phi^t(x[r, m]), y[r, m + 1])``, without any update."""
-    key = jax.random.key(0) if key is None else key
-    predicted = model.advance(states, steps_between_frames, key=key if model.stochastic else None)
-    return get_loss(loss)(model.observable(predicted), model.observable(targets))
-
-
-def rollout_score(
-    model: NCA,
-    y: Float[Array, "R frames H W obs"],
-    steps_between_frames: int,
-    loss: str = "euclidean",
-    *,
-    key: PRNGKeyArray | None = None,
-) -> Array:
-    """The mean loss of a free rollout from frame 0 against every later frame of ``y``.
-
-    No restarts: the model runs ``M t`` steps from each trajectory's first frame (hidden
-    channels zero), in the model's units, and each frame ``m t`` is compared with ``y[m]``.
-    This is what model selection by ``"rollout"`` minimises.
-    """
-    loss_fn = get_loss(loss)
-    frames = y.shape[1] - 1
-    key = jax.random.key(0) if key is None else key
-    rollout = _trajectory.trajectory(
-        lambda s, k: model(s, key=k),
-        model.initial_state(y[:, 0]),
-        frames * steps_between_frames,
-        every=steps_between_frames,
-        key=key if model.stochastic else None,
-    )
-    predicted = model.observable(jnp.moveaxis(rollout, -4, 0)[1:])  # (M, R, H, W, obs)
-    each = loss_fn(predicted, model.observable(jnp.moveaxis(y[:, 1:], 1, 0)))
-    return jnp.mean(each)
