@@ -93,18 +93,24 @@ def run_demo(
     config = load_config(DEMO_CONFIG)
     if epochs is not None:
         config = config.replace("training", epochs=epochs)
-    t = config.training.steps_between_frames
-    horizon = config.data.steps
+    result = _train(config, out, progress, log)
+    evaluation = _test(result.model, config, out, log)
+    summary = _summary(result, evaluation, config, out)
+    write_text(out / "summary.json", json.dumps(summary, indent=2))
+    return summary
 
+
+def _train(config, out: Path, progress: bool | None, log: Callable[[str], None]):
+    """Steps 1 and 2: the training data, the training, the data's figure."""
     log(
         f"1/4 simulating {config.data.trajectories} Gray-Scott trajectories "
-        f"({config.data.size}x{config.data.size}, {horizon} steps) from "
+        f"({config.data.size}x{config.data.size}, {config.data.steps} steps) from "
         f"{', '.join(config.data.families)} initial conditions"
     )
     result = train(config, out, progress=progress, log=log)
-    train_data = result.data
+    t = config.training.steps_between_frames
     viz.trajectory_figure(
-        train_data, out / "train_data.png", every=t, title="training data (species B)"
+        result.data, out / "train_data.png", every=t, title="training data (species B)"
     )
     log(
         f"2/4 trained {result.epochs} epochs: lowest training loss {result.lowest_loss:.4g} "
@@ -112,25 +118,34 @@ def run_demo(
         f"(free-rollout loss {result.best_loss:.4g}, "
         f"untrained {result.untrained['rollout_loss']:.4g})"
     )
+    return result
 
+
+def _test(model, config, out: Path, log: Callable[[str], None]):
+    """Steps 3 and 4: the unseen test at twice the horizon, its figures and video."""
+    t, horizon = config.training.steps_between_frames, config.data.steps
     log(
         f"3/4 testing on an unseen high-frequency initial condition ({TEST_SIZE}x{TEST_SIZE}) "
         f"for {2 * horizon} steps, twice the training horizon"
     )
     truth = unseen_trajectory(2 * horizon, t)
     save_array(out / "test_truth.npy", truth)
-    evaluation = evaluate(result.model, truth, t, allow_diverged=True)
+    evaluation = evaluate(model, truth, t, allow_diverged=True)
     save_array(out / "test_prediction.npy", evaluation.prediction[0])
-
     log("4/4 writing figures and video")
-    figure, video = out / "evaluation.png", out / "evaluation.mp4"
     write_evaluation(
         evaluation,
         truth,
         out,
-        video=video,
+        video=out / "evaluation.mp4",
         title="unseen initial condition: PDE vs NCA (species B)",
     )
+    return evaluation
+
+
+def _summary(result, evaluation, config, out: Path) -> dict:
+    """``summary.json``: the training, the test at 1x and 2x the horizon, the files."""
+    t, horizon = config.training.steps_between_frames, config.data.steps
 
     def at(step: int) -> dict:
         row = evaluation.at_frame(step // t)
@@ -142,7 +157,7 @@ def run_demo(
             "nca_over_persistence": nca["euclidean"] / persistence["euclidean"],
         }
 
-    summary = {
+    return {
         "training": {
             "epochs": result.epochs,
             "chosen_epoch": result.best_epoch,
@@ -158,12 +173,10 @@ def run_demo(
         "test_at_twice_the_horizon": at(2 * horizon),
         "files": {
             "model": str(out / "model.eqx"),
-            "figure": str(figure),
-            "video": str(video),
+            "figure": str(out / "evaluation.png"),
+            "video": str(out / "evaluation.mp4"),
             "training_data_figure": str(out / "train_data.png"),
             "loss_curve": str(out / "loss.png"),
             "metrics": str(out / "evaluation.json"),
         },
     }
-    write_text(out / "summary.json", json.dumps(summary, indent=2))
-    return summary

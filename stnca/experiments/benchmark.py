@@ -17,6 +17,7 @@ from .._validate import choice
 from ..analysis.benchmark import (
     SUITES,
     Benchmark,
+    Suite,
     families_argument,
     model_and_config,
     run_benchmark,
@@ -120,50 +121,19 @@ def benchmark_model(
     ``families``, ``draws``, ``size`` and ``large_size`` changed) and write its report in
     ``out``. ``truth`` is a trajectory file (``.npy``) for a model without a PDE behind it.
     """
-    from .._validate import real
     from ..data.io import load_trajectory
-    from .peers import PEERS, check_lattice, parameter_count
+    from .peers import parameter_count
 
-    chosen = SUITES[choice(suite, "suite", SUITES)]
-    changes: dict[str, Any] = {}
-    if families is not None:
-        changes["families"] = families_argument(families)
-        changes["large_families"] = tuple(
-            f for f in chosen.large_families if f in changes["families"]
-        )
-    for name, value in (("draws", draws), ("size", size), ("large_size", large_size)):
-        if value is not None:
-            changes[name] = value
-    chosen = dataclasses.replace(chosen, **changes)
-    names = (
-        tuple(p.strip() for p in peers.split(",") if p.strip())
-        if isinstance(peers, str)
-        else tuple(peers)
-    )
-    for name in names:
-        choice(name, "peers", PEERS)
+    chosen = _suite(suite, families, draws, size, large_size)
+    names = _peer_names(peers)
     loaded, config = model_and_config(model)
-    if names and loaded.conditions is not None:
-        raise ValueError("peers are not trained for conditioned models")
-    if names and config is None:
-        raise ValueError(
-            "peers train on the model's training data: the model has no training config"
-        )
-    if names and peer_seconds is None:
-        peer_seconds = training_seconds(model)
-        if peer_seconds is None:
-            raise ValueError("give peer_seconds: the model's training time is not recorded")
     data = None
     if truth is not None:
         data = load_trajectory(truth, channels=loaded.observable_channels, what="truth")
     emulators: dict[str, Callable] = {}
     table: list[dict[str, Any]] = []
-    sides = [chosen.size] + ([chosen.large_size] if chosen.large_size else [])
-    for name in names:
-        for side in sides if data is None else [data.shape[2], data.shape[3]]:
-            check_lattice(name, side, side)
     if names:
-        seconds = real(peer_seconds, "peer_seconds", 1e-3)
+        seconds = _check_peers(names, model, loaded, config, chosen, data, peer_seconds)
         emulators, table = peer_emulators(
             names, config, Path(out) / "peers", seconds=seconds, seed=seed, log=log
         )
@@ -189,6 +159,58 @@ def benchmark_model(
     return benchmark, write_benchmark(
         benchmark, out, title=title, meta=meta, extra=_peer_table(table, loaded)
     )
+
+
+def _suite(suite: str, families, draws, size, large_size) -> Suite:
+    """The named suite with any of its families, draws and lattice sizes changed."""
+    chosen = SUITES[choice(suite, "suite", SUITES)]
+    changes: dict[str, Any] = {}
+    if families is not None:
+        changes["families"] = families_argument(families)
+        changes["large_families"] = tuple(
+            f for f in chosen.large_families if f in changes["families"]
+        )
+    for name, value in (("draws", draws), ("size", size), ("large_size", large_size)):
+        if value is not None:
+            changes[name] = value
+    return dataclasses.replace(chosen, **changes)
+
+
+def _peer_names(peers: str | tuple[str, ...]) -> tuple[str, ...]:
+    """``"convnet,unet"`` or a tuple of names -> the names, each checked."""
+    from .peers import PEERS
+
+    names = (
+        tuple(p.strip() for p in peers.split(",") if p.strip())
+        if isinstance(peers, str)
+        else tuple(peers)
+    )
+    for name in names:
+        choice(name, "peers", PEERS)
+    return names
+
+
+def _check_peers(names, model, loaded, config, suite, data, peer_seconds) -> float:
+    """Refuse peers that cannot be trained or run here; their training budget in seconds
+    (default: the model's own training time)."""
+    from .._validate import real
+    from .peers import check_lattice
+
+    if loaded.conditions is not None:
+        raise ValueError("peers are not trained for conditioned models")
+    if config is None:
+        raise ValueError(
+            "peers train on the model's training data: the model has no training config"
+        )
+    if peer_seconds is None:
+        peer_seconds = training_seconds(model)
+        if peer_seconds is None:
+            raise ValueError("give peer_seconds: the model's training time is not recorded")
+    sides = [suite.size] + ([suite.large_size] if suite.large_size else [])
+    for name in names:
+        for side in sides if data is None else [data.shape[2], data.shape[3]]:
+            check_lattice(name, side, side)
+    return real(peer_seconds, "peer_seconds", 1e-3)
 
 
 def _peer_table(table: list[dict[str, Any]], model) -> str:

@@ -71,18 +71,7 @@ def _epoch(
         all(map(math.isfinite, v))
         for v in zip(values.loss, values.reinitialised_loss, values.gradient_norm, strict=True)
     ]
-    # on the grid of validate_every (so that an extended, resumed run scores the same
-    # epochs as an uninterrupted one), and at the end if nothing was chosen yet
-    validate = [
-        training.select_by == "rollout"
-        and ok
-        and state.diverged is None
-        and (
-            epoch % training.validate_every == 0
-            or (epoch == training.epochs and state.best_epoch == 0)
-        )
-        for ok, state in zip(finite, snapshot.runs, strict=True)
-    ]
+    validate = _to_validate(training, epoch, finite, snapshot.runs)
     scores = [math.nan] * lanes.count
     if any(validate):
         # the models after this epoch's updates, from the trajectories' first frames
@@ -101,35 +90,58 @@ def _epoch(
             )
         else:
             rollout_loss = scores[i] if validate[i] else math.nan
-            row = _row(epoch, values, i, rollout_loss, run, clock.schedule, training)
-            run.metrics.append(row)
-            if run.board is not None:
-                run.board.scalars(epoch, row)
-            if training.select_by == "rollout":
-                # scored after the update: the candidate is the updated model
-                candidates, score = result.model, rollout_loss
-            else:
-                # measured with the parameters before this epoch's update
-                candidates = device.model
-                score = row["loss"] if training.select_by == "loss" else row["reinitialised_loss"]
-            best = (
-                dict(best_model=lanes.lane(candidates, i), best_loss=score, best_epoch=epoch)
-                if is_better(score, state, training, epoch)
-                else {}
-            )
-            if not math.isnan(score):
-                best["previous_score"] = score
             updated.append(
-                dataclasses.replace(
-                    state,
-                    epoch=epoch,
-                    elapsed=run.elapsed_at_start + values.elapsed,
-                    lowest_loss=min(state.lowest_loss, losses[i]),
-                    **best,
-                )
+                _record(session, run, state, i, epoch, values, rollout_loss, result, device, clock)
             )
     new = Device(result.model, result.opt_state, result.states)
     return Snapshot(epoch, new, tuple(updated)), losses
+
+
+def _to_validate(training, epoch: int, finite: list[bool], states) -> list[bool]:
+    """Which runs score their free rollouts this epoch: on the grid of validate_every (so
+    that an extended, resumed run scores the same epochs as an uninterrupted one), and at
+    the end if nothing was chosen yet."""
+    return [
+        training.select_by == "rollout"
+        and ok
+        and state.diverged is None
+        and (
+            epoch % training.validate_every == 0
+            or (epoch == training.epochs and state.best_epoch == 0)
+        )
+        for ok, state in zip(finite, states, strict=True)
+    ]
+
+
+def _record(session, run, state, i, epoch, values, rollout_loss, result, device, clock):
+    """A finite epoch of run ``i``: its metrics row (and TensorBoard), the model selection;
+    returns its new state."""
+    training, lanes = session.training, session.lanes
+    row = _row(epoch, values, i, rollout_loss, run, clock.schedule, training)
+    run.metrics.append(row)
+    if run.board is not None:
+        run.board.scalars(epoch, row)
+    if training.select_by == "rollout":
+        # scored after the update: the candidate is the updated model
+        candidates, score = result.model, rollout_loss
+    else:
+        # measured with the parameters before this epoch's update
+        candidates = device.model
+        score = row["loss"] if training.select_by == "loss" else row["reinitialised_loss"]
+    best = (
+        dict(best_model=lanes.lane(candidates, i), best_loss=score, best_epoch=epoch)
+        if is_better(score, state, training, epoch)
+        else {}
+    )
+    if not math.isnan(score):
+        best["previous_score"] = score
+    return dataclasses.replace(
+        state,
+        epoch=epoch,
+        elapsed=run.elapsed_at_start + values.elapsed,
+        lowest_loss=min(state.lowest_loss, values.loss[i]),
+        **best,
+    )
 
 
 class _EpochValues(NamedTuple):
