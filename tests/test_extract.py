@@ -133,7 +133,7 @@ def test_stlsq_on_the_triangular_factor_is_stlsq_on_the_samples(rng):
 
     import pysindy
 
-    from stnca.analysis.extract import RIDGE, _square_root, _stlsq
+    from stnca.analysis.extract_regression import RIDGE, _square_root, _stlsq
 
     a = rng.uniform(0, 1, 5000)
     b = 1 - a + 0.05 * rng.normal(size=5000)

@@ -149,17 +149,7 @@ def adversarial(
         ValueError: bad settings, or the objective became non-finite (the model blows up).
     """
     require_finite_weights(model)
-    if mode not in MODES:
-        raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
-    count(steps, "steps", 1)
-    count(iterations, "iterations", 1, MAX_STEPS)  # a scan length: 32-bit
-    real(learning_rate, "learning_rate", 0.0)
-    if learning_rate == 0:
-        raise ValueError("learning_rate must be > 0")
-    if budget is not None:
-        real(budget, "budget", 0.0)
-        if budget == 0:
-            raise ValueError("budget must be > 0")
+    _check_settings(mode, steps, iterations, learning_rate, budget)
     initial = jnp.asarray(initial, jnp.float32)
     k_start, k_control, k_rollout = jax.random.split(key, 3)
     rollout_key = k_rollout if model.stochastic else None
@@ -178,13 +168,7 @@ def adversarial(
         bounds,
         budget,
     )
-    history = np.asarray(history)
-    if not np.all(np.isfinite(history)):
-        first = int(np.argmin(np.isfinite(history)))
-        raise ValueError(
-            f"the adversarial objective became non-finite at iteration {first + 1} (the model "
-            f"blows up from a perturbed initial condition); lower steps or budget"
-        )
+    history = _finite_history(np.asarray(history))
     perturbation = np.asarray(perturbation)
     control = random_control(
         np.asarray(initial), float(np.linalg.norm(perturbation)), bounds, key=k_control
@@ -209,6 +193,35 @@ def adversarial(
             "random_control": _measure(model, initial, control, steps, rollout_key),
         },
     )
+
+
+def _check_settings(
+    mode: str, steps: int, iterations: int, learning_rate: float, budget: float | None
+) -> None:
+    """Refuse bad ``adversarial`` settings, naming the argument."""
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+    count(steps, "steps", 1)
+    count(iterations, "iterations", 1, MAX_STEPS)  # a scan length: 32-bit
+    real(learning_rate, "learning_rate", 0.0)
+    if learning_rate == 0:
+        raise ValueError("learning_rate must be > 0")
+    if budget is not None:
+        real(budget, "budget", 0.0)
+        if budget == 0:
+            raise ValueError("budget must be > 0")
+
+
+def _finite_history(history: np.ndarray) -> np.ndarray:
+    """``history``, or a ``ValueError`` naming the first iteration whose objective is not
+    finite."""
+    if not np.all(np.isfinite(history)):
+        first = int(np.argmin(np.isfinite(history)))
+        raise ValueError(
+            f"the adversarial objective became non-finite at iteration {first + 1} (the model "
+            f"blows up from a perturbed initial condition); lower steps or budget"
+        )
+    return history
 
 
 @eqx.filter_jit

@@ -1,14 +1,15 @@
 """``stnca extract`` as one library call: the PDE behind a trained model (or trajectories),
 with the defaults the command uses, the comparison run and the report files.
 
-``extract_equation`` chooses, as the command does: the rollouts' initial conditions (the
-training family drawn with another seed), their length (the training horizon), the burn-in
-(one frame interval, while the hidden channels fill), the time step (one PDE step of the
-training data), the term library (polynomials of degree 3 times lap, dx, dy), the true PDE
-(the model's Gray-Scott config), and the comparison's initial condition (the unseen
-``high_frequency`` family); it fits (``extract.extract_from_model`` or
-``extract.fit_equation``), simulates the equation beside the truth and the NCA
-(``extract_report.compare``) and writes the report (``extract_report.write_report``).
+``extract_equation`` chooses, as the command does (``extraction_inputs``): the rollouts'
+initial conditions (the training family drawn with another seed), their length (the
+training horizon), the burn-in (one frame interval, while the hidden channels fill), the
+time step (one PDE step of the training data), the term library (polynomials of degree 3
+times lap, dx, dy), the true PDE (the model's Gray-Scott config), and the comparison's
+initial condition (the unseen ``high_frequency`` family); it fits
+(``extract.extract_from_model`` or ``extract.fit_equation``), simulates the equation beside
+the truth and the NCA (``extract_report.compare``) and writes the report
+(``extract_report.write_report``). ``Extraction.summary`` is what the command prints.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from __future__ import annotations
 import dataclasses
 import os
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import jax
@@ -26,15 +26,16 @@ from .._validate import choice, count, real
 from .._validate import seed as check_seed
 from ..boundaries import BOUNDARIES
 from ..data.gray_scott import GrayScottParams
-from ..data.initial_conditions import INITIAL_CONDITIONS, initial_condition
-from ..data.io import load_states, load_trajectory
-from ..serialization import load_model
-from .equations import channel_names, gray_scott_equation
+from .equations import format_equation, gray_scott_equation
 from .extract import DERIVATIVES, Library, extract_from_model, fit_equation
 from .extract_report import Comparison, compare, write_report
+from .extraction_inputs import DERIVATIVE_TERMS as DERIVATIVE_TERMS
+from .extraction_inputs import DataTrajectories, ModelRollouts, data_trajectories, model_rollouts
+from .extraction_inputs import extraction_starts as extraction_starts
+from .extraction_inputs import input_files as input_files
+from .extraction_inputs import term_library as term_library
+from .extraction_inputs import true_pde as true_pde
 from .inputs import run_config
-
-DERIVATIVE_TERMS = ("lap", "dx", "dy", "none")
 
 
 @dataclasses.dataclass
@@ -47,67 +48,52 @@ class Extraction:
     """``write_report``'s: the coefficient table (or ``None``), the simulation errors, the files."""
     comparison: Comparison
 
-
-def true_pde(pde: str | None, config) -> tuple[GrayScottParams | None, Any]:
-    """``(Gray-Scott parameters or None, the config they came from)`` for ``pde``:
-    ``None`` (the model's training config, if Gray-Scott), ``"none"``, ``"gray-scott"``
-    (the paper's parameters) or a config file's path."""
-    from ..train import load_config
-
-    if pde is None:
-        if config is not None and config.data.source == "gray_scott":
-            return config.data.params(), config
-        return None, config
-    if pde == "none":
-        return None, config
-    if pde == "gray-scott":
-        return GrayScottParams(), config
-    if not pde.lower().endswith(".toml"):
-        raise ValueError(f"pde must be gray-scott, none or a config .toml, got {pde!r}")
-    loaded = load_config(Path(pde))
-    if loaded.data.source != "gray_scott":
-        raise ValueError(f"pde {pde}: its [data] is {loaded.data.source!r}, not Gray-Scott")
-    return loaded.data.params(), loaded
+    def summary(self) -> list[str]:
+        """The lines ``stnca extract`` prints: the equation, each channel's fit, the
+        coefficient table against a known truth and the simulation errors."""
+        lines = ["", *format_equation(self.equation), *_fit_lines(self.equation)]
+        if self.report["table"] is not None:
+            lines += ["", *_table_lines(self.report["table"])]
+        errors = self.report["simulation"]
+        lines += [
+            "",
+            f"simulated from {errors['initial_condition']} to t = {self.comparison.times[-1]:g}"
+            f", relative error against the {errors['reference']}:",
+        ]
+        for name, values in errors["relative_error"].items():
+            final = "diverged" if values[-1] is None else f"{values[-1]:.4f}"
+            lines.append(f"  {name:20s} {final}")
+        return lines
 
 
-def initial_states(
-    spec: str, what: str, channels: int, size: tuple, key, batch: int | None, drawn: str
-) -> tuple[np.ndarray, str]:
-    """``(states (R, H, W, C), description)``: a .npy file's states, or ``batch`` (or one)
-    of a Gray-Scott family's, drawn with ``key`` (``drawn`` says how, for the report)."""
-    if spec.lower().endswith(".npy"):
-        states = load_states(Path(spec), channels=channels, what=what)
-        return (states[None] if states.ndim == 3 else states), spec
-    if spec not in INITIAL_CONDITIONS:
-        raise ValueError(
-            f"{what} must be a .npy file or a Gray-Scott initial condition "
-            f"({', '.join(sorted(INITIAL_CONDITIONS))}), got {spec!r}"
+def _fit_lines(equation: dict[str, Any]) -> list[str]:
+    """Each moving channel's terms, threshold and held-out R^2."""
+    lines = []
+    for name, fit in equation["fit"].items():
+        if not fit.get("static"):
+            r2 = fit["held_out_r2"]
+            lines.append(
+                f"  {name}: {len(equation['channels'][name])} of {len(equation['library'])} terms, "
+                f"threshold {fit['threshold']:.3g}, held-out R^2 "
+                + ("-" if r2 is None else f"{r2:.4f}")
+            )
+    return lines
+
+
+def _table_lines(table: list[dict[str, Any]]) -> list[str]:
+    """The coefficient table: true against recovered coefficients."""
+    lines = [
+        f"{'channel':7s}  {'term':28s} {'parameter':17s} {'true':>10s} "
+        f"{'recovered':>10s} {'rel. error':>10s}  status"
+    ]
+    for row in table:
+        error = "" if row["relative_error"] is None else f"{100 * row['relative_error']:.3g}%"
+        got = "" if row["recovered"] is None else f"{row['recovered']:.5g}"
+        lines.append(
+            f"{row['channel']:7s}  {row['term']:28s} {row['parameter']:17s} "
+            f"{row['true']:10.5g} {got:>10s} {error:>10s}  {row['status']}"
         )
-    if channels != 2:
-        raise ValueError(
-            f"{what} {spec} is a Gray-Scott initial condition, but there are {channels} channels"
-        )
-    states = np.asarray(initial_condition(spec, size, key=key, batch=batch))
-    return (states[None] if batch is None else states), f"{spec} ({size[0]}x{size[1]}, {drawn})"
-
-
-def term_library(names: tuple[str, ...], terms: str, degree: int | None) -> Library:
-    """The regression's library: polynomials of ``degree`` (default 3) times the
-    derivatives listed in ``terms`` (any of lap, dx, dy, or none), or the whole library
-    as a list of terms (e.g. ``'1,A,A*B^2,lap(A)'``)."""
-    operators = [t.strip() for t in terms.split(",") if t.strip()]
-    others = [op for op in operators if op not in DERIVATIVE_TERMS]
-    if others and len(others) < len(operators):  # derivatives mixed with something else
-        raise ValueError(
-            f"terms: {others[0]!r} is not a derivative (lap, dx, dy or none); give "
-            "derivatives, or the whole library as a list of terms (e.g. '1,A,lap(A)')"
-        )
-    if operators and set(operators) <= set(DERIVATIVE_TERMS):
-        wanted = [op for op in operators if op != "none"]
-        return Library.build(names, 3 if degree is None else degree, wanted)
-    if degree is not None:
-        raise ValueError("give degree or a list of terms, not both")
-    return Library.build(names, terms=operators)
+    return lines
 
 
 def extract_equation(
@@ -163,11 +149,28 @@ def extract_equation(
     Raises:
         ValueError: bad settings or inputs (before any fitting).
     """
+    rollout = {"init": init, "rollouts": rollouts, "steps": steps, "burn_in": burn_in}
+    derivative, boundary = _check_settings(
+        model, data, rollout, derivative, boundary, dt, samples, tolerance
+    )
+    key = jax.random.key(check_seed(seed, "seed"))
+    params, config = true_pde(pde, None if model is None else run_config(model))
+    fitted = _fitted(model, data, config, params, test_init, rollout, dt, key, seed)
+    library = term_library(fitted.names, terms, degree)
+    log(f"library: {len(library.terms)} terms: {', '.join(library.terms)}")
+    equation = _fit(fitted, library, derivative, boundary, samples, tolerance, key, log)
+    comparison, report = _compare_and_report(
+        out, equation, fitted, params, test_init, test_steps, key, seed, f"{model or data}"
+    )
+    return Extraction(equation, report, comparison)
+
+
+def _check_settings(model, data, rollout, derivative, boundary, dt, samples, tolerance):
+    """``(derivative, boundary)`` with their defaults, once the settings are checked."""
     if (model is None) == (data is None):
         raise ValueError("give a model or data (a trajectory .npy), exactly one")
     if data is not None:
-        given = {"init": init, "rollouts": rollouts, "steps": steps, "burn_in": burn_in}
-        for name, value in given.items():
+        for name, value in rollout.items():
             if value is not None:
                 raise ValueError(f"{name} applies to a model's rollouts, not to data")
     elif derivative is not None or boundary is not None:
@@ -178,9 +181,13 @@ def extract_equation(
         raise ValueError("dt must be > 0")
     count(samples, "samples", 10)
     real(tolerance, "tolerance", 0.0)
-    key = jax.random.key(check_seed(seed, "seed"))
-    config = None if model is None else run_config(model)
-    params, config = true_pde(pde, config)
+    return derivative, boundary
+
+
+def _fitted(
+    model, data, config, params, test_init, rollout, dt, key, seed
+) -> ModelRollouts | DataTrajectories:
+    """What the equation is fitted to: the model's rollouts or the data's trajectories."""
     gray = params is not None
     if test_init is not None and model is None and not gray:
         raise ValueError(
@@ -188,74 +195,84 @@ def extract_equation(
             "Gray-Scott config (or no test_init, to use the data's first trajectory)"
         )
     if model is not None:
-        fitted = _model_rollouts(model, config, gray, init, rollouts, steps, burn_in, dt, key, seed)
-        names, size, time_step = fitted.names, fitted.size, fitted.dt
-    else:
-        assert data is not None
-        trajectories = load_trajectory(Path(data), what="data")
-        names = channel_names(trajectories.shape[-1], gray)
-        size, time_step = trajectories.shape[-3:-1], 1.0 if dt is None else dt
-    library = term_library(names, terms, degree)
-    log(f"library: {len(library.terms)} terms: {', '.join(library.terms)}")
-    common = dict(
-        dt=time_step, samples=samples, tolerance=tolerance, key=jax.random.fold_in(key, 1)
+        return model_rollouts(model, config, gray, dt=dt, key=key, seed=seed, **rollout)
+    return data_trajectories(data, gray, dt)
+
+
+def _fit(
+    fitted: ModelRollouts | DataTrajectories,
+    library: Library,
+    derivative: str,
+    boundary: str,
+    samples: int,
+    tolerance: float,
+    key,
+    log: Callable[[str], None],
+) -> dict[str, Any]:
+    """The equation (``equation.json``'s dict) of ``fitted``, with its ``source``."""
+    common: dict[str, Any] = dict(
+        dt=fitted.dt, samples=samples, tolerance=tolerance, key=jax.random.fold_in(key, 1)
     )
-    if model is not None:
+    if isinstance(fitted, ModelRollouts):
         log(f"rolling out {len(fitted.initial)} x {fitted.steps} steps from {fitted.described}")
         equation = extract_from_model(
             fitted.model, fitted.initial, fitted.steps, library, burn_in=fitted.burn_in, **common
         )
-        source = {
-            "model": str(model),
-            "rollouts": len(fitted.initial),
-            "steps": fitted.steps,
-            "burn_in": fitted.burn_in,
-            "initial_conditions": fitted.described,
-            "seed": seed,
-        }
     else:
         equation = fit_equation(
-            trajectories,
+            fitted.trajectories,
             library,
             boundary=boundary,
             derivative=derivative,
-            what=f"data {data}",
+            what=f"data {fitted.path}",
             **common,
         )
-        source = {
-            "data": str(data),
-            "trajectories": trajectories.shape[0],
-            "frames": trajectories.shape[1],
-        }
-    equation = {**equation, "source": source}
-    truth_frames = None
+    return {**equation, "source": fitted.source()}
+
+
+def _test_start(
+    fitted: ModelRollouts | DataTrajectories, test_init, gray: bool, key, seed: int
+) -> tuple[np.ndarray, str, np.ndarray | None]:
+    """The comparison's ``(initial state, description, true frames or None)``."""
     if test_init is not None or gray:
-        tests, test_described = initial_states(
+        tests, described = extraction_starts(
             test_init or "high_frequency",
             "test_init",
-            len(names),
-            size,
+            len(fitted.names),
+            fitted.size,
             key,
             None,
             f"seed {seed}",
         )
-        test_initial = tests[0]
-    elif model is not None:
-        test_initial = fitted.initial[0]
-        test_described = f"{fitted.described}, the first (fitted)"
-    else:
-        test_initial, truth_frames = trajectories[0, 0], trajectories[0]
-        test_described = f"frame 0 of {data} (fitted)"
-    if test_steps is None:
-        test_steps = fitted.steps if model is not None else trajectories.shape[1] - 1
+        return tests[0], described, None
+    if isinstance(fitted, ModelRollouts):
+        return fitted.initial[0], f"{fitted.described}, the first (fitted)", None
+    frames = fitted.trajectories
+    return frames[0, 0], f"frame 0 of {fitted.path} (fitted)", frames[0]
+
+
+def _compare_and_report(
+    out,
+    equation: dict[str, Any],
+    fitted: ModelRollouts | DataTrajectories,
+    params: GrayScottParams | None,
+    test_init,
+    test_steps,
+    key,
+    seed: int,
+    name: str,
+) -> tuple[Comparison, dict[str, Any]]:
+    """Simulate the equation beside the truth and the NCA, and write the report."""
+    gray = params is not None
+    initial, described, truth = _test_start(fitted, test_init, gray, key, seed)
     comparison = compare(
         equation,
-        test_initial,
-        count(test_steps, "test_steps", 1),
-        description=test_described,
-        model=fitted.model if model is not None else None,
+        initial,
+        count(fitted.steps if test_steps is None else test_steps, "test_steps", 1),
+        description=described,
+        model=fitted.model if isinstance(fitted, ModelRollouts) else None,
         pde=params,
-        truth=truth_frames,
+        truth=truth,
         key=jax.random.fold_in(key, 3),
     )
     report = write_report(
@@ -263,56 +280,6 @@ def extract_equation(
         equation,
         truth=gray_scott_equation(params) if gray else None,
         comparison=comparison,
-        title=f"equation extracted from {model or data}, run from {test_described}",
+        title=f"equation extracted from {name}, run from {described}",
     )
-    return Extraction(equation, report, comparison)
-
-
-@dataclasses.dataclass
-class _Rollouts:
-    """A model's rollouts to fit, with the defaults filled in."""
-
-    model: Any
-    names: tuple[str, ...]
-    initial: np.ndarray
-    described: str
-    steps: int
-    burn_in: int
-    dt: float
-    size: tuple[int, int]
-
-
-def _model_rollouts(model_path, config, gray, init, rollouts, steps, burn_in, dt, key, seed):
-    """The rollouts ``extract_equation`` fits for a model, their defaults taken from its
-    training config."""
-    model = load_model(model_path)
-    if model.conditions is not None:
-        raise ValueError(
-            f"the model is conditioned on {', '.join(model.condition_names)}; extract does not "
-            f"take conditions yet (use rollout or evaluate with --condition)"
-        )
-    names = channel_names(model.observable_channels, gray)
-    gray_config = config is not None and config.data.source == "gray_scott"
-    size = (config.data.size,) * 2 if gray_config else (64, 64)
-    if init is None and not gray_config:
-        raise ValueError("give init (a .npy of initial states): no Gray-Scott training config")
-    initial, described = initial_states(
-        init or config.data.families[0],
-        "init",
-        model.observable_channels,
-        size,
-        jax.random.fold_in(key, 2),
-        count(4 if rollouts is None else rollouts, "rollouts", 1),
-        f"key fold_in(key({seed}), 2)",
-    )
-    horizon = config.horizon() if config is not None else None
-    steps = count(steps if steps is not None else horizon or 1024, "steps", 1)
-    if burn_in is None:  # the hidden channels start at zero: skip one frame interval t
-        t = config.training.steps_between_frames if config is not None else 0
-        burn_in = t if t < steps else 0
-    burn_in = count(burn_in, "burn_in", 0)
-    time_step = 1.0 if dt is None else dt
-    if dt is None and gray_config:  # one NCA step: every / t PDE steps of the data
-        t = config.training.steps_between_frames
-        time_step = (config.data.every or t) / t * config.data.dt
-    return _Rollouts(model, names, initial, described, steps, burn_in, time_step, size)
+    return comparison, report

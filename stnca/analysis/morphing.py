@@ -90,9 +90,7 @@ def morph_report(
     if not multiples or multiples[0] < 1:
         raise ValueError(f"extrapolate must list multiples >= 1, got {extrapolate}")
     total = multiples[-1] * horizon
-    every = max(1, t // 8)
-    while t % every:
-        every -= 1
+    every = _frame_spacing(t)
     key = jax.random.key(0) if key is None else key
     first = model.encode(sequence[0])
     frames = np.asarray(_run(model, first, total, every, key if model.stochastic else None))
@@ -121,24 +119,52 @@ def morph_report(
     write_text(out / "morph.json", json.dumps(json_safe(report), indent=2))
 
     later = [m * horizon for m in multiples if m > 1]
+    _snapshots_figure(out / "snapshots.png", sequence, observable, every, t, later)
+    if videos:
+        _write_videos(out, frames, observable, every, model.observable_channels)
+    return report
+
+
+def _frame_spacing(t: int) -> int:
+    """The steps between kept frames: the largest divisor of ``t`` up to ``t // 8`` (so each
+    image's step is a kept frame)."""
+    every = max(1, t // 8)
+    while t % every:
+        every -= 1
+    return every
+
+
+def _snapshots_figure(
+    path: Path, sequence: np.ndarray, observable: np.ndarray, every: int, t: int, later: list[int]
+) -> None:
+    """Targets above the NCA at each image's step, then at the ``later`` (extrapolated)
+    steps beside the final image."""
+    images, horizon = len(sequence) - 1, (len(sequence) - 1) * t
     steps = [m * t for m in range(images + 1)] + later
     targets = list(sequence) + [sequence[-1]] * len(later)
     viz.frames_figure(
-        [list(viz.render(np.stack(targets))), list(viz.render(np.stack([at(s) for s in steps])))],
-        out / "snapshots.png",
+        [
+            list(viz.render(np.stack(targets))),
+            list(viz.render(np.stack([observable[s // every] for s in steps]))),
+        ],
+        path,
         row_labels=["target", "NCA"],
         column_labels=[f"n = {s}" for s in steps],
         title=f"image morphing, {t} steps per image; beyond n = {horizon}: extrapolation "
         f"(the final image should hold)",
     )
-    if videos:
-        labels = [f"n={i * every}" for i in range(len(frames))]
-        rgb = viz.render(observable)
-        viz.write_video(rgb, out / "trajectory.mp4", labels=labels, fps=24)
-        viz.write_video(
-            _quadrants(rgb, *hidden_as_rgb(frames, model.observable_channels)),
-            out / "hidden.mp4",
-            labels=labels,
-            fps=24,
-        )
-    return report
+
+
+def _write_videos(
+    out: Path, frames: np.ndarray, observable: np.ndarray, every: int, channels: int
+) -> None:
+    """``trajectory.mp4`` (video S1) and ``hidden.mp4`` (S2: hidden channels as RGB)."""
+    labels = [f"n={i * every}" for i in range(len(frames))]
+    rgb = viz.render(observable)
+    viz.write_video(rgb, out / "trajectory.mp4", labels=labels, fps=24)
+    viz.write_video(
+        _quadrants(rgb, *hidden_as_rgb(frames, channels)),
+        out / "hidden.mp4",
+        labels=labels,
+        fps=24,
+    )

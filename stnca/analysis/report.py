@@ -84,6 +84,7 @@ def perturb_report(
     run = nca_run(model, steps, key=k_run)
     result = local_perturbations(run, x0, **settings)
     report = {"nca": result.summary(), "counts": result.counts.tolist()}
+    pde_result = None
     if pde is not None:
         step, pde_steps, name = pde
         pde_result = local_perturbations(pde_run(step, pde_steps, model), x0, **settings)
@@ -93,27 +94,55 @@ def perturb_report(
             **pde_result.summary(),
             "counts": pde_result.counts.tolist(),
         }
-    flat = result.counts.reshape(-1)
+    render = _perturb_figure(model, out, x0, run, result, montage, settings)
+    if pde is not None:
+        _perturb_pde_figure(out, render, x0, result, pde_result, pde, settings)
+    _write_json(out / "perturb.json", report)
+    return report
+
+
+def _montage(counts: np.ndarray, montage: int) -> list[int]:
+    """The flat indices of the positions shown: the most sensitive one, then evenly spaced
+    ones, ``montage`` in all."""
+    flat = counts.reshape(-1)
     chosen = [int(np.argmax(flat))]
     chosen += [int(i) for i in np.linspace(0, flat.size - 1, montage + 1).round()[1:-1]]
-    chosen = list(dict.fromkeys(chosen))[:montage]
-    positions = result.positions[chosen]
-    finals = perturbed_finals(run, x0, positions, size=size, kind=kind, bounds=bounds, key=k_noise)
-    render = _renderer(model, [x0, result.reference, *finals])
-    # heatmap pixel (i, j) is the patch at (i s, j s); centre it on the patch's centre
-    centre, rows, columns = (size - 1) / 2, *result.grid_shape
-    extent = (
+    return list(dict.fromkeys(chosen))[:montage]
+
+
+def _extent(
+    size: int, stride: int, grid_shape: tuple[int, int]
+) -> tuple[float, float, float, float]:
+    """The heatmap's extent: pixel (i, j) is the patch at (i s, j s), centred on the patch."""
+    centre, rows, columns = (size - 1) / 2, *grid_shape
+    return (
         centre - stride / 2,
         centre + (columns - 0.5) * stride,
         centre + (rows - 0.5) * stride,
         centre - stride / 2,
     )
+
+
+def _perturb_figure(model, out, x0, run, result, montage, settings) -> Callable:
+    """``perturb.png``: the heatmap of changed cells beside the initial condition, the
+    unperturbed state at ``n`` and the montage of perturbed final states; returns the
+    renderer (its colour range is the PDE figure's too)."""
+    steps, size, kind = settings["steps"], settings["size"], settings["kind"]
+    threshold = settings["threshold"]
+    flat = result.counts.reshape(-1)
+    chosen = _montage(result.counts, montage)
+    positions = result.positions[chosen]
+    finals = perturbed_finals(
+        run, x0, positions, size=size, kind=kind, bounds=settings["bounds"], key=settings["key"]
+    )
+    render = _renderer(model, [x0, result.reference, *finals])
+    centre = (size - 1) / 2
     out.mkdir(parents=True, exist_ok=True)
     viz.heatmap_figure(
         result.counts,
         [render(x0), render(result.reference), *[render(f) for f in finals]],
         out / "perturb.png",
-        extent=extent,
+        extent=_extent(size, settings["stride"], result.grid_shape),
         panel_labels=["initial condition (n = 0)", f"unperturbed, n = {steps}"]
         + [
             f"{kind} at ({r}, {c}): {int(flat[i])}"
@@ -125,19 +154,23 @@ def perturb_report(
         title=f"local perturbations ({size}x{size} {kind}) of the initial condition: "
         f"cells of the state at n = {steps} that change",
     )
-    if pde is not None:
-        viz.heatmap_figure(
-            pde_result.counts,
-            [render(x0), render(pde_result.reference)],
-            out / "perturb_pde.png",
-            extent=extent,
-            panel_labels=["initial condition", f"{name}, unperturbed, {pde_steps} PDE steps"],
-            heatmap_label="changed cells per perturbed position",
-            colorbar_label=f"cells changed by > {threshold}",
-            title=f"the same perturbations of the {name} PDE itself",
-        )
-    _write_json(out / "perturb.json", report)
-    return report
+    return render
+
+
+def _perturb_pde_figure(out, render, x0, result, pde_result, pde, settings) -> None:
+    """``perturb_pde.png``: the same heatmap for the PDE, beside the initial condition and
+    the PDE's unperturbed state, in the NCA figure's colours (``render``)."""
+    _, pde_steps, name = pde
+    viz.heatmap_figure(
+        pde_result.counts,
+        [render(x0), render(pde_result.reference)],
+        out / "perturb_pde.png",
+        extent=_extent(settings["size"], settings["stride"], result.grid_shape),
+        panel_labels=["initial condition", f"{name}, unperturbed, {pde_steps} PDE steps"],
+        heatmap_label="changed cells per perturbed position",
+        colorbar_label=f"cells changed by > {settings['threshold']}",
+        title=f"the same perturbations of the {name} PDE itself",
+    )
 
 
 def adversarial_report(
