@@ -78,19 +78,7 @@ def train_command(
     from ..train import TrainingDiverged, load_config, train
     from ..train.config import ImageData
 
-    if images:
-        if len(inputs) < 2:
-            raise UserError(
-                f"--images needs at least two images to morph through (the first is where the "
-                f"morph starts), got {len(inputs)}"
-            )
-        settings = images_config([str(p) for p in inputs])
-        name = f"{Path(str(inputs[0])).stem.split(':')[-1]}-morph"
-    else:
-        if len(inputs) != 1:
-            raise UserError("give one CONFIG.toml (or --images with the image files)")
-        settings = load_config(inputs[0])
-        name = inputs[0].stem
+    settings, name = _settings(inputs, images, load_config)
     if epochs is not None and epochs < 0:
         raise UserError(f"--epochs must be >= 0, got {epochs}")
     if tensorboard:
@@ -102,6 +90,28 @@ def train_command(
         _fail(str(error), 1)
     except KeyboardInterrupt:
         _fail("interrupted: the same command with --resume continues from the checkpoint", 130)
+    _report(result, out)
+    if isinstance(settings.data, ImageData) and multiprocess.is_primary():
+        _report_morph(result, out)  # files: process 0 only
+
+
+def _settings(inputs: list[Path], images: bool, load_config):
+    """The training config and the run's default name: a TOML file, or images to morph."""
+    if images:
+        if len(inputs) < 2:
+            raise UserError(
+                f"--images needs at least two images to morph through (the first is where the "
+                f"morph starts), got {len(inputs)}"
+            )
+        return images_config([str(p) for p in inputs]), (
+            f"{Path(str(inputs[0])).stem.split(':')[-1]}-morph"
+        )
+    if len(inputs) != 1:
+        raise UserError("give one CONFIG.toml (or --images with the image files)")
+    return load_config(inputs[0]), inputs[0].stem
+
+
+def _report(result, out: Path) -> None:
     if result.epochs == 0:  # nothing trained: no lowest loss, the untrained model is kept
         typer.echo(
             f"trained 0 epochs: model.eqx is the untrained model (training loss "
@@ -114,8 +124,6 @@ def train_command(
             f"(untrained {result.untrained['loss']:.5g}); model.eqx is epoch {result.best_epoch} "
             f"(chosen by {result.selected_by}: {result.best_loss:.5g}); model: {out / 'model.eqx'}"
         )
-    if isinstance(settings.data, ImageData) and multiprocess.is_primary():
-        _report_morph(result, out)  # files: process 0 only
 
 
 def _report_morph(result, out: Path) -> None:
