@@ -141,3 +141,19 @@ def test_seeds_differ(key):
 def test_unknown_initial_condition(key):
     with pytest.raises(ValueError, match="unknown initial condition"):
         initial_condition("stripes", 16, key=key)
+
+
+def test_simulate_to_file_draws_checks_and_writes(tmp_path):
+    """The library call behind `stnca simulate gray-scott`: a family's states drawn after
+    the memory check (a lattice too large is refused before anything is allocated)."""
+    from stnca.data.simulation import simulate_to_file
+
+    key = jax.random.key(3)
+    out = tmp_path / "t.npy"
+    written = simulate_to_file(out, "smooth", 8, every=4, size=8, batch=2, key=key, log=None)
+    expected = gray_scott.simulate(initial_condition("smooth", 8, key=key, batch=2), 8, every=4)
+    assert written.shape == (2, 3, 8, 8, 2)
+    np.testing.assert_array_equal(np.load(out), np.asarray(expected))
+    with pytest.raises(ValueError, match="needs about"):
+        simulate_to_file(tmp_path / "huge.npy", "smooth", 8, size=2_000_000, log=None)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["t.npy"]
