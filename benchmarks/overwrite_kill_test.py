@@ -54,6 +54,10 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     rng = random.Random(args.seed)
+    # started in the background (`cmd &`), this script and the commands it starts would
+    # ignore SIGINT (the last stop's Ctrl-C tries all ran to the end for that reason):
+    # restore Ctrl-C's default, as in a terminal
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     with tempfile.TemporaryDirectory() as name:
         folder = Path(name)
         data = np.random.default_rng(0).uniform(size=(2, 5, 10, 10, 1)).astype(np.float32)
