@@ -660,3 +660,31 @@ def test_evaluate_refuses_a_rollout_that_becomes_nan(tmp_path, key):
     result = invoke("evaluate", model, *arguments)
     one_line_error(result, "the model's rollout became non-finite (NaN or infinite) at step 2")
     assert not out.exists()
+
+
+def test_ctrl_c_inside_an_extension_s_initialisation_is_one_line_and_130(tmp_path):
+    """Ctrl-C while jaxlib's compiled extension initialised became "ImportError: Encountered
+    an error while initializing the extension" and a traceback: the command now holds Ctrl-C
+    until its imports are done. Run in a fresh process (one thread, as the command starts):
+    a stand-in for the command's imports sends itself SIGINT and turns an interrupt into
+    that ImportError, as the extension does."""
+    import subprocess
+
+    script = tmp_path / "interrupted_import.py"
+    script.write_text(
+        "import os, signal, sys, time, types\n"
+        "signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a terminal\n"
+        "class Extension(types.ModuleType):\n"
+        "    def __getattr__(self, name):\n"
+        "        try:\n"
+        "            os.kill(os.getpid(), signal.SIGINT)\n"
+        "            time.sleep(0.2)\n"
+        "        except KeyboardInterrupt:\n"
+        "            raise ImportError('Encountered an error while initializing the extension')\n"
+        "        return lambda: 0\n"
+        "sys.modules['stnca.cli'] = Extension('stnca.cli')\n"
+        "from stnca.console import main\n"
+        "main()\n"
+    )
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True)
+    assert (done.returncode, done.stderr) == (130, "error: interrupted\n")
