@@ -18,7 +18,6 @@ Automata"). The flat public API::
 """
 
 from importlib import import_module as _import_module
-from importlib import metadata as _metadata
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -68,6 +67,9 @@ __all__ = [*_SUBMODULES, *_NAMES, "__version__"]
 
 
 def __getattr__(name: str):
+    if name == "__version__":
+        globals()[name] = _version()
+        return globals()[name]
     if name in _NAMES:
         module = _import_module(_NAMES[name], __name__)
         try:
@@ -85,11 +87,15 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'stnca' has no attribute {name!r}")
 
 
+def _version() -> str:
+    """One source of truth: the installed package's metadata (pyproject.toml)."""
+    from importlib import metadata  # (loads email, zipfile, ...: only when asked)
+
+    try:
+        return metadata.version("stnca")
+    except metadata.PackageNotFoundError:  # a source tree that was never installed
+        return "0+unknown"
+
+
 def __dir__() -> list[str]:
     return sorted(set(globals()) | set(__all__))
-
-
-try:  # one source of truth: the installed package's metadata (pyproject.toml)
-    __version__ = _metadata.version("stnca")
-except _metadata.PackageNotFoundError:  # run from a source tree that was never installed
-    __version__ = "0+unknown"
