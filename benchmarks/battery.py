@@ -37,6 +37,8 @@ from pathlib import Path
 import numpy as np
 from battery_cases import CASES, Case
 
+from stnca.console import BEFORE_START
+
 OUTCOMES = ("clean", "traceback", "hang", "partial", "overwrite", "wrong result", "unclear")
 
 
@@ -230,6 +232,8 @@ def classify(case, folder, before, code, output, stderr) -> tuple[str, str]:
         why = case.check(folder, output) if case.check else ""
         if why:
             return "partial", why
+        if code == 130 and created == [] and stderr.strip() == f"error: {BEFORE_START}":
+            return "clean", "exit 130 before the command started"
         if code == 130 and (case.says not in stderr or len(stderr.strip().splitlines()) != 1):
             return "unclear", f"interrupt message: {stderr.strip()[:160]}"
         return "clean", f"exit {code}"

@@ -15,6 +15,9 @@ import signal
 import sys
 import threading
 
+BEFORE_START = "interrupted before the command started; nothing was written"
+"""What Ctrl-C during the command's imports says."""
+
 
 def _redeliver_interrupts(unraisable: sys.UnraisableHookArgs, previous=sys.unraisablehook) -> None:
     """``sys.unraisablehook``: an interrupt that a callback swallowed is sent again a moment
@@ -55,6 +58,6 @@ def main() -> None:
                 signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
         code = run()
     except KeyboardInterrupt:  # before ``run`` took over (it reports its own)
-        print("error: interrupted", file=sys.stderr)
+        print(f"error: {BEFORE_START}", file=sys.stderr)
         code = 130
     _leave(code)

@@ -530,7 +530,7 @@ def test_ctrl_c_during_the_imports_is_one_line_and_130(monkeypatch, capsys):
     with pytest.raises(_Left) as left:
         console.main()
     assert left.value.args == (130,)
-    assert capsys.readouterr().err == "error: interrupted\n"
+    assert capsys.readouterr().err == f"error: {console.BEFORE_START}\n"
 
 
 def test_an_interrupt_a_callback_swallowed_is_delivered_again(monkeypatch):
@@ -687,4 +687,6 @@ def test_ctrl_c_inside_an_extension_s_initialisation_is_one_line_and_130(tmp_pat
         "main()\n"
     )
     done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True)
-    assert (done.returncode, done.stderr) == (130, "error: interrupted\n")
+    from stnca.console import BEFORE_START
+
+    assert (done.returncode, done.stderr) == (130, f"error: {BEFORE_START}\n")
