@@ -13,7 +13,8 @@
 #   SMOKE=1 OUT=/tmp/out bash benchmarks/gpu_paper_runs.sh
 # then call the device tool with carry=[".whl"] and the command
 #   bash benchmarks/gpu_paper_runs.sh            (or name parts: bench gs em demo morph other)
-# The first GPU session ran the default parts; the second ran `recipe ablation` (LIMIT=300).
+# The first GPU session ran the default parts; the second ran `recipe ablation` (LIMIT=300);
+# the third `gen memory` (LIMIT=300 BENCH_LIMIT=180).
 # Results come back as $OUT/PART.tar.gz (models, metrics, figures, ablation tables) and
 # $OUT/log.txt; copy the numbers into REPRODUCTION.md and BENCHMARKS.md.
 set -uo pipefail
@@ -139,14 +140,52 @@ ALL="$B2; $PEN; $TOL; $RESTART"
       > "$RUNS/ablation.txt" 2>&1 &
     pids+=($!)
   fi
+  # third session (issue 21): the paper configuration on the demo's four families, with the
+  # paper's training settings and with the demo's (8 mini-batches, lr 3e-3, penalty,
+  # restarts; 2000 epochs = the same 16000 updates), then the generalisation suite
+  FAMILIES="data.initial_condition=['smooth', 'sparse_noise', 'lines', 'fourier_mid']"
+  DEMO_SETTINGS="training.minibatches=8; training.learning_rate=3e-3; $PEN; $RESTART"
+  if want gen; then
+    echo "== Gray-Scott paper configuration on four families, then the suite"
+    ablate configs/gray_scott_paper.toml --out "$RUNS/gen" --seeds 0 1 --jobs 2 \
+      --variant "four-families-demo-settings: $FAMILIES; $DEMO_SETTINGS; training.epochs=2000; training.lr_decay_epochs=2000" \
+      > "$RUNS/gen.txt" 2>&1 &
+    pids+=($!)
+    ablate configs/gray_scott_paper.toml --out "$RUNS/genpaper" --seeds 0 --jobs 1 \
+      --variant "four-families: $FAMILIES" \
+      > "$RUNS/genpaper.txt" 2>&1 &
+    pids+=($!)
+  fi
+  if want memory; then
+    echo "== peak memory of training at 1024x1024 (JAX peak_bytes_in_use)"
+    timeout "$LIMIT" "$PY" benchmarks/memory.py --sizes "${MEMORY_SIZES:-1024}" --steps 32 \
+      > "$RUNS/memory.txt" 2>&1 &
+    pids+=($!)
+  fi
   for pid in "${pids[@]}"; do wait "$pid"; done
+  pkill -f "stnca train" 2>/dev/null  # a training cut short by its part's limit
   date
-  for part in gs em demo morph other gs2 ablation; do
+  if want gen; then
+    echo "== the generalisation suite on every four-family model (default suite)"
+    bench_pids=()
+    for model in "$RUNS"/gen/*/seed*/model.eqx "$RUNS"/genpaper/*/seed*/model.eqx; do
+      [[ -f "$model" ]] || continue
+      suite=(); [[ -n "${SMOKE:-}" ]] && suite=(--suite quick --large-size 0)
+      timeout "${BENCH_LIMIT:-240}" "$PY" -m stnca benchmark "$model" "${suite[@]}" \
+        --out "$(dirname "$model")/benchmark" --overwrite \
+        > "$(dirname "$model")/benchmark.txt" 2>&1 &
+      bench_pids+=($!)
+    done
+    for pid in "${bench_pids[@]}"; do wait "$pid"; done
+    for f in "$RUNS"/gen*/*/seed*/benchmark.txt; do echo "-- $f"; tail -n 25 "$f"; done
+    date
+  fi
+  for part in gs em demo morph other gs2 ablation gen genpaper memory; do
     [[ -f "$RUNS/$part.txt" ]] && { echo "== $part"; tail -n 40 "$RUNS/$part.txt"; }
   done
 } 2>&1 | tee "$LOG"
 # models, metrics, figures and tables; not the bulky training data, videos or checkpoints
-for part in gs em demo morph other gs2 ablation; do
+for part in gs em demo morph other gs2 ablation gen genpaper; do
   [[ -d "$RUNS/$part" ]] && tar czf "$OUT/$part.tar.gz" --exclude='*.npy' --exclude='*.mp4' \
     --exclude='checkpoint.eqx' --exclude='*/final/*' "$RUNS/$part" "$RUNS/$part.txt" 2>/dev/null
 done
