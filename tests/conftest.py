@@ -19,9 +19,9 @@ folder before the workers start, and the workers and every subprocess inherit it
 the environment (``JAX_COMPILATION_CACHE_DIR``). Reads and writes of the cache are under a
 file lock (``jax_compilation_cache_max_size`` turns it on), so that two workers never see a
 half-written entry. Caching every tiny program (threshold 0) cost more than it saved:
-writing thousands of entries made the suite take 183 and 188 s against 149 s at the
-threshold (JAX's default) and 151 s with no cache (2 cores, the same day). A cached program is the same
-executable the compiler would give, so no test result depends on the cache.
+writing thousands of entries made the suite take 183 and 188 s against 149 s at JAX's
+default threshold and 151 s with no cache (2 cores, the same day). A cached program is
+the same executable the compiler would give, so no test result depends on the cache.
 """
 
 import os
