@@ -151,7 +151,7 @@ ALL="$B2; $PEN; $TOL; $RESTART"
       --variant "four-families-demo-settings: $FAMILIES; $DEMO_SETTINGS; training.epochs=2000; training.lr_decay_epochs=2000" \
       > "$RUNS/gen.txt" 2>&1 &
     pids+=($!)
-    ablate configs/gray_scott_paper.toml --out "$RUNS/genpaper" --seeds 0 --jobs 1 \
+    ablate configs/gray_scott_paper.toml --out "$RUNS/genpaper" --seeds ${GENPAPER_SEEDS:-0} --jobs 2 \
       --variant "four-families: $FAMILIES" \
       > "$RUNS/genpaper.txt" 2>&1 &
     pids+=($!)
@@ -170,6 +170,7 @@ ALL="$B2; $PEN; $TOL; $RESTART"
     bench_pids=()
     for model in "$RUNS"/gen/*/seed*/model.eqx "$RUNS"/genpaper/*/seed*/model.eqx; do
       [[ -f "$model" ]] || continue
+      [[ -f "$(dirname "$model")/benchmark/benchmark.json" ]] && continue  # an earlier call's
       suite=(); [[ -n "${SMOKE:-}" ]] && suite=(--suite quick --large-size 0)
       timeout "${BENCH_LIMIT:-240}" "$PY" -m stnca benchmark "$model" "${suite[@]}" \
         --out "$(dirname "$model")/benchmark" --overwrite \
