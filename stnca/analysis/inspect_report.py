@@ -1,0 +1,107 @@
+"""The files of ``stnca inspect``: ``inspect.json`` and one figure of the rule."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+from .._files import json_safe, write_text
+from .inspect import Inspection
+
+FILES = ("inspect.json", "inspect.png")
+"""What ``write_inspection`` writes into its folder."""
+
+
+def write_inspection(inspection: Inspection, out: str | os.PathLike) -> list[Path]:
+    """Write ``inspect.json`` (every number) and ``inspect.png`` (the kernel-by-channel
+    importance, the layers' singular values, the growth factors beside the PDE's) into
+    ``out``; each file atomically."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from ..viz import _save_figure
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    json_path = out / FILES[0]
+    write_text(json_path, json.dumps(json_safe(inspection.to_json()), indent=2) + "\n")
+
+    figure, (left, middle, right) = plt.subplots(1, 3, figsize=(15, 4.2))
+    importance = inspection.importance
+    image = left.imshow(importance, cmap="viridis", aspect="auto")
+    left.set_xticks(range(len(inspection.kernels)), inspection.kernels, rotation=30)
+    left.set_yticks(range(len(inspection.channels)), inspection.channels)
+    left.set_title("first layer: kernel x channel importance")
+    figure.colorbar(image, ax=left)
+    for name, values in inspection.spectra.items():
+        middle.semilogy(np.arange(1, len(values) + 1), np.maximum(values, 1e-12), "o-", label=name)
+    ranks = inspection.ranks()
+    middle.set_title(
+        "singular values (99% energy: " + ", ".join(f"{k} {v}" for k, v in ranks.items()) + ")"
+    )
+    middle.set_xlabel("index")
+    middle.legend()
+    q = inspection.wavenumbers
+    for c in range(inspection.observable):
+        (line,) = right.plot(q, inspection.growth[:, c], label=f"NCA {inspection.channels[c]}")
+        if inspection.pde_growth is not None:
+            right.plot(
+                q,
+                inspection.pde_growth[:, c],
+                "--",
+                color=line.get_color(),
+                label=f"PDE {inspection.channels[c]}",
+            )
+    right.plot(q, inspection.radius, ":", color="gray", label="NCA largest |eigenvalue|")
+    right.axhline(1.0, color="black", linewidth=0.5)
+    right.set_xlabel("wavenumber q_x (q_y = 0), radians per cell")
+    right.set_title("growth factor per step at rest")
+    right.legend(fontsize=8)
+    figure.tight_layout()
+    figure_path = _save_figure(figure, out / FILES[1])
+    plt.close(figure)
+    return [json_path, figure_path]
+
+
+def inspect_to_folder(
+    model: str | os.PathLike,
+    out: str | os.PathLike,
+    *,
+    rest: list[float] | None = None,
+    size: int = 32,
+    log=print,
+) -> tuple[Inspection, list[Path]]:
+    """``stnca inspect``: read the rule of the model file (or shipped model's name)
+    ``model`` and write ``FILES`` into ``out``. ``rest`` defaults to Gray-Scott's resting
+    state (A = 1, B = 0) for a model trained on Gray-Scott data, whose PDE is then
+    linearised beside it; any other model needs ``rest`` (its observable channels' values
+    at rest, physical units)."""
+    from ..serialization import load_model
+    from .inputs import gray_scott_partner, run_config
+    from .inspect import inspect_model
+
+    loaded = load_model(model)
+    config = run_config(model)
+    partner = gray_scott_partner(config, 1, log=log)
+    names = ("A", "B") if partner is not None else None
+    if rest is None:
+        if partner is None:
+            raise ValueError(
+                "rest: give the observable channels' values at rest (the model's training "
+                "config is not Gray-Scott, so there is no default)"
+            )
+        rest = [1.0, 0.0]
+    inspection = inspect_model(
+        loaded,
+        rest,
+        channel_names=names,
+        pde_step=None if partner is None else partner[0],
+        pde_steps=1 if partner is None else partner[1],
+        size=size,
+    )
+    return inspection, write_inspection(inspection, out)

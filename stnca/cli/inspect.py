@@ -1,0 +1,65 @@
+"""``stnca inspect``: read a trained rule (importance, layer spectra, linearisation)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ._app import app, user_errors
+from ._common import OverwriteOption, _check_outputs_in
+
+
+@app.command("inspect")
+@user_errors
+def inspect_command(
+    model: Annotated[
+        Path,
+        typer.Argument(
+            help="Trained model.eqx, or a shipped model's name (e.g. gray_scott_paper)."
+        ),
+    ],
+    out: Annotated[Path, typer.Option("--out", help="Output folder.")] = Path("inspect"),
+    rest: Annotated[
+        str | None,
+        typer.Option(
+            "--rest",
+            help="The observable channels' values at rest, comma-separated, physical units "
+            "(default for Gray-Scott models: 1,0).",
+        ),
+    ] = None,
+    size: Annotated[
+        int, typer.Option("--size", help="Lattice side of the linearisation (>= 4).")
+    ] = 32,
+    overwrite: OverwriteOption = False,
+):
+    """Read the rule: which kernel of which channel the first layer uses, the layers'
+    singular values, and each Fourier mode's growth factor per step around the resting
+    state, beside the PDE's for a Gray-Scott model; writes inspect.json and inspect.png."""
+    from ..analysis.inspect_report import FILES, inspect_to_folder
+
+    values = None
+    if rest is not None:
+        try:
+            values = [float(v) for v in rest.split(",")]
+        except ValueError:
+            raise ValueError(f"rest must be comma-separated numbers, got {rest!r}") from None
+    _check_outputs_in(out, FILES, "--out", {"model": model}, overwrite)
+    inspection, files = inspect_to_folder(model, out, rest=values, size=size, log=typer.echo)
+    ranks = inspection.ranks()
+    typer.echo(
+        "effective rank (99% energy): "
+        + ", ".join(
+            f"{name} {rank} of {len(inspection.spectra[name])}" for name, rank in ranks.items()
+        )
+    )
+    typer.echo(f"increment at rest: {inspection.rest_increment:.3g} (0 = a fixed point)")
+    for c in range(inspection.observable):
+        name = inspection.channels[c]
+        growth, pde = inspection.growth[:, c], inspection.pde_growth
+        line = f"growth at rest, {name}: q = 0 {growth[0]:.4f}, q = pi {growth[-1]:.4f}"
+        if pde is not None:
+            line += f" (PDE {pde[0, c]:.4f}, {pde[-1, c]:.4f})"
+        typer.echo(line)
+    typer.echo("wrote " + ", ".join(str(path) for path in files))
