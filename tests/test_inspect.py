@@ -15,8 +15,10 @@ from stnca.analysis.inspect import (
     layer_spectra,
     step_symbol,
 )
+from stnca.analysis.inspect_function import function_of_parts, perturbed_weights
 from stnca.cli import app
 from stnca.data import gray_scott
+from stnca.data.initial_conditions import initial_condition
 from stnca.model import NCA
 
 D = 0.13
@@ -87,9 +89,44 @@ def test_bad_input_to_inspect_model():
         inspect_model(model, [0.0], size=2)
 
 
+def test_taking_the_rule_apart_finds_its_dead_channels_and_its_one_kernel():
+    model = diffusion_nca(hidden_channels=2)  # the two hidden channels do nothing
+    x = jnp.asarray(np.random.default_rng(0).random((12, 12, 1)), jnp.float32)
+    truth = [x]
+    for _ in range(3):  # the truth diffuses a little faster than the model: D = 0.15
+        for _ in range(2):
+            x = x + 0.15 * (diffusion_nca().increment(x) / D)
+        truth.append(x)
+    function = function_of_parts(model, np.stack(truth), 2, levels=(0.0, 0.1), seeds=2)
+    assert 0 < function.error < 0.05
+    removed = function.kernel_removed
+    assert removed[0, 0] == pytest.approx(function.error)  # the identity: unused
+    assert removed[0, 1] > 2 * function.error  # the Laplacian: the whole rule
+    np.testing.assert_allclose(removed[1:], function.error)  # nothing reads the hidden ones
+    np.testing.assert_allclose(function.hidden_removed, function.error)
+    assert function.effective_channels == 1 and len(function.removal_errors) == 2
+    np.testing.assert_allclose(function.noise[0], function.error)  # level 0: the rule itself
+    assert function.noise[1].mean() != function.error
+
+
+def test_weight_noise_and_dropout_do_what_they_say():
+    model = diffusion_nca()
+    same = perturbed_weights(model, 0.0, jax.random.key(1))
+    np.testing.assert_array_equal(same.w_in, model.w_in)
+    gone = perturbed_weights(model, 1.0, jax.random.key(1), dropout=True)
+    assert not np.any(np.asarray(gone.w_in)) and not np.any(np.asarray(gone.w_out))
+    shaken = perturbed_weights(model, 0.1, jax.random.key(1))
+    assert np.any(np.asarray(shaken.w_in) != np.asarray(model.w_in))
+
+
 def test_the_command_on_the_shipped_gray_scott_model(tmp_path):
     out = tmp_path / "inspect"
-    result = CliRunner().invoke(app, ["inspect", "gray_scott_paper", "--out", str(out)])
+    # a short test trajectory of its own (the default, the unseen test to n = 1024, takes
+    # about 15 s on 2 cores)
+    initial = np.asarray(initial_condition("smooth", 16, key=jax.random.key(3)))
+    np.save(tmp_path / "truth.npy", np.asarray(gray_scott.simulate(initial, 8, every=4)))
+    arguments = ["--truth", str(tmp_path / "truth.npy"), "--steps-between-frames", "4"]
+    result = CliRunner().invoke(app, ["inspect", "gray_scott_paper", "--out", str(out), *arguments])
     assert result.exit_code == 0, result.output
     assert "growth at rest, A" in result.output and "PDE 0.9377" in result.output
     report = json.loads((out / "inspect.json").read_text())
@@ -98,7 +135,11 @@ def test_the_command_on_the_shipped_gray_scott_model(tmp_path):
     pde = np.asarray(report["pde_growth"])
     assert pde[0] == pytest.approx([1 - 0.0623, 1 - 0.0623 - 0.06268], abs=1e-5)
     assert set(report["growth_gap"]) == {"A", "B"}
-    assert (out / "inspect.png").stat().st_size > 0
+    function = report["function"]
+    assert np.asarray(function["kernel_removed"]).shape == (8, 2)
+    assert function["weight_noise"][0] == [function["error"]] * 3
+    assert 3 <= function["effective_channels"] <= 8
+    assert (out / "inspect.png").stat().st_size > 0 and (out / "function.png").stat().st_size > 0
 
 
 def test_the_command_refuses_bad_input_and_writes_nothing(tmp_path):
@@ -109,6 +150,8 @@ def test_the_command_refuses_bad_input_and_writes_nothing(tmp_path):
         (["gray_scott_paper", "--rest", "1"], "rest must give 2 values"),
         (["no_such_model"], "no_such_model"),
         (["gray_scott_paper", "--size", "2"], "size must be >= 4"),
+        (["gray_scott_paper", "--truth", "missing.npy", "--steps-between-frames", "4"], "missing"),
+        (["emoji_morph_cpu", "--rest", "0,0,0,0", "--truth", "t.npy"], "steps_between_frames"),
     ]:
         out = tmp_path / "out"
         result = runner.invoke(app, ["inspect", *arguments, "--out", str(out)])

@@ -10,15 +10,19 @@ import numpy as np
 
 from .._files import json_safe, write_text
 from .inspect import Inspection
+from .inspect_function import Function
 
-FILES = ("inspect.json", "inspect.png")
+FILES = ("inspect.json", "inspect.png", "function.png")
 """What ``write_inspection`` writes into its folder."""
 
 
-def write_inspection(inspection: Inspection, out: str | os.PathLike) -> list[Path]:
+def write_inspection(
+    inspection: Inspection, out: str | os.PathLike, function: Function | None = None
+) -> list[Path]:
     """Write ``inspect.json`` (every number) and ``inspect.png`` (the kernel-by-channel
     importance, the layers' singular values, the growth factors beside the PDE's) into
-    ``out``; each file atomically."""
+    ``out``, and with ``function`` (the parts taken away on a test) ``function.png``; each
+    file atomically."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -29,7 +33,8 @@ def write_inspection(inspection: Inspection, out: str | os.PathLike) -> list[Pat
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     json_path = out / FILES[0]
-    write_text(json_path, json.dumps(json_safe(inspection.to_json()), indent=2) + "\n")
+    report = inspection.to_json() | {"function": None if function is None else function.to_json()}
+    write_text(json_path, json.dumps(json_safe(report), indent=2) + "\n")
 
     figure, (left, middle, right) = plt.subplots(1, 3, figsize=(15, 4.2))
     importance = inspection.importance
@@ -65,7 +70,49 @@ def write_inspection(inspection: Inspection, out: str | os.PathLike) -> list[Pat
     figure.tight_layout()
     figure_path = _save_figure(figure, out / FILES[1])
     plt.close(figure)
-    return [json_path, figure_path]
+    files = [json_path, figure_path]
+    if function is not None:
+        files.append(_function_figure(inspection, function, out / FILES[2]))
+    return files
+
+
+def _function_figure(inspection: Inspection, function: Function, path: Path) -> Path:
+    import matplotlib.pyplot as plt
+
+    from ..viz import _save_figure
+
+    ceiling = max(10 * function.error, 1.0)  # a blown-up rule is drawn at the ceiling
+
+    def shown(values):
+        return np.minimum(np.nan_to_num(np.asarray(values), nan=ceiling, posinf=ceiling), ceiling)
+
+    figure, (left, middle, right) = plt.subplots(1, 3, figsize=(15, 4.2))
+    image = left.imshow(np.log10(shown(function.kernel_removed) / function.error), aspect="auto")
+    left.set_xticks(range(len(inspection.kernels)), inspection.kernels, rotation=30)
+    left.set_yticks(range(len(inspection.channels)), inspection.channels)
+    left.set_title(f"log10 error ratio, kernel of channel removed (error capped at {ceiling:g})")
+    figure.colorbar(image, ax=left)
+    hidden = inspection.channels[inspection.observable :]
+    middle.bar(range(len(hidden)), shown(function.hidden_removed) / function.error)
+    middle.set_xticks(range(len(hidden)), hidden, rotation=30)
+    middle.set_yscale("log")
+    middle.axhline(1 + function.tolerance, color="black", linewidth=0.5)
+    middle.set_title(f"error ratio, hidden channel off ({function.effective_channels} needed)")
+    for name, values in (("Gaussian noise", function.noise), ("dropout", function.dropout)):
+        shaken = shown(values) / function.error
+        levels = np.maximum(np.asarray(function.levels), 1e-3)
+        right.errorbar(
+            levels, shaken.mean(1), yerr=shaken.std(1), marker="o", capsize=3, label=name
+        )
+    right.set_xscale("log")
+    right.set_yscale("log")
+    right.set_xlabel("relative noise / dropout rate (0 drawn at 1e-3)")
+    right.set_title("error ratio, weights shaken")
+    right.legend()
+    figure.tight_layout()
+    _save_figure(figure, path)
+    plt.close(figure)
+    return path
 
 
 def inspect_to_folder(
@@ -74,16 +121,22 @@ def inspect_to_folder(
     *,
     rest: list[float] | None = None,
     size: int = 32,
+    truth: str | os.PathLike | None = None,
+    steps_between_frames: int | None = None,
     log=print,
-) -> tuple[Inspection, list[Path]]:
+) -> tuple[Inspection, Function | None, list[Path]]:
     """``stnca inspect``: read the rule of the model file (or shipped model's name)
     ``model`` and write ``FILES`` into ``out``. ``rest`` defaults to Gray-Scott's resting
     state (A = 1, B = 0) for a model trained on Gray-Scott data, whose PDE is then
     linearised beside it; any other model needs ``rest`` (its observable channels' values
-    at rest, physical units)."""
+    at rest, physical units). The parts of the rule are taken away on a test trajectory:
+    ``truth`` (a trajectory ``.npy``, ``steps_between_frames`` NCA steps per frame), or for
+    a Gray-Scott model the unseen test (``high_frequency``, seed 2024) on its training
+    lattice to its training horizon; with neither, that part is left out."""
     from ..serialization import load_model
     from .inputs import gray_scott_partner, run_config
     from .inspect import inspect_model
+    from .inspect_function import function_of_parts
 
     loaded = load_model(model)
     config = run_config(model)
@@ -104,4 +157,29 @@ def inspect_to_folder(
         pde_steps=1 if partner is None else partner[1],
         size=size,
     )
-    return inspection, write_inspection(inspection, out)
+    test = _test_trajectory(loaded, config, truth, steps_between_frames)
+    function = None
+    if test is not None:
+        log(f"taking the rule apart on {test[2]}")
+        function = function_of_parts(loaded, test[0], test[1])
+    return inspection, function, write_inspection(inspection, out, function)
+
+
+def _test_trajectory(model, config, truth, steps_between_frames):
+    """``(truth (T, H, W, observable), NCA steps per frame, description)``, or ``None``."""
+    if truth is not None:
+        from ..data.io import load_trajectory
+
+        if steps_between_frames is None or steps_between_frames < 1:
+            raise ValueError("steps_between_frames must be given (>= 1) with truth")
+        frames = load_trajectory(truth, channels=model.observable_channels, what="truth")[0]
+        return frames, steps_between_frames, str(truth)
+    if config is None or config.data.source != "gray_scott":
+        return None
+    from ..data import gray_scott
+    from ..data.initial_conditions import unseen_initial_condition
+
+    data, t = config.data, config.training.steps_between_frames
+    initial = unseen_initial_condition(data.size)
+    frames = gray_scott.simulate(initial, data.steps, every=data.every or t, params=data.params())
+    return np.asarray(frames), t, f"the unseen test (high_frequency, {data.size}x{data.size})"
