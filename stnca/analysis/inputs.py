@@ -15,7 +15,7 @@ import numpy as np
 from .._validate import count
 from ..data.augment import embed
 from ..data.images import EMOJI_PREFIX, load_image, resolve_image
-from ..data.io import load_states
+from ..data.io import load_states, load_trajectory
 from ..model import NCA
 from ..serialization import resolve_model
 
@@ -117,3 +117,33 @@ def gray_scott_partner(config, steps: int, log=print):
         return None
     step = functools.partial(gray_scott.step, params=data.params())
     return (step, steps * every // t, "Gray-Scott")
+
+
+def parts_trajectory(model: NCA, config, truth, steps_between_frames):
+    """The trajectory a model's parts are measured on (``stnca inspect``, ``stnca prune``):
+    ``(truth (T, H, W, observable), NCA steps per frame, description)`` from the ``truth``
+    file (``steps_between_frames`` NCA steps per frame), else for a Gray-Scott config the
+    unseen test (``high_frequency``, seed 2024) on its lattice to its horizon, for an image
+    config its image sequence, else ``None``."""
+    if truth is not None:
+        if steps_between_frames is None or steps_between_frames < 1:
+            raise ValueError("steps_between_frames must be given (>= 1) with truth")
+        frames = load_trajectory(truth, channels=model.observable_channels, what="truth")[0]
+        return frames, steps_between_frames, str(truth)
+    images = image_data(config)
+    if images is not None:  # the image sequence the model morphs through
+        from ..data.images import image_sequence
+
+        sequence = image_sequence(images.images, images.size, 1, base_dir=config.base_dir)
+        frames = np.asarray(embed(sequence, images.padding))
+        t = config.training.steps_between_frames
+        return frames, t, f"its image sequence ({', '.join(images.images)})"
+    if config is None or config.data.source != "gray_scott":
+        return None
+    from ..data import gray_scott
+    from ..data.initial_conditions import unseen_initial_condition
+
+    data, t = config.data, config.training.steps_between_frames
+    initial = unseen_initial_condition(data.size)
+    frames = gray_scott.simulate(initial, data.steps, every=data.every or t, params=data.params())
+    return np.asarray(frames), t, f"the unseen test (high_frequency, {data.size}x{data.size})"

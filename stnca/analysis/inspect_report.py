@@ -134,7 +134,7 @@ def inspect_to_folder(
     a Gray-Scott model the unseen test (``high_frequency``, seed 2024) on its training
     lattice to its training horizon; with neither, that part is left out."""
     from ..serialization import load_model
-    from .inputs import gray_scott_partner, run_config
+    from .inputs import gray_scott_partner, parts_trajectory, run_config
     from .inspect import inspect_model
     from .inspect_function import function_of_parts
 
@@ -157,29 +157,9 @@ def inspect_to_folder(
         pde_steps=1 if partner is None else partner[1],
         size=size,
     )
-    test = _test_trajectory(loaded, config, truth, steps_between_frames)
+    test = parts_trajectory(loaded, config, truth, steps_between_frames)
     function = None
     if test is not None:
         log(f"taking the rule apart on {test[2]}")
         function = function_of_parts(loaded, test[0], test[1])
     return inspection, function, write_inspection(inspection, out, function)
-
-
-def _test_trajectory(model, config, truth, steps_between_frames):
-    """``(truth (T, H, W, observable), NCA steps per frame, description)``, or ``None``."""
-    if truth is not None:
-        from ..data.io import load_trajectory
-
-        if steps_between_frames is None or steps_between_frames < 1:
-            raise ValueError("steps_between_frames must be given (>= 1) with truth")
-        frames = load_trajectory(truth, channels=model.observable_channels, what="truth")[0]
-        return frames, steps_between_frames, str(truth)
-    if config is None or config.data.source != "gray_scott":
-        return None
-    from ..data import gray_scott
-    from ..data.initial_conditions import unseen_initial_condition
-
-    data, t = config.data, config.training.steps_between_frames
-    initial = unseen_initial_condition(data.size)
-    frames = gray_scott.simulate(initial, data.steps, every=data.every or t, params=data.params())
-    return np.asarray(frames), t, f"the unseen test (high_frequency, {data.size}x{data.size})"

@@ -18,6 +18,7 @@ from . import demo as _demo  # noqa: F401
 from . import importing as _importing  # noqa: F401  (import)
 from . import extract as _extract  # noqa: F401
 from . import inspect as _inspect  # noqa: F401
+from . import prune as _prune  # noqa: F401
 from . import sweep as _sweep  # noqa: F401  (sweep, reproduce)
 from . import simulate as _simulate  # noqa: F401  (the simulate group)
 from . import analyse as _analyse  # noqa: F401  (the analyse group)

@@ -1,0 +1,61 @@
+"""``stnca prune``: the smallest rule within a tolerance of the original's error."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ._app import app, user_errors
+from ._common import OverwriteOption, _check_outputs_in
+
+
+@app.command("prune")
+@user_errors
+def prune_command(
+    model: Annotated[
+        Path,
+        typer.Argument(
+            help="Trained model.eqx, or a shipped model's name (e.g. gray_scott_paper)."
+        ),
+    ],
+    out: Annotated[Path, typer.Option("--out", help="Output folder.")] = Path("pruned"),
+    tolerance: Annotated[
+        float,
+        typer.Option("--tolerance", help="Keep the error within 1 + this of the original's."),
+    ] = 0.1,
+    truth: Annotated[
+        Path | None,
+        typer.Option(
+            "--truth",
+            help="Test trajectory .npy (default for Gray-Scott models: the unseen test).",
+        ),
+    ] = None,
+    steps_between_frames: Annotated[
+        int | None,
+        typer.Option("--steps-between-frames", help="NCA steps per frame of --truth."),
+    ] = None,
+    overwrite: OverwriteOption = False,
+):
+    """The smallest model within --tolerance of the original's error on a test trajectory:
+    hidden channels dropped, then kernel-channel blocks of the first layer zeroed, each
+    while the error allows (no retraining); writes model.eqx, config.toml and prune.json."""
+    from ..analysis.prune import FILES, prune_to_folder
+
+    _check_outputs_in(out, FILES, "--out", {"model": model, "truth": truth}, overwrite)
+    result, files = prune_to_folder(
+        model,
+        out,
+        tolerance=tolerance,
+        truth=truth,
+        steps_between_frames=steps_between_frames,
+        log=typer.echo,
+    )
+    typer.echo(
+        f"error {result.error:.4g} -> {result.pruned_error:.4g}; hidden channels "
+        f"{result.model.hidden_channels + len(result.removed_hidden)} -> "
+        f"{result.model.hidden_channels}; kernel-channel blocks zeroed: "
+        f"{len(result.removed_blocks)}; weights {result.parameters} -> {result.pruned_parameters}"
+    )
+    typer.echo("wrote " + ", ".join(str(path) for path in files))
