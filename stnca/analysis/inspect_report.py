@@ -163,3 +163,33 @@ def inspect_to_folder(
         log(f"taking the rule apart on {test[2]}")
         function = function_of_parts(loaded, test[0], test[1])
     return inspection, function, write_inspection(inspection, out, function)
+
+
+def summary(inspection: Inspection, function: Function | None) -> list[str]:
+    """The report's headline numbers, a line each (what ``stnca inspect`` prints)."""
+    spectra = inspection.spectra
+    lines = [
+        "effective rank (99% energy): "
+        + ", ".join(
+            f"{name} {rank} of {len(spectra[name])}" for name, rank in inspection.ranks().items()
+        ),
+        f"increment at rest: {inspection.rest_increment:.3g} (0 = a fixed point)",
+    ]
+    pde = inspection.pde_growth
+    for c in range(inspection.observable):
+        growth, name = inspection.growth[:, c], inspection.channels[c]
+        line = f"growth at rest, {name}: q = 0 {growth[0]:.4f}, q = pi {growth[-1]:.4f}"
+        if pde is not None:
+            line += f" (PDE {pde[0, c]:.4f}, {pde[-1, c]:.4f})"
+        lines.append(line)
+    if function is not None:
+        lines.append(
+            f"test error {function.error:.4g}; channels needed (error within "
+            f"{1 + function.tolerance:g}x): {function.effective_channels} of "
+            f"{len(inspection.channels)}"
+        )
+        for level, noise, dropout in zip(
+            function.levels, function.noise.mean(1), function.dropout.mean(1), strict=True
+        ):
+            lines.append(f"  weights shaken {level:g}: noise {noise:.4g}, dropout {dropout:.4g}")
+    return lines

@@ -52,7 +52,7 @@ def inspect_command(
     each kernel of each channel removed, each hidden channel off, hidden channels off one
     by one (how many the rule needs), and under weight noise and dropout; writes
     inspect.json, inspect.png and function.png."""
-    from ..analysis.inspect_report import FILES, inspect_to_folder
+    from ..analysis.inspect_report import FILES, inspect_to_folder, summary
 
     values = None
     if rest is not None:
@@ -70,29 +70,6 @@ def inspect_command(
         steps_between_frames=steps_between_frames,
         log=typer.echo,
     )
-    ranks = inspection.ranks()
-    typer.echo(
-        "effective rank (99% energy): "
-        + ", ".join(
-            f"{name} {rank} of {len(inspection.spectra[name])}" for name, rank in ranks.items()
-        )
-    )
-    typer.echo(f"increment at rest: {inspection.rest_increment:.3g} (0 = a fixed point)")
-    for c in range(inspection.observable):
-        name = inspection.channels[c]
-        growth, pde = inspection.growth[:, c], inspection.pde_growth
-        line = f"growth at rest, {name}: q = 0 {growth[0]:.4f}, q = pi {growth[-1]:.4f}"
-        if pde is not None:
-            line += f" (PDE {pde[0, c]:.4f}, {pde[-1, c]:.4f})"
+    for line in summary(inspection, function):
         typer.echo(line)
-    if function is not None:
-        typer.echo(
-            f"test error {function.error:.4g}; channels needed (error within "
-            f"{1 + function.tolerance:g}x): {function.effective_channels} of "
-            f"{len(inspection.channels)}"
-        )
-        for level, noise, dropout in zip(
-            function.levels, function.noise.mean(1), function.dropout.mean(1), strict=True
-        ):
-            typer.echo(f"  weights shaken {level:g}: noise {noise:.4g}, dropout {dropout:.4g}")
     typer.echo("wrote " + ", ".join(str(path) for path in files))
