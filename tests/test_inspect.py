@@ -85,8 +85,9 @@ def test_bad_input_to_inspect_model():
         inspect_model(model, [1.0, 0.0])
     with pytest.raises(ValueError, match="finite"):
         inspect_model(model, [np.nan])
-    with pytest.raises(ValueError, match="size must be >= 4"):
-        inspect_model(model, [0.0], size=2)
+    for size in (2, 10**6):
+        with pytest.raises(ValueError, match=r"size must be in \[4, 1024\]"):
+            inspect_model(model, [0.0], size=size)
 
 
 def test_taking_the_rule_apart_finds_its_dead_channels_and_its_one_kernel():
@@ -149,7 +150,8 @@ def test_the_command_refuses_bad_input_and_writes_nothing(tmp_path):
         (["gray_scott_paper", "--rest", "1,x"], "comma-separated numbers"),
         (["gray_scott_paper", "--rest", "1"], "rest must give 2 values"),
         (["no_such_model"], "no_such_model"),
-        (["gray_scott_paper", "--size", "2"], "size must be >= 4"),
+        (["gray_scott_paper", "--size", "2"], "size must be in [4, 1024]"),
+        (["gray_scott_paper", "--rest", "nan,0"], "rest must be finite"),
         (["gray_scott_paper", "--truth", "missing.npy", "--steps-between-frames", "4"], "missing"),
         (["emoji_morph_cpu", "--rest", "0,0,0,0", "--truth", "t.npy"], "steps_between_frames"),
     ]:

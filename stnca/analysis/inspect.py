@@ -156,8 +156,8 @@ def inspect_model(
         )
     if not np.all(np.isfinite(physical)):
         raise ValueError("rest must be finite")
-    if size < 4:
-        raise ValueError(f"size must be >= 4, got {size}")
+    if not 4 <= size <= 1024:  # the modes resolved; larger lattices add nothing but memory
+        raise ValueError(f"size must be in [4, 1024], got {size}")
     names = list(channel_names or [f"channel {c}" for c in range(model.observable_channels)])
     names += [f"hidden {h + 1}" for h in range(model.hidden_channels)]
     state = np.concatenate(

@@ -30,7 +30,7 @@ def inspect_command(
         ),
     ] = None,
     size: Annotated[
-        int, typer.Option("--size", help="Lattice side of the linearisation (>= 4).")
+        int, typer.Option("--size", help="Lattice side of the linearisation (4 to 1024).")
     ] = 32,
     truth: Annotated[
         Path | None,
