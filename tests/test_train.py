@@ -618,3 +618,40 @@ def test_rollout_chunk_must_divide_the_minibatch():
     with pytest.raises(ValueError, match=r"rollout_chunk \(3\) must divide the mini-batch size"):
         check_data_shape(config, 2, 5, False)  # 2 x 4 transitions in 2 mini-batches of 4
     check_data_shape(config.replace("training", rollout_chunk=2), 2, 5, False)
+
+
+def test_sharpness_aware_gradients_are_taken_at_the_shifted_weights():
+    from stnca.train.objective import sharpness_aware
+
+    curvature = jnp.array([1.0, 4.0, 9.0])
+
+    def value_and_grad(params, static, start, target, k):
+        w = params["w"]
+        value = 0.5 * jnp.sum(curvature * w**2) + jnp.sum(w**4)
+        return (value, (start, target)), {"w": curvature * w + 4 * w**3}
+
+    w = jnp.array([0.3, -0.2, 0.1])
+    (value, aux), g = sharpness_aware(value_and_grad, 0.05)({"w": w}, None, 1, 2, None)
+    plain = curvature * w + 4 * w**3
+    shifted = w + 0.05 * plain / jnp.linalg.norm(plain)
+    np.testing.assert_allclose(g["w"], curvature * shifted + 4 * shifted**3, rtol=1e-6)
+    assert value == pytest.approx(float(0.5 * jnp.sum(curvature * w**2) + jnp.sum(w**4)))
+    assert aux == (1, 2)  # the predictions and losses are the unshifted weights'
+
+
+def test_a_sharpness_aware_run_trains_and_differs_from_a_plain_one(tmp_path, rng):
+    quiet = dict(progress=False, log=lambda _: None)
+    data = lambda: np.random.default_rng(0)  # noqa: E731  (the same data for both)
+    plain = train(tiny_config(tmp_path, data(), epochs=30), tmp_path / "plain", **quiet)
+    sharp = train(
+        tiny_config(tmp_path, data(), epochs=30, sam_radius=0.05), tmp_path / "sam", **quiet
+    )
+    first = sharp.metrics[0]["loss"]
+    assert first == pytest.approx(plain.metrics[0]["loss"])  # the same start
+    assert sharp.lowest_loss < 0.8 * first, (first, sharp.lowest_loss, plain.lowest_loss)
+    assert any(
+        np.any(np.asarray(a) != np.asarray(b))
+        for a, b in zip(leaves(plain.final_model), leaves(sharp.final_model), strict=True)
+    )
+    with pytest.raises(ValueError, match="training.sam_radius must be >= 0"):
+        tiny_config(tmp_path, rng, sam_radius=-0.1)

@@ -89,7 +89,7 @@ def accumulate_gradients(
     )
     objective = _minibatch_objective(training, transitions, minibatches, parallel)
     params, static = eqx.partition(model, eqx.is_inexact_array)
-    value_and_grad = _value_and_grad(objective, training.rollout_chunk)
+    value_and_grad = _value_and_grad(objective, training.rollout_chunk, training.sam_radius)
 
     def body(carry, inputs):
         gradient, predictions, losses = carry
@@ -138,7 +138,7 @@ def minibatch_updates(
     )
     objective = _minibatch_objective(training, transitions, minibatches, parallel)
     params, static = eqx.partition(model, eqx.is_inexact_array)
-    value_and_grad = _value_and_grad(objective, training.rollout_chunk)
+    value_and_grad = _value_and_grad(objective, training.rollout_chunk, training.sam_radius)
 
     def body(carry, inputs):
         params, opt_state, predictions, losses, norms = carry

@@ -14,6 +14,7 @@ from __future__ import annotations
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import optax
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from .. import _trajectory
@@ -126,12 +127,32 @@ def _minibatch_objective(
     return objective
 
 
-def _value_and_grad(objective, chunk: int):
+def _value_and_grad(objective, chunk: int, sam_radius: float = 0.0):
     """``jax.value_and_grad(objective, has_aux=True)`` for a mini-batch, rolled out and
     differentiated ``chunk`` transitions at a time (0: all at once): the values and
     gradients of the chunks are summed (the objective is a sum over transitions), the
-    predictions and losses put back in order. Each chunk gets its own key."""
-    value_and_grad = jax.value_and_grad(objective, has_aux=True)
+    predictions and losses put back in order. Each chunk gets its own key. With
+    ``sam_radius`` > 0 the gradient is sharpness-aware (``sharpness_aware``)."""
+    plain = _chunked(jax.value_and_grad(objective, has_aux=True), chunk)
+    return sharpness_aware(plain, sam_radius) if sam_radius else plain
+
+
+def sharpness_aware(value_and_grad, radius: float):
+    """Sharpness-aware minimisation (Foret et al. 2021): the gradient taken at the parameters
+    moved ``radius`` along the normalised gradient, ``g(w + radius g(w) / |g(w)|)``, on the
+    same mini-batch and key; the value, predictions and losses are those at ``w``. Two
+    gradient evaluations per update."""
+
+    def sharp(params, static, start, target, k):
+        result, g = value_and_grad(params, static, start, target, k)
+        scale = radius / (optax.tree.norm(g) + 1e-12)
+        shifted = jax.tree.map(lambda p, d: p + scale * d, params, g)
+        return result, value_and_grad(shifted, static, start, target, k)[1]
+
+    return sharp
+
+
+def _chunked(value_and_grad, chunk: int):
     if not chunk:
         return value_and_grad
 

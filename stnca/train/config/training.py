@@ -117,6 +117,11 @@ class TrainingConfig:
     """Epochs over which the learning rate decays by ``lr_decay_rate``. Range: >= 1."""
     gradient_normalisation: bool = True
     """Divide each parameter's gradient by its own norm before the optimiser (the authors' code)."""
+    sam_radius: float = 0.0
+    """Sharpness-aware minimisation: take each gradient at the weights moved this far along the
+    normalised gradient (Foret et al.; two gradient evaluations per update), which seeks flat
+    minima, rules robust to their own weights; 0: off. Range: >= 0.
+    """
     update_every: str = "minibatch"
     """``minibatch``: one optimiser update per mini-batch (the authors' code); ``epoch``: the
     mini-batches' gradients summed, one update (Algorithm 2 literally).
@@ -209,6 +214,7 @@ class TrainingConfig:
         _positive(self.lr_decay_epochs, "training.lr_decay_epochs")
         choice(self.update_every, "training.update_every", UPDATES)
         _non_negative(self.state_penalty, "training.state_penalty")
+        _non_negative(self.sam_radius, "training.sam_radius")
         if len(self.state_bounds) != 2 or not self.state_bounds[0] < self.state_bounds[1]:
             raise ValueError(
                 f"training.state_bounds must be [low, high] with low < high, "
