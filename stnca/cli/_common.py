@@ -61,6 +61,24 @@ OverwriteOption = Annotated[
     bool, typer.Option("--overwrite", help="Replace output files that already exist.")
 ]
 
+# the model and test trajectory of the commands that read a rule (inspect, prune)
+RuleModelArgument = Annotated[
+    Path,
+    typer.Argument(help="Trained model.eqx, or a shipped model's name (e.g. gray_scott_paper)."),
+]
+RuleTruthOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--truth",
+        help="Test trajectory .npy (default: a Gray-Scott model's unseen test, an image "
+        "model's image sequence).",
+    ),
+]
+RuleStepsOption = Annotated[
+    int | None,
+    typer.Option("--steps-between-frames", help="NCA steps per frame of --truth."),
+]
+
 
 def _check_not_input(path: Path, option: str, inputs: Mapping[str, Path | None]) -> None:
     """Refuse an output that is one of the inputs (it would be destroyed)."""

@@ -8,18 +8,19 @@ from typing import Annotated
 import typer
 
 from ._app import app, user_errors
-from ._common import OverwriteOption, _check_outputs_in
+from ._common import (
+    OverwriteOption,
+    RuleModelArgument,
+    RuleStepsOption,
+    RuleTruthOption,
+    _check_outputs_in,
+)
 
 
 @app.command("inspect")
 @user_errors
 def inspect_command(
-    model: Annotated[
-        Path,
-        typer.Argument(
-            help="Trained model.eqx, or a shipped model's name (e.g. gray_scott_paper)."
-        ),
-    ],
+    model: RuleModelArgument,
     out: Annotated[Path, typer.Option("--out", help="Output folder.")] = Path("inspect"),
     rest: Annotated[
         str | None,
@@ -32,18 +33,8 @@ def inspect_command(
     size: Annotated[
         int, typer.Option("--size", help="Lattice side of the linearisation (4 to 1024).")
     ] = 32,
-    truth: Annotated[
-        Path | None,
-        typer.Option(
-            "--truth",
-            help="Test trajectory .npy to take the rule apart on (default for Gray-Scott "
-            "models: the unseen test).",
-        ),
-    ] = None,
-    steps_between_frames: Annotated[
-        int | None,
-        typer.Option("--steps-between-frames", help="NCA steps per frame of --truth."),
-    ] = None,
+    truth: RuleTruthOption = None,
+    steps_between_frames: RuleStepsOption = None,
     overwrite: OverwriteOption = False,
 ):
     """Read the rule: which kernel of which channel the first layer uses, the layers'

@@ -8,34 +8,26 @@ from typing import Annotated
 import typer
 
 from ._app import app, user_errors
-from ._common import OverwriteOption, _check_outputs_in
+from ._common import (
+    OverwriteOption,
+    RuleModelArgument,
+    RuleStepsOption,
+    RuleTruthOption,
+    _check_outputs_in,
+)
 
 
 @app.command("prune")
 @user_errors
 def prune_command(
-    model: Annotated[
-        Path,
-        typer.Argument(
-            help="Trained model.eqx, or a shipped model's name (e.g. gray_scott_paper)."
-        ),
-    ],
+    model: RuleModelArgument,
     out: Annotated[Path, typer.Option("--out", help="Output folder.")] = Path("pruned"),
     tolerance: Annotated[
         float,
         typer.Option("--tolerance", help="Keep the error within 1 + this of the original's."),
     ] = 0.1,
-    truth: Annotated[
-        Path | None,
-        typer.Option(
-            "--truth",
-            help="Test trajectory .npy (default for Gray-Scott models: the unseen test).",
-        ),
-    ] = None,
-    steps_between_frames: Annotated[
-        int | None,
-        typer.Option("--steps-between-frames", help="NCA steps per frame of --truth."),
-    ] = None,
+    truth: RuleTruthOption = None,
+    steps_between_frames: RuleStepsOption = None,
     overwrite: OverwriteOption = False,
 ):
     """The smallest model within --tolerance of the original's error on a test trajectory:
