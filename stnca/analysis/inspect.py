@@ -7,11 +7,12 @@ translation invariant, so around a uniform state ``x0`` its Jacobian is a convol
 the response of ``f`` to a one-cell perturbation of channel ``c`` (one ``jax.jvp`` per
 channel) is that convolution's kernel, and its discrete Fourier transform is the step's
 *symbol* ``S(q)``, a channels x channels matrix per wavenumber ``q``: a perturbation
-``exp(i q.r) e_c`` becomes ``exp(i q.r) S(q) e_c`` after one step. ``S(q)[c, c]`` is the
-growth factor of channel ``c`` on itself; the eigenvalue of largest modulus says whether
-any mixture of channels grows at ``q``. The same code applied to the Gray-Scott step at
-rest (A = 1, B = 0) gives ``1 + D_A L(q) - alpha`` and ``1 + D_B L(q) - (gamma + alpha)``,
-with ``L`` the symbol of the 9-point Laplacian (``tests/test_inspect.py`` checks both).
+``exp(i q.r) e_c`` becomes ``exp(i q.r) S(q) e_c`` after one step (of the mean update, for
+a stochastic rule). ``S(q)[c, c]`` is the growth factor of channel ``c`` on itself; the
+eigenvalue of largest modulus says whether any mixture of channels grows at ``q``. The
+same code applied to the Gray-Scott step at rest (A = 1, B = 0) gives
+``1 + D_A L(q) - alpha`` and ``1 + D_B L(q) - (gamma + alpha)``, with ``L`` the symbol of
+the 9-point Laplacian (``tests/test_inspect.py`` checks both).
 """
 
 from __future__ import annotations
@@ -163,7 +164,8 @@ def inspect_model(
     state = np.concatenate(
         [np.asarray(model.encode(physical)), np.zeros(model.hidden_channels, np.float32)]
     )
-    step = jax.jit(lambda x: x + model.increment(x))  # the update with every cell updated
+    # the mean update: a stochastic rule updates each cell with probability 1 - p
+    step = jax.jit(lambda x: x + model.update_probability * model.increment(x))
     symbol = _axis_cut(step_symbol(step, state, size))
     growth = np.real(np.einsum("kcc->kc", symbol))
     radius = np.abs(np.linalg.eigvals(symbol)).max(axis=-1)
@@ -172,12 +174,10 @@ def inspect_model(
     if pde_step is not None:
 
         def pde_steps_at_once(x):
-            for _ in range(pde_steps):
-                x = pde_step(x)
-            return x
+            return jax.lax.fori_loop(0, pde_steps, lambda _, y: pde_step(y), x)
 
-        # the model's units: scale x = encode(physical) is affine per channel, so the
-        # symbol's diagonal is the same in either units
+        # the NCA steps in its scaled units, the PDE in physical ones: the scaling is affine
+        # per channel, which leaves the symbol's diagonal the same in either
         pde_symbol = _axis_cut(step_symbol(jax.jit(pde_steps_at_once), physical, size))
         pde_growth = np.real(np.einsum("kcc->kc", pde_symbol))
     return Inspection(
