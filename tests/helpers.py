@@ -9,6 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from stnca.model import NCA
 from stnca.train import config_from_dict
 
 EMOJI = ["emoji:alien_monster", "emoji:microbe", "emoji:rooster"]
@@ -107,3 +108,15 @@ def made_once(folder, name: str, make):
             make(target)
             done.touch()
     return target
+
+
+D = 0.13
+
+
+def diffusion_nca(hidden_channels=0):
+    """A hand-built NCA whose rule is x' = x + D * laplacian(x) on its one observable
+    channel: one linear hidden unit that reads the Laplacian alone."""
+    model = NCA(1, hidden_channels, activation="linear", hidden_width=1, key=jax.random.key(0))
+    w_in = jnp.zeros_like(model.w_in).at[0, 0, 1].set(1.0)  # (unit, channel, laplacian)
+    w_out = jnp.zeros_like(model.w_out).at[0, 0].set(D)
+    return eqx.tree_at(lambda m: (m.w_in, m.w_out), model, (w_in, w_out))

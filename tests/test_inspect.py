@@ -1,10 +1,10 @@
 import json
 
-import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from helpers import D, diffusion_nca
 from typer.testing import CliRunner
 
 from stnca.analysis.inspect import (
@@ -19,18 +19,6 @@ from stnca.analysis.inspect_function import function_of_parts, perturbed_weights
 from stnca.cli import app
 from stnca.data import gray_scott
 from stnca.data.initial_conditions import initial_condition
-from stnca.model import NCA
-
-D = 0.13
-
-
-def diffusion_nca(hidden_channels=0):
-    """A hand-built NCA whose rule is x' = x + D * laplacian(x) on its one observable
-    channel: one linear hidden unit that reads the Laplacian alone."""
-    model = NCA(1, hidden_channels, activation="linear", hidden_width=1, key=jax.random.key(0))
-    w_in = jnp.zeros_like(model.w_in).at[0, 0, 1].set(1.0)  # (unit, channel, laplacian)
-    w_out = jnp.zeros_like(model.w_out).at[0, 0].set(D)
-    return eqx.tree_at(lambda m: (m.w_in, m.w_out), model, (w_in, w_out))
 
 
 def test_a_diffusion_rule_reads_only_the_laplacian_and_grows_as_one_plus_d_l():

@@ -5,7 +5,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from test_inspect import D, diffusion_nca
+from helpers import D, diffusion_nca
 from typer.testing import CliRunner
 
 from stnca.analysis.prune import drop_hidden, nonzero_weights, prune

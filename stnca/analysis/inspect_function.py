@@ -14,6 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..model import NCA, observable_rollout
+from .metrics import relative_error
 
 LEVELS = (0.0, 0.01, 0.03, 0.1, 0.3)
 """Relative weight-noise levels (and dropout rates) of ``robustness``."""
@@ -26,10 +27,7 @@ def rollout_error(model: NCA, truth: np.ndarray, every: int, key=None) -> float:
     key = jax.random.key(0) if key is None else key
     frames = observable_rollout(model, jnp.asarray(truth[0]), (len(truth) - 1) * every, every, key)
     with np.errstate(all="ignore"):  # a broken rule may blow up: its error is infinite
-        difference = (np.asarray(frames, np.float64) - truth)[1:].reshape(len(truth) - 1, -1)
-        error = np.linalg.norm(difference, axis=1)
-        size = np.linalg.norm(truth[1:].reshape(len(truth) - 1, -1).astype(np.float64), axis=1)
-        value = float(np.mean(error / np.maximum(size, 1e-12)))
+        value = float(np.mean(relative_error(np.asarray(frames)[1:], truth[1:])))
     return value if np.isfinite(value) else float("inf")
 
 

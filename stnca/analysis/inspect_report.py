@@ -23,10 +23,7 @@ def write_inspection(
     importance, the layers' singular values, the growth factors beside the PDE's) into
     ``out``, and with ``function`` (the parts taken away on a test) ``function.png``; each
     file atomically."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     from ..viz import _save_figure
 
@@ -36,7 +33,8 @@ def write_inspection(
     report = inspection.to_json() | {"function": None if function is None else function.to_json()}
     write_text(json_path, json.dumps(json_safe(report), indent=2) + "\n")
 
-    figure, (left, middle, right) = plt.subplots(1, 3, figsize=(15, 4.2))
+    figure = Figure(figsize=(15, 4.2))
+    left, middle, right = figure.subplots(1, 3)
     importance = inspection.importance
     image = left.imshow(importance, cmap="viridis", aspect="auto")
     left.set_xticks(range(len(inspection.kernels)), inspection.kernels, rotation=30)
@@ -69,7 +67,6 @@ def write_inspection(
     right.legend(fontsize=8)
     figure.tight_layout()
     figure_path = _save_figure(figure, out / FILES[1])
-    plt.close(figure)
     files = [json_path, figure_path]
     if function is not None:
         files.append(_function_figure(inspection, function, out / FILES[2]))
@@ -77,7 +74,7 @@ def write_inspection(
 
 
 def _function_figure(inspection: Inspection, function: Function, path: Path) -> Path:
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     from ..viz import _save_figure
 
@@ -86,7 +83,8 @@ def _function_figure(inspection: Inspection, function: Function, path: Path) -> 
     def shown(values):
         return np.minimum(np.nan_to_num(np.asarray(values), nan=ceiling, posinf=ceiling), ceiling)
 
-    figure, (left, middle, right) = plt.subplots(1, 3, figsize=(15, 4.2))
+    figure = Figure(figsize=(15, 4.2))
+    left, middle, right = figure.subplots(1, 3)
     image = left.imshow(np.log10(shown(function.kernel_removed) / function.error), aspect="auto")
     left.set_xticks(range(len(inspection.kernels)), inspection.kernels, rotation=30)
     left.set_yticks(range(len(inspection.channels)), inspection.channels)
@@ -110,9 +108,7 @@ def _function_figure(inspection: Inspection, function: Function, path: Path) -> 
     right.set_title("error ratio, weights shaken")
     right.legend()
     figure.tight_layout()
-    _save_figure(figure, path)
-    plt.close(figure)
-    return path
+    return _save_figure(figure, path)
 
 
 def inspect_to_folder(
