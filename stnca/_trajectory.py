@@ -74,6 +74,7 @@ def trajectory(
     every: int = 1,
     key: PRNGKeyArray | None = None,
     checkpoint: bool = False,
+    dims: int = 2,
 ) -> Array:
     """Run ``step`` for ``steps`` steps and keep every ``every``-th state, frame 0 included.
 
@@ -84,6 +85,7 @@ def trajectory(
         every: keep one frame every this many steps (default 1).
         key: PRNG key, split into one key per step; ``None`` for a deterministic step.
         checkpoint: rematerialise each step in the backward pass.
+        dims: the number of lattice axes of ``x`` (before its channel axis; default 2).
 
     Returns:
         Frames of shape ``(*batch, steps // every + 1, height, width, channels)``: the time
@@ -101,7 +103,7 @@ def trajectory(
 
     _, later = jax.lax.scan(frame_body, x, keys, length=frames)
     stacked = jnp.concatenate([x[None], later], axis=0)
-    return jnp.moveaxis(stacked, 0, -4)
+    return jnp.moveaxis(stacked, 0, -2 - dims)
 
 
 def _advance_with_keys(
@@ -155,22 +157,24 @@ class NonFiniteError(ValueError):
     """A result that holds NaN or infinite values (a diverged rollout or simulation)."""
 
 
-def first_non_finite(frames, start: int = 0) -> int | None:
+def first_non_finite(frames, start: int = 0, dims: int = 2) -> int | None:
     """The index (counted from ``start``) of the first frame of ``frames`` (``(T, H, W, C)``
-    or ``(R, T, H, W, C)``) that holds a NaN or an infinity in any trajectory; ``None`` if
-    all are finite."""
+    or ``(R, T, H, W, C)``; ``dims`` lattice axes) that holds a NaN or an infinity in any
+    trajectory; ``None`` if all are finite."""
     import numpy as np
 
     frames = np.asarray(frames)
-    finite = np.isfinite(frames).all(axis=(-3, -2, -1))
+    finite = np.isfinite(frames).all(axis=tuple(range(-1 - dims, 0)))
     finite = finite.reshape(-1, finite.shape[-1]).all(axis=0)
     return None if finite.all() else start + int(np.argmin(finite))
 
 
-def require_finite(frames, every: int, what: str = "the rollout", start: int = 0) -> None:
+def require_finite(
+    frames, every: int, what: str = "the rollout", start: int = 0, dims: int = 2
+) -> None:
     """Raise ``NonFiniteError`` naming the first step (frame index x ``every``) at which
     ``frames`` stop being finite."""
-    frame = first_non_finite(frames, start)
+    frame = first_non_finite(frames, start, dims)
     if frame is not None:
         raise NonFiniteError(
             f"{what} became non-finite (NaN or infinite) at step {frame * every} "

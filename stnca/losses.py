@@ -170,6 +170,32 @@ LOSSES: dict[str, Loss] = {
 """Loss name -> function ``(prediction, target, *, key) -> per-batch-element loss``."""
 
 
+def as_plane(x: Array, dims: int) -> Array:
+    """A ``dims``-dimensional lattice ``(*batch, ..., C)`` viewed as a 2-D one, for the
+    losses, which reduce over the last three axes: a line ``(X, C)`` as ``(X, 1, C)``, a
+    volume ``(D, H, W, C)`` as ``(D H, W, C)``. Every loss is a function of the set of
+    cells (sums, means, per-channel normalisations, sorted values), so the view changes
+    no value; only ``loss_patch`` blocks are drawn on the view (a volume's blocks are
+    ``patch`` x ``patch`` rectangles of its ``(D H, W)`` plane)."""
+    if dims == 2:
+        return x
+    if dims == 1:
+        return x[..., None, :]
+    return x.reshape(x.shape[:-4] + (x.shape[-4] * x.shape[-3],) + x.shape[-2:])
+
+
+def on_lattice(loss: Loss, dims: int) -> Loss:
+    """``loss`` for states with ``dims`` lattice axes (``as_plane`` on both arguments);
+    ``loss`` itself in 2-D."""
+    if dims == 2:
+        return loss
+
+    def planar(prediction, target, **kwargs):
+        return loss(as_plane(prediction, dims), as_plane(target, dims), **kwargs)
+
+    return planar
+
+
 def get_loss(name: str) -> Loss:
     """Look a loss up by name, raising ``ValueError`` listing the choices if it is unknown."""
     if name not in LOSSES:

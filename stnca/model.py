@@ -1,6 +1,7 @@
 """The Neural Cellular Automaton of the paper's section 2.1 (equations 1-5, Algorithm 1).
 
-One update maps a state ``x`` (channel-last, ``(*batch, height, width, channels)``) to::
+One update maps a state ``x`` (channel-last, ``(*batch, height, width, channels)``; a 1-D or
+3-D NCA has one or three lattice axes, ``(*batch, X, C)`` or ``(*batch, D, H, W, C)``) to::
 
     z = g * x                                  perception: fixed 3x3 kernels, depthwise (eq 1-2)
     F(z) = W1 u(W2 z) + v                      one hidden layer, applied per cell (eq 3)
@@ -29,7 +30,7 @@ from ._validate import choice, count, real
 from .boundaries import check_boundary
 from .conditions import Conditions
 from .scaling import Scaling
-from .stencils import check_kernels, perceive
+from .stencils import DIMENSIONS, check_kernels, perceive
 
 ACTIVATIONS: dict[str, Callable[[Array], Array]] = {
     "relu": jax.nn.relu,
@@ -77,6 +78,9 @@ class NCA(eqx.Module):
         update_probability: probability ``1 - p`` that a cell-channel is updated in a step
             (default 1: deterministic, ``p = 0``).
         boundary: ``periodic`` (default), ``fixed`` (zero outside) or ``reflect``.
+        dimensions: the lattice's dimension: 2 (default, the paper's images and PDEs), 1
+            (lines, kymographs) or 3 (volumes); the kernels are
+            ``stnca.stencils.kernels_for(dimensions)``.
         hidden_bias: add a bias to the hidden layer (default ``False``: equation 3 has none).
         init_scale: standard deviation of the random input-layer weights ``W2`` (default 0.1,
             as in the authors' code).
@@ -104,6 +108,7 @@ class NCA(eqx.Module):
     activation: str = eqx.field(static=True)
     update_probability: float = eqx.field(static=True)
     boundary: str = eqx.field(static=True)
+    dimensions: int = eqx.field(static=True)
     scaling: Scaling | None = eqx.field(static=True)
     conditions: Conditions | None = eqx.field(static=True)
 
@@ -117,6 +122,7 @@ class NCA(eqx.Module):
         hidden_width: int | None = None,
         update_probability: float = 1.0,
         boundary: str = "periodic",
+        dimensions: int = 2,
         hidden_bias: bool = False,
         init_scale: float = 0.1,
         scaling: Scaling | dict | None = None,
@@ -125,7 +131,10 @@ class NCA(eqx.Module):
     ):
         self.observable_channels = count(observable_channels, "observable_channels", 1)
         self.hidden_channels = count(hidden_channels, "hidden_channels", 0)
-        self.kernels = check_kernels(kernels)
+        if isinstance(dimensions, bool) or dimensions not in DIMENSIONS:
+            raise ValueError(f"dimensions must be 1, 2 or 3, got {dimensions!r}")
+        self.dimensions = int(dimensions)
+        self.kernels = check_kernels(kernels, self.dimensions)
         self.activation = choice(activation, "activation", ACTIVATIONS)
         self.update_probability = real(update_probability, "update_probability", 0.0, 1.0)
         if self.update_probability == 0.0:
@@ -180,7 +189,9 @@ class NCA(eqx.Module):
         return self.update_probability < 1.0
 
     def hyperparameters(self) -> dict[str, Any]:
-        """The constructor arguments that fix this model's structure (JSON-serialisable)."""
+        """The constructor arguments that fix this model's structure (JSON-serialisable).
+        ``dimensions`` appears only when it is not 2, so a 2-D model's files are as before."""
+        lattice = {} if self.dimensions == 2 else {"dimensions": self.dimensions}
         return {
             "observable_channels": self.observable_channels,
             "hidden_channels": self.hidden_channels,
@@ -189,6 +200,7 @@ class NCA(eqx.Module):
             "hidden_width": self.hidden_width,
             "update_probability": self.update_probability,
             "boundary": self.boundary,
+            **lattice,
             "hidden_bias": self.b_in is not None,
             "scaling": None if self.scaling is None else self.scaling.to_json(),
             "conditions": None if self.conditions is None else self.conditions.to_json(),
@@ -238,9 +250,12 @@ class NCA(eqx.Module):
         from .conditions import condition_fields
 
         observable = np.asarray(observable, np.float32)
-        if observable.ndim < 3 or observable.shape[-1] != self.observable_channels:
+        if (
+            observable.ndim < self.dimensions + 1
+            or observable.shape[-1] != self.observable_channels
+        ):
             raise ValueError(
-                f"observable data must have shape (..., height, width, "
+                f"observable data must have shape (..., {self._lattice_axes}, "
                 f"{self.observable_channels}), got {observable.shape}"
             )
         if self.conditions is None:
@@ -261,7 +276,7 @@ class NCA(eqx.Module):
     def increment(self, x: State) -> State:
         """The deterministic increment ``F(g * x)`` of equation (3), for every cell."""
         self._check_state(x)
-        z = perceive(x, self.kernels, self.boundary)
+        z = perceive(x, self.kernels, self.boundary, self.dimensions)
         pre = jnp.einsum("...ck,hck->...h", z, self.w_in)
         if self.b_in is not None:
             pre = pre + jnp.broadcast_to(self.b_in, pre.shape)
@@ -330,17 +345,17 @@ class NCA(eqx.Module):
         """
         self._check_key(key)
         return _trajectory.trajectory(
-            self._step, x, steps, every=every, key=key, checkpoint=checkpoint
+            self._step, x, steps, every=every, key=key, checkpoint=checkpoint, dims=self.dimensions
         )
 
     def initial_state(self, data: Float[Array | np.ndarray, "*batch height width data"]) -> State:
         """Append zero hidden channels to data (model units), giving a full NCA state. The
         data are the observable channels, followed by the conditions for a conditioned model
         (``encode(with_conditions(...))``)."""
-        if data.ndim < 3 or data.shape[-1] != self.data_channels:
+        if data.ndim < self.dimensions + 1 or data.shape[-1] != self.data_channels:
             named = f" and {len(self.condition_names)} condition" if self.conditions else ""
             raise ValueError(
-                f"data must have shape (..., height, width, {self.data_channels}) "
+                f"data must have shape (..., {self._lattice_axes}, {self.data_channels}) "
                 f"({self.observable_channels} observable{named} channels), "
                 f"got {tuple(data.shape)}"
             )
@@ -351,10 +366,15 @@ class NCA(eqx.Module):
         """The observable channels of a state (or of data with condition channels)."""
         return x[..., : self.observable_channels]
 
+    @property
+    def _lattice_axes(self) -> str:
+        return {1: "X", 2: "height, width", 3: "D, H, W"}[self.dimensions]
+
     def _check_state(self, x: State) -> None:
-        if x.ndim < 3 or x.shape[-1] != self.channels:
+        if x.ndim < self.dimensions + 1 or x.shape[-1] != self.channels:
             raise ValueError(
-                f"state must have shape (..., height, width, {self.channels}), got {tuple(x.shape)}"
+                f"state must have shape (..., {self._lattice_axes}, {self.channels}), "
+                f"got {tuple(x.shape)}"
             )
 
     def _check_key(self, key: PRNGKeyArray | None) -> PRNGKeyArray:

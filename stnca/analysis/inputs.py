@@ -66,8 +66,10 @@ def load_initial(
     if padding is not None:
         count(padding, "padding", 0)
     if text.lower().endswith(".npy"):
-        states = load_states(text, channels=model.observable_channels, what="init")
-        return states if states.ndim == 3 else states[0]
+        states = load_states(
+            text, channels=model.observable_channels, what="init", dims=model.dimensions
+        )
+        return states if states.ndim == model.dimensions + 1 else states[0]
     if model.observable_channels != 4:
         raise ValueError(
             f"init {text} is an image (RGBA) but the model has "
@@ -128,7 +130,9 @@ def parts_trajectory(model: NCA, config, truth, steps_between_frames):
     if truth is not None:
         if steps_between_frames is None or steps_between_frames < 1:
             raise ValueError("steps_between_frames must be given (>= 1) with truth")
-        frames = load_trajectory(truth, channels=model.observable_channels, what="truth")[0]
+        frames = load_trajectory(
+            truth, channels=model.observable_channels, what="truth", dims=model.dimensions
+        )[0]
         return frames, steps_between_frames, str(truth)
     images = image_data(config)
     if images is not None:  # the image sequence the model morphs through

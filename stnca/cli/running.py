@@ -69,7 +69,9 @@ def rollout_command(
     key = _key(seed)
     model = _load_model(model_path)
     values = _condition_values(condition)
-    initial = load_states(init, channels=model.observable_channels, what="--init")
+    initial = load_states(
+        init, channels=model.observable_channels, what="--init", dims=model.dimensions
+    )
     initial = model.with_conditions(initial, values)  # + a conditioned model's channels
     frames = rollout_to_file(
         model,
@@ -138,7 +140,10 @@ def evaluate_command(
     values = _condition_values(condition)
     channels = {model.observable_channels, model.data_channels}
     data = load_trajectory(
-        truth, channels=None if len(channels) > 1 else model.observable_channels, what="--truth"
+        truth,
+        channels=None if len(channels) > 1 else model.observable_channels,
+        what="--truth",
+        dims=model.dimensions,
     )
     steps = (data.shape[1] - 1) * steps_between_frames
     evaluation = evaluate(

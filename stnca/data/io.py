@@ -87,8 +87,14 @@ def _check_values(array: np.ndarray, path, what: str) -> np.ndarray:
     return array
 
 
-def _load_shaped(path, what: str, channels: int | None, ndims: tuple[int, int], axes: str):
-    """Load an array of ``ndims`` dimensions laid out as ``([R,] axes)`` with ``channels``."""
+_LATTICE_AXES = {1: "X", 2: "H, W", 3: "D, H, W"}
+
+
+def _load_shaped(
+    path, what: str, channels: int | None, ndims: tuple[int, int], axes: str, dims: int = 2
+):
+    """Load an array of ``ndims`` dimensions laid out as ``([R,] axes)`` with ``channels``
+    (``dims`` lattice axes just before the channels)."""
     array = load_array(path, what)
     if array.ndim not in ndims or (channels is not None and array.shape[-1] != channels):
         wanted = axes.replace("C", "C" if channels is None else str(channels))
@@ -97,13 +103,19 @@ def _load_shaped(path, what: str, channels: int | None, ndims: tuple[int, int], 
         )
     if array.ndim in ndims and array.shape[-1] == 0:
         raise ValueError(f"{what} {path} has no channels (shape {array.shape})")
-    if min(array.shape[-3:-1]) < 3:
-        raise ValueError(f"{what} {path}: the lattice must be at least 3x3, got {array.shape}")
+    if min(array.shape[-1 - dims : -1]) < 3:
+        smallest = "x".join(["3"] * dims)
+        raise ValueError(
+            f"{what} {path}: the lattice must be at least {smallest}, got {array.shape}"
+        )
     return array
 
 
 def load_states(
-    path: str | os.PathLike, channels: int | None = None, what: str = "initial-state file"
+    path: str | os.PathLike,
+    channels: int | None = None,
+    what: str = "initial-state file",
+    dims: int = 2,
 ) -> np.ndarray:
     """Load ``(H, W, C)`` or ``(R, H, W, C)`` states as float32.
 
@@ -111,13 +123,18 @@ def load_states(
         path: the ``.npy`` file.
         channels: the number of channels required, if any.
         what: how to call the file in error messages.
+        dims: the lattice's dimension (default 2; 1: ``(X, C)``, 3: ``(D, H, W, C)``).
     """
-    array = _load_shaped(path, what, channels, (3, 4), "H, W, C")
+    axes = f"{_LATTICE_AXES[dims]}, C"
+    array = _load_shaped(path, what, channels, (dims + 1, dims + 2), axes, dims)
     return _check_values(array, path, what)
 
 
 def load_trajectory(
-    path: str | os.PathLike, channels: int | None = None, what: str = "trajectory file"
+    path: str | os.PathLike,
+    channels: int | None = None,
+    what: str = "trajectory file",
+    dims: int = 2,
 ) -> np.ndarray:
     """Load a trajectory file as float32 ``(R, T, H, W, C)`` (a 4-D file gets ``R = 1``).
 
@@ -125,12 +142,15 @@ def load_trajectory(
         path: the ``.npy`` file.
         channels: the number of channels required, if any.
         what: how to call the file in error messages.
+        dims: the lattice's dimension (default 2): a 1-D file is ``([R,] T, X, C)``, a 3-D
+            one ``([R,] T, D, H, W, C)``.
     """
-    array = _load_shaped(path, what, channels, (4, 5), "T, H, W, C")
-    if array.shape[-4] < 2:
-        raise ValueError(f"{what} {path} must hold at least 2 frames, got {array.shape[-4]}")
+    axes = f"T, {_LATTICE_AXES[dims]}, C"
+    array = _load_shaped(path, what, channels, (dims + 2, dims + 3), axes, dims)
+    if array.shape[-2 - dims] < 2:
+        raise ValueError(f"{what} {path} must hold at least 2 frames, got {array.shape[-2 - dims]}")
     array = _check_values(array, path, what)
-    return array if array.ndim == 5 else array[None]
+    return array if array.ndim == dims + 3 else array[None]
 
 
 def save_array(path: str | os.PathLike, array) -> Path:

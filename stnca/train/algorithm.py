@@ -126,7 +126,8 @@ def restart(
 ) -> Float[Array, "R M H W C"]:
     """Start states with trajectories ``r < reinitialised_batches`` reset to the data."""
     fresh = model.initial_state(y[:, :-1])
-    first = (jnp.arange(states.shape[0]) < reinitialised_batches).reshape(-1, 1, 1, 1, 1)
+    first = jnp.arange(states.shape[0]) < reinitialised_batches
+    first = first.reshape((-1,) + (1,) * (states.ndim - 1))
     return jnp.where(first, fresh, states)
 
 

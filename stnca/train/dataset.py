@@ -20,13 +20,13 @@ from ..data import gray_scott
 from ..data.augment import augmented_copies, embed, measurement_noise
 from ..data.images import image_sequence
 from ..data.importers import read_source, split_spec
-from ..data.initial_conditions import initial_condition
+from ..data.initial_volumes import initial_state
 from ..data.io import load_trajectory
 from .config import Config, FileData, GrayScottData, ImageData
 
 
 def gray_scott_trajectories(
-    data: GrayScottData, every: int, conditions: tuple[str, ...] = ()
+    data: GrayScottData, every: int, conditions: tuple[str, ...] = (), dims: int = 2
 ) -> np.ndarray:
     """Simulate ``data.trajectories`` Gray-Scott runs, one frame every ``every`` steps, at
     each of the data's parameter points (``GrayScottData.parameter_points``).
@@ -34,6 +34,7 @@ def gray_scott_trajectories(
     With ``conditions`` (names of Gray-Scott parameters) the frames carry each point's
     values of them as constant trailing channels: ``(R, M + 1, S, S, 2 + K)``, the points'
     trajectories one after another. Without, the one point's ``(R, M + 1, S, S, 2)``.
+    ``dims``: the lattice's dimension (``S`` once per lattice axis; default 2).
     """
     if data.steps % every:
         raise ValueError(
@@ -42,16 +43,17 @@ def gray_scott_trajectories(
     points = data.parameter_points(conditions)
     total = data.trajectories * len(points)
     check_memory(
-        total * (data.steps // every + 2) * data.size**2 * (2 + len(conditions)),
-        f"simulating {total} Gray-Scott trajectories of {data.size}x{data.size}",
+        total * (data.steps // every + 2) * data.size**dims * (2 + len(conditions)),
+        f"simulating {total} Gray-Scott trajectories of {'x'.join([str(data.size)] * dims)}",
     )
     runs = []
     for i, params in enumerate(points):
         key = jax.random.key(data.seed)
         if len(points) > 1:  # each point from its own initial conditions
             key = jax.random.fold_in(key, i)
-        initial = _initial_conditions(data, key)
-        frames = np.asarray(gray_scott.simulate(initial, data.steps, every=every, params=params))
+        initial = _initial_conditions(data, key, dims)
+        simulated = gray_scott.simulate(initial, data.steps, every=every, params=params, dims=dims)
+        frames = np.asarray(simulated)
         if not np.all(np.isfinite(frames)):
             raise ValueError("the Gray-Scott simulation diverged; lower data.dt")
         if conditions:
@@ -63,16 +65,16 @@ def gray_scott_trajectories(
     return np.concatenate(runs)
 
 
-def _initial_conditions(data: GrayScottData, key) -> jax.Array:
+def _initial_conditions(data: GrayScottData, key, dims: int = 2) -> jax.Array:
     """``data.trajectories`` initial conditions, trajectory ``r`` from the family
     ``data.families[r % len(data.families)]`` with the ``r``-th key of ``split(key)``."""
     families = data.families
     if len(families) == 1:
-        return initial_condition(families[0], data.size, key=key, batch=data.trajectories)
+        return initial_state(families[0], data.size, dims, key=key, batch=data.trajectories)
     keys = jax.random.split(key, data.trajectories)
     return jnp.stack(
         [
-            initial_condition(families[r % len(families)], data.size, key=keys[r])
+            initial_state(families[r % len(families)], data.size, dims, key=keys[r])
             for r in range(data.trajectories)
         ]
     )
@@ -83,8 +85,14 @@ def _file_trajectories(config: Config) -> tuple[np.ndarray, np.ndarray | None]:
     data = config.data
     file, inside = split_spec(data.path)
     path = config.resolve(str(file))
+    dims = config.model.dimensions
     if path.suffix.lower() == ".npy":
-        y = load_trajectory(path, what="data.path")
+        y = load_trajectory(path, what="data.path", dims=dims)
+    elif dims != 2:
+        raise ValueError(
+            f"model.dimensions = {dims}: data.path must be a .npy trajectory file (convert "
+            f"other formats with `stnca import`), got {data.path}"
+        )
     else:  # TIFF, HDF5, video, a folder of images, .npz: as `stnca import` reads them
         y = read_source(path if inside is None else f"{path}:{inside}").trajectories
     held = data.validation_trajectories
@@ -137,7 +145,10 @@ def validation_data(config: Config) -> np.ndarray | None:
             trajectories=data.validation_trajectories,
             seed=int(jax.random.randint(jax.random.key(data.seed), (), 0, 2**31 - 1)),
         )
-        return _with_noise(config, gray_scott_trajectories(held, every, config.model.conditions), 2)
+        held_y = gray_scott_trajectories(
+            held, every, config.model.conditions, config.model.dimensions
+        )
+        return _with_noise(config, held_y, 2)
     if isinstance(data, FileData):
         held_file = _file_trajectories(config)[1]
         return None if held_file is None else _with_noise(config, held_file, 2)
@@ -152,10 +163,15 @@ def training_data(config: Config) -> np.ndarray:
     data = config.data
     if isinstance(data, GrayScottData):
         every = data.every or config.training.steps_between_frames
-        y = gray_scott_trajectories(data, every, config.model.conditions)
+        y = gray_scott_trajectories(data, every, config.model.conditions, config.model.dimensions)
     elif isinstance(data, FileData):
         y = _file_trajectories(config)[0]
     elif isinstance(data, ImageData):
+        if config.model.dimensions != 2:
+            raise ValueError(
+                f"model.dimensions = {config.model.dimensions}: image data are 2-D; "
+                f"set model.dimensions = 2"
+            )
         sequence = image_sequence(data.images, data.size, data.final_repeats, config.base_dir)
         return np.asarray(embed(sequence, data.padding))[None]
     else:  # pragma: no cover - guarded by the config loader

@@ -18,7 +18,7 @@ import optax
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from .. import _trajectory
-from ..losses import box_penalty, get_loss, subsampled
+from ..losses import box_penalty, get_loss, on_lattice, subsampled
 from ..model import NCA
 from .config import TrainingConfig
 from .sharding import DataParallel
@@ -120,7 +120,8 @@ def _minibatch_objective(
             )
             penalty = jnp.zeros((), start.dtype)
         # a conditioned model's targets carry the conditions too: only observables compare
-        each = loss_fn(nca.observable(predicted), nca.observable(target), key=k_loss)
+        compare = on_lattice(loss_fn, nca.dimensions)
+        each = compare(nca.observable(predicted), nca.observable(target), key=k_loss)
         value = jnp.sum(each) / data_norm + penalty_weight * penalty
         return value, (predicted, each)
 
@@ -187,7 +188,8 @@ def transition_losses(
     """Each transition's loss, ``L(Phi^t(x[r, m]), y[r, m + 1])``, without any update."""
     key = jax.random.key(0) if key is None else key
     predicted = model.advance(states, steps_between_frames, key=key if model.stochastic else None)
-    return get_loss(loss)(model.observable(predicted), model.observable(targets))
+    compare = on_lattice(get_loss(loss), model.dimensions)
+    return compare(model.observable(predicted), model.observable(targets))
 
 
 def rollout_score(
@@ -204,7 +206,7 @@ def rollout_score(
     channels zero), in the model's units, and each frame ``m t`` is compared with ``y[m]``.
     This is what model selection by ``"rollout"`` minimises.
     """
-    loss_fn = get_loss(loss)
+    loss_fn = on_lattice(get_loss(loss), model.dimensions)
     frames = y.shape[1] - 1
     key = jax.random.key(0) if key is None else key
     rollout = _trajectory.trajectory(
@@ -213,7 +215,9 @@ def rollout_score(
         frames * steps_between_frames,
         every=steps_between_frames,
         key=key if model.stochastic else None,
+        dims=model.dimensions,
     )
-    predicted = model.observable(jnp.moveaxis(rollout, -4, 0)[1:])  # (M, R, H, W, obs)
+    frames_axis = -2 - model.dimensions
+    predicted = model.observable(jnp.moveaxis(rollout, frames_axis, 0)[1:])  # (M, R, H, W, obs)
     each = loss_fn(predicted, model.observable(jnp.moveaxis(y[:, 1:], 1, 0)))
     return jnp.mean(each)

@@ -177,12 +177,15 @@ def _same_run_started(config: Config, out: Path) -> bool:
         return False
 
 
-def saved_run(out: Path) -> tuple[np.ndarray, np.ndarray | None, list[dict[str, float]]]:
-    """The base data, validation data (or ``None``) and metrics rows a run saved in ``out``."""
-    base = load_trajectory(out / DATA_FILE, what="saved training data")
+def saved_run(
+    out: Path, dims: int = 2
+) -> tuple[np.ndarray, np.ndarray | None, list[dict[str, float]]]:
+    """The base data, validation data (or ``None``) and metrics rows a run saved in ``out``
+    (on a ``dims``-dimensional lattice)."""
+    base = load_trajectory(out / DATA_FILE, what="saved training data", dims=dims)
     held = None
     if (out / VALIDATION_FILE).is_file():
-        held = load_trajectory(out / VALIDATION_FILE, what="saved validation data")
+        held = load_trajectory(out / VALIDATION_FILE, what="saved validation data", dims=dims)
     metrics = read_metrics(out / METRICS_FILE) if (out / METRICS_FILE).is_file() else []
     return base, held, metrics
 
@@ -219,7 +222,7 @@ def prepare_runs(
     configs = [check_folder(c, o, resume, overwrite) for c, o in zip(configs, outs, strict=True)]
     if not resume:
         return configs, training_data(configs[0]), validation_data(configs[0]), [[] for _ in outs]
-    saved = [saved_run(out) for out in outs]
+    saved = [saved_run(out, configs[0].model.dimensions) for out in outs]
     base, held, _ = saved[0]
     for out, (other_base, other_held, _) in zip(outs, saved, strict=True):
         if not (

@@ -84,7 +84,7 @@ def check_training_memory(config: Config, shape: tuple[int, ...], runs: int = 1)
     """Refuse runs whose weights and rollouts cannot fit, before allocating them: per run,
     the parameters with the optimiser's moments, the propagated states, and one mini-batch's
     rollout kept for the backward pass (t states per transition, one step's hidden layer)."""
-    trajectories, frames, height, width, data_channels = shape
+    trajectories, frames, *lattice, data_channels = shape
     model = config.model
     conditions = len(model.conditions)
     observable = data_channels - conditions
@@ -96,7 +96,7 @@ def check_training_memory(config: Config, shape: tuple[int, ...], runs: int = 1)
     transitions = trajectories * (frames - 1)
     # what is rolled out at once: a mini-batch, or a chunk of one
     batch = config.training.rollout_chunk or -(-transitions // config.training.minibatches)
-    cells = height * width
+    cells = int(np.prod(lattice))
     floats = (
         4 * parameters
         + transitions * cells * channels * 2

@@ -8,7 +8,7 @@ from ..._validate import choice
 from ...boundaries import BOUNDARIES
 from ...conditions import check_names
 from ...model import ACTIVATIONS
-from ...stencils import check_kernels
+from ...stencils import DIMENSIONS, check_kernels
 from ._checks import _non_negative, _positive
 
 
@@ -39,6 +39,12 @@ class ModelConfig:
     """
     boundary: str = "periodic"
     """Lattice boundary: ``periodic`` (wrap around), ``fixed`` (zero outside) or ``reflect``."""
+    dimensions: int = 2
+    """The lattice's dimension: 2 (images, the paper), 1 (lines: data ``(T, X, C)``) or 3
+    (volumes: data ``(T, D, H, W, C)``). In 1-D the kernels are ``identity``, ``average``,
+    ``gradient_x``, ``laplacian``; in 3-D also ``gradient_y`` and ``gradient_z``
+    (``stnca.stencils.kernels_for``). Range: 1, 2 or 3.
+    """
     hidden_bias: bool = False
     """Add a bias to the hidden layer (equation 3 has none)."""
     init_scale: float = 0.1
@@ -55,7 +61,12 @@ class ModelConfig:
 
     def __post_init__(self):
         _non_negative(self.hidden_channels, "model.hidden_channels")
-        check_kernels(self.kernels)
+        if isinstance(self.dimensions, bool) or self.dimensions not in DIMENSIONS:
+            raise ValueError(f"model.dimensions must be 1, 2 or 3, got {self.dimensions!r}")
+        try:
+            check_kernels(self.kernels, self.dimensions)
+        except ValueError as error:
+            raise ValueError(f"model.kernels: {error}") from None
         choice(self.activation, "model.activation", ACTIVATIONS)
         choice(self.boundary, "model.boundary", BOUNDARIES)
         if self.hidden_width is not None:
