@@ -22,7 +22,7 @@ from ..data.images import image_sequence
 from ..data.importers import read_source, split_spec
 from ..data.initial_conditions import initial_condition
 from ..data.io import load_trajectory
-from .config import Config, FileData, GrayScottData, ImageData
+from .config import Config, FileData, GrayScottData, ImageData, PdeData
 
 
 def gray_scott_trajectories(
@@ -61,6 +61,24 @@ def gray_scott_trajectories(
             )
         runs.append(frames.astype(np.float32))
     return np.concatenate(runs)
+
+
+def pde_trajectories(data: PdeData) -> np.ndarray:
+    """Simulate ``data.trajectories`` runs of the data's zoo system (``stnca.data.systems``):
+    float32 ``(R, M + 1, S, S, C)``."""
+    from ..data import systems
+
+    steps, every = data.frames()
+    return systems.simulate_systems(
+        data.system_parameters(),
+        data.initial_condition,
+        steps,
+        every=every,
+        dims=data.dims,
+        size=data.size,
+        batch=data.trajectories,
+        key=jax.random.key(data.seed),
+    )
 
 
 def _initial_conditions(data: GrayScottData, key) -> jax.Array:
@@ -125,8 +143,8 @@ def _with_noise(config: Config, y: np.ndarray, stream: int) -> np.ndarray:
 def validation_data(config: Config) -> np.ndarray | None:
     """Trajectories held back from training, float32 (R_val, M+1, H, W, C), or ``None``.
 
-    Gray-Scott: ``data.validation_trajectories`` more simulations from the same family of
-    initial conditions with another seed. File: the file's last trajectories. The same
+    Gray-Scott and zoo systems: ``data.validation_trajectories`` more simulations from the
+    same family of initial conditions with another seed. File: the file's last trajectories. The same
     measurement noise as the training data (another draw).
     """
     data = config.data
@@ -138,6 +156,13 @@ def validation_data(config: Config) -> np.ndarray | None:
             seed=int(jax.random.randint(jax.random.key(data.seed), (), 0, 2**31 - 1)),
         )
         return _with_noise(config, gray_scott_trajectories(held, every, config.model.conditions), 2)
+    if isinstance(data, PdeData) and data.validation_trajectories:
+        held_pde = dataclasses.replace(
+            data,
+            trajectories=data.validation_trajectories,
+            seed=int(jax.random.randint(jax.random.key(data.seed), (), 0, 2**31 - 1)),
+        )
+        return _with_noise(config, pde_trajectories(held_pde), 2)
     if isinstance(data, FileData):
         held_file = _file_trajectories(config)[1]
         return None if held_file is None else _with_noise(config, held_file, 2)
@@ -153,6 +178,8 @@ def training_data(config: Config) -> np.ndarray:
     if isinstance(data, GrayScottData):
         every = data.every or config.training.steps_between_frames
         y = gray_scott_trajectories(data, every, config.model.conditions)
+    elif isinstance(data, PdeData):
+        y = pde_trajectories(data)
     elif isinstance(data, FileData):
         y = _file_trajectories(config)[0]
     elif isinstance(data, ImageData):
