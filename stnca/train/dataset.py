@@ -144,8 +144,8 @@ def validation_data(config: Config) -> np.ndarray | None:
     """Trajectories held back from training, float32 (R_val, M+1, H, W, C), or ``None``.
 
     Gray-Scott and zoo systems: ``data.validation_trajectories`` more simulations from the
-    same family of initial conditions with another seed. File: the file's last trajectories. The same
-    measurement noise as the training data (another draw).
+    same family of initial conditions with another seed. File: the file's last
+    trajectories. The same measurement noise as the training data (another draw).
     """
     data = config.data
     if isinstance(data, GrayScottData) and data.validation_trajectories:

@@ -110,7 +110,9 @@ class SwiftHohenberg(System):
     title: ClassVar[str] = "Swift-Hohenberg"
     channels: ClassVar[tuple[str, ...]] = ("u",)
     equations: ClassVar[str] = "du/dt = r u - (q^2 + lap)^2 u + g u^2 - u^3"
-    pattern: ClassVar[str] = "hexagonal spots and stripes of wavelength 2 pi / q (8 cells)"
+    pattern: ClassVar[str] = (
+        "stripes (a labyrinth) of wavelength 2 pi / q = 8 cells; hexagonal spots nearer onset"
+    )
     source: ClassVar[str] = (
         "exponax's SwiftHohenberg defaults (r = 0.7, critical number q^2 = 1, g(u) = u^2 - "
         "u^3) on a lattice of spacing pi / 4"

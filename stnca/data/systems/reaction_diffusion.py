@@ -93,11 +93,12 @@ class Brusselator(System):
     equations: ClassVar[str] = (
         "du/dt = D_u lap u + a - (b + 1) u + u^2 v; dv/dt = D_v lap v + b u - u^2 v"
     )
-    pattern: ClassVar[str] = "Turing spots and stripes (wavelength about 7 cells)"
+    pattern: ClassVar[str] = "Turing stripes (a labyrinth) and spots, wavelength about 7 cells"
     source: ClassVar[str] = (
-        "Pena & Perez-Garcia, Phys. Rev. E 64, 056213 (2001): a = 4.5, D_u = 2, D_v = 16; "
-        "b = 7.5 above the Turing threshold (1 + a sqrt(D_u/D_v))^2 = 6.71, below the Hopf "
-        "one 1 + a^2"
+        "linear stability: b = 7.5 lies above the Turing threshold (1 + a sqrt(D_u/D_v))^2 = "
+        "6.71 and below the Hopf one 1 + a^2 = 21.25; a = 4.5, D_u = 2, D_v = 16 are the "
+        "values of the Brusselator studies after Pena & Perez-Garcia, Phys. Rev. E 64, "
+        "056213 (2001)"
     )
     steps: ClassVar[int] = 512
     every: ClassVar[int] = 4
