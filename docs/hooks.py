@@ -127,6 +127,8 @@ def _type_name(annotation) -> str:
     if origin is tuple:
         (item,) = {a for a in typing.get_args(annotation) if a is not Ellipsis}
         return f"list of {_type_name(item)}s"
+    if origin is dict:
+        return f"table of {_type_name(typing.get_args(annotation)[1])}s"
     names = {int: "integer", float: "number", str: "string", bool: "boolean"}
     return names.get(annotation, getattr(annotation, "__name__", str(annotation)))
 
@@ -139,6 +141,8 @@ def _toml(value) -> str:
         return json.dumps(list(value))
     if isinstance(value, str):
         return json.dumps(value)
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k} = {_toml(v)}" for k, v in value.items()) + "}"
     return repr(value)
 
 
@@ -167,7 +171,9 @@ def config_table(cls: type) -> str:
         )
     rows = ["| Key | Type | Default | Meaning |", "| --- | --- | --- | --- |"]
     for field in fields:
-        if field.default is dataclasses.MISSING:
+        if field.default_factory is not dataclasses.MISSING:
+            default = f"`{_toml(field.default_factory())}`"
+        elif field.default is dataclasses.MISSING:
             default = "required"
         elif field.default is None:
             default = "unset"

@@ -98,3 +98,93 @@ def simulate_gray_scott(
             trajectory, out.with_suffix(".png"), every=every, title="Gray-Scott, species B"
         )
         typer.echo(f"wrote {picture}")
+
+
+def _parameters(values: list[str] | None) -> dict[str, float]:
+    """``--param NAME=VALUE`` options as a dict of numbers."""
+    parameters: dict[str, float] = {}
+    for text in values or []:
+        name, equals, value = text.partition("=")
+        if not equals or not name.strip():
+            raise UserError(f"--param must be NAME=VALUE, got {text!r}")
+        try:
+            parameters[name.strip()] = float(value)
+        except ValueError:
+            raise UserError(f"--param {name.strip()} must be a number, got {value!r}") from None
+    return parameters
+
+
+@simulate_app.command("pde")
+@user_errors
+def simulate_pde(
+    system: Annotated[
+        str,
+        typer.Argument(
+            help="The system: gray_scott, brusselator, fitzhugh_nagumo, swift_hohenberg, "
+            "allen_cahn, cahn_hilliard, fisher_kpp."
+        ),
+    ],
+    out: Annotated[Path, typer.Option("--out", help="Output trajectory file (.npy).")],
+    dims: Annotated[int, typer.Option("--dims", help="Spatial dimensions: 1, 2 or 3.")] = 2,
+    size: Annotated[int, typer.Option("--size", help="Cells per side S (S^dims cells).")] = 64,
+    steps: Annotated[
+        int | None, typer.Option("--steps", help="Steps N of the system's dt (default: its own).")
+    ] = None,
+    every: Annotated[
+        int | None, typer.Option("--every", help="Keep every K-th frame (default: its own).")
+    ] = None,
+    batch: Annotated[
+        int | None, typer.Option("--batch", help="Number of trajectories R (adds a leading axis).")
+    ] = None,
+    init: Annotated[
+        str | None,
+        typer.Option(
+            "--init",
+            help="Initial condition: noise, blobs, seeds, uniform (default: the system's own).",
+        ),
+    ] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Seed for the initial conditions.")] = 0,
+    param: Annotated[
+        list[str] | None,
+        typer.Option("--param", help="A parameter NAME=VALUE (repeatable), e.g. --param b=9."),
+    ] = None,
+    png: Annotated[
+        bool,
+        typer.Option(
+            "--png",
+            help="Also write a PNG next to the .npy (1-D: space-time image; 3-D: middle slice).",
+        ),
+    ] = False,
+    overwrite: OverwriteOption = False,
+):
+    """Simulate a system of the zoo (stnca.data.systems) in 1-D, 2-D or 3-D; write
+    T = N/K + 1 frames as float32 (T, *space, C), channel-last."""
+    from .. import viz
+    from ..data import systems
+
+    _check_output(out, (".npy",), "--out", None, overwrite)
+    if png:
+        _check_output(out.with_suffix(".png"), (".png",), "--png (next to --out)", None, overwrite)
+    chosen = systems.system(system, _parameters(param))
+    trajectory = systems.simulate_system_to_file(
+        out,
+        chosen,
+        init,
+        steps,
+        every=every,
+        dims=dims,
+        size=size,
+        batch=batch,
+        key=_key(seed),
+    )
+    typer.echo(f"wrote {out} with shape {trajectory.shape}")
+    if png:
+        picture = viz.lattice_figure(
+            trajectory,
+            out.with_suffix(".png"),
+            dims=dims,
+            every=chosen.every if every is None else every,
+            channel_names=chosen.channels,
+            title=f"{chosen.title}, {dims}-D",
+        )
+        typer.echo(f"wrote {picture}")

@@ -22,7 +22,7 @@ from ..data.images import image_sequence
 from ..data.importers import read_source, split_spec
 from ..data.initial_volumes import initial_state
 from ..data.io import load_trajectory
-from .config import Config, FileData, GrayScottData, ImageData
+from .config import Config, FileData, GrayScottData, ImageData, PdeData
 
 
 def gray_scott_trajectories(
@@ -63,6 +63,24 @@ def gray_scott_trajectories(
             )
         runs.append(frames.astype(np.float32))
     return np.concatenate(runs)
+
+
+def pde_trajectories(data: PdeData, dims: int = 2) -> np.ndarray:
+    """Simulate ``data.trajectories`` runs of the data's zoo system (``stnca.data.systems``)
+    on a ``dims``-dimensional lattice: float32 ``(R, M + 1, S, S, C)`` in 2-D."""
+    from ..data import systems
+
+    steps, every = data.frames()
+    return systems.simulate_systems(
+        data.system_parameters(),
+        data.initial_condition,
+        steps,
+        every=every,
+        dims=dims,
+        size=data.size,
+        batch=data.trajectories,
+        key=jax.random.key(data.seed),
+    )
 
 
 def _initial_conditions(data: GrayScottData, key, dims: int = 2) -> jax.Array:
@@ -133,9 +151,9 @@ def _with_noise(config: Config, y: np.ndarray, stream: int) -> np.ndarray:
 def validation_data(config: Config) -> np.ndarray | None:
     """Trajectories held back from training, float32 (R_val, M+1, H, W, C), or ``None``.
 
-    Gray-Scott: ``data.validation_trajectories`` more simulations from the same family of
-    initial conditions with another seed. File: the file's last trajectories. The same
-    measurement noise as the training data (another draw).
+    Gray-Scott and zoo systems: ``data.validation_trajectories`` more simulations from the
+    same family of initial conditions with another seed. File: the file's last
+    trajectories. The same measurement noise as the training data (another draw).
     """
     data = config.data
     if isinstance(data, GrayScottData) and data.validation_trajectories:
@@ -149,6 +167,13 @@ def validation_data(config: Config) -> np.ndarray | None:
             held, every, config.model.conditions, config.model.dimensions
         )
         return _with_noise(config, held_y, 2)
+    if isinstance(data, PdeData) and data.validation_trajectories:
+        held_pde = dataclasses.replace(
+            data,
+            trajectories=data.validation_trajectories,
+            seed=int(jax.random.randint(jax.random.key(data.seed), (), 0, 2**31 - 1)),
+        )
+        return _with_noise(config, pde_trajectories(held_pde, config.model.dimensions), 2)
     if isinstance(data, FileData):
         held_file = _file_trajectories(config)[1]
         return None if held_file is None else _with_noise(config, held_file, 2)
@@ -164,6 +189,8 @@ def training_data(config: Config) -> np.ndarray:
     if isinstance(data, GrayScottData):
         every = data.every or config.training.steps_between_frames
         y = gray_scott_trajectories(data, every, config.model.conditions, config.model.dimensions)
+    elif isinstance(data, PdeData):
+        y = pde_trajectories(data, config.model.dimensions)
     elif isinstance(data, FileData):
         y = _file_trajectories(config)[0]
     elif isinstance(data, ImageData):

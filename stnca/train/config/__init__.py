@@ -4,7 +4,7 @@ A config has three tables::
 
     [model]      the NCA's structure (observable channels come from the data)
     [data]       where the training trajectories come from: source = "gray_scott" | "file"
-                 | "images"
+                 | "images" | "pde"
     [training]   Algorithm 2's settings
 
 Unknown tables or keys, wrong types and out-of-range values raise ``ValueError`` with a
@@ -16,6 +16,7 @@ from .data import GRAY_SCOTT_CONDITIONS as GRAY_SCOTT_CONDITIONS
 from .data import FileData as FileData
 from .data import GrayScottData as GrayScottData
 from .data import ImageData as ImageData
+from .data import PdeData as PdeData
 from .model import ModelConfig as ModelConfig
 from .toml import Config as Config
 from .toml import config_from_dict as config_from_dict

@@ -288,6 +288,102 @@ class ImageData:
         return self.padding if self.max_shift is None else self.max_shift
 
 
+@dataclasses.dataclass(frozen=True)
+class PdeData:
+    """Training trajectories simulated from a system of the zoo (``stnca.data.systems``, as
+    ``stnca simulate pde`` does): Gray-Scott, Brusselator, FitzHugh-Nagumo, Swift-Hohenberg,
+    Allen-Cahn, Cahn-Hilliard or Fisher-KPP, on exponax's spectral solvers.
+
+    ``trajectories`` initial conditions of family ``initial_condition`` are drawn with
+    ``seed``; each is integrated for ``steps`` steps of the system's ``dt`` and sampled every
+    ``every`` steps. ``[data.parameters]`` replaces the system's default parameters by name.
+    Frames are taken as ``training.steps_between_frames`` NCA steps apart.
+    """
+
+    source: str = "pde"
+    """Selects this kind of data: ``"pde"``."""
+    system: str = ""
+    """The system: ``gray_scott``, ``brusselator``, ``fitzhugh_nagumo``, ``swift_hohenberg``,
+    ``allen_cahn``, ``cahn_hilliard`` or ``fisher_kpp``. Required."""
+    size: int = 64
+    """Lattice size ``S``: trajectories are ``S x S`` (periodic; ``S`` cells along every axis of
+    the lattice, whose dimension is ``model.dimensions``). Range: >= 4."""
+    steps: int | None = None
+    """Steps of the system's ``dt`` per trajectory; unset: the system's own. Range: >= 1, a
+    multiple of ``every``."""
+    every: int | None = None
+    """Steps between kept frames; unset: the system's own. Range: >= 1, dividing ``steps``."""
+    trajectories: int = 4
+    """Training trajectories ``R``, each from its own initial condition. Range: >= 1."""
+    initial_condition: str | None = None
+    """Family of the initial conditions (``stnca.data.systems.initial``: ``noise``, ``blobs``,
+    ``seeds``, ``uniform``; Gray-Scott also any of ``stnca.data.initial_conditions``); unset:
+    the system's own."""
+    seed: int = 0
+    """Seed of the initial conditions and the measurement noise. Range: [0, 2**32)."""
+    parameters: dict[str, float] = dataclasses.field(default_factory=dict)
+    """The system's parameters by name (``[data.parameters]``, e.g. ``b = 9.0`` for the
+    Brusselator), each in its documented range; the others keep their defaults."""
+    noise: float = 0.0
+    """Measurement noise ``xi``: the data become ``(1 - xi) y + xi eta``, ``eta ~ U(min y, max y)``,
+    drawn once. Range: [0, 1].
+    """
+    scale: str = "minmax"
+    """Units the model trains in: ``minmax`` (one minimum and maximum over the whole data set mapped
+    to [0, 1]) or ``none``.
+    """
+    validation_trajectories: int = 0
+    """Extra trajectories (another seed, never trained on) that score the models for
+    ``training.select_by = "rollout"``; 0: score on the training ones. Range: >= 0.
+    """
+
+    def __post_init__(self):
+        from ...data import systems
+
+        choice(self.scale, "data.scale", SCALINGS)
+        _non_negative(self.validation_trajectories, "data.validation_trajectories")
+        if not self.system:
+            raise ValueError(f"data.system must name a system: {', '.join(systems.SYSTEMS)}")
+        choice(self.system, "data.system", tuple(systems.SYSTEMS))
+        if self.size < 4:
+            raise ValueError(f"data.size must be >= 4, got {self.size}")
+        _positive(self.trajectories, "data.trajectories")
+        self.system_parameters()  # checks the parameters
+        steps, every = self.frames()
+        _positive(steps, "data.steps")
+        _positive(every, "data.every")
+        if steps % every:
+            raise ValueError(f"data.steps ({steps}) must be a multiple of data.every ({every})")
+        self.check_family(2)
+        _seed(self.seed, "data.seed")
+        _check_noise(self.noise)
+
+    def check_family(self, dims: int) -> None:
+        """Refuse an initial-condition family the system does not draw in ``dims`` dimensions
+        (``model.dimensions``; the config checks it once both tables are read)."""
+        from ...data import systems
+
+        family = self.initial_condition or self.system_parameters().initial_condition
+        choice(family, "data.initial_condition", systems.families(self.system_parameters(), dims))
+
+    def system_parameters(self):
+        """The system (``stnca.data.systems``) with this table's parameters."""
+        from ...data import systems
+
+        try:
+            return systems.system(self.system, self.parameters)
+        except ValueError as error:
+            raise ValueError(f"data.parameters.{error}") from None
+
+    def frames(self) -> tuple[int, int]:
+        """``(steps, every)``, the system's own where unset."""
+        cls = type(self.system_parameters())
+        return (
+            cls.steps if self.steps is None else self.steps,
+            cls.every if self.every is None else self.every,
+        )
+
+
 GRAY_SCOTT_CONDITIONS = ("diffusion_a", "diffusion_b", "alpha", "gamma")
 """The Gray-Scott parameters a conditioned model can take as conditions."""
 
@@ -296,4 +392,5 @@ DATA_SOURCES: dict[str, type] = {
     "gray_scott": GrayScottData,
     "file": FileData,
     "images": ImageData,
+    "pde": PdeData,
 }

@@ -16,7 +16,7 @@ import tomli_w
 
 from ...data.images import EMOJI_PREFIX
 from ...data.io import check_regular_file
-from .data import DATA_SOURCES, FileData, GrayScottData, ImageData
+from .data import DATA_SOURCES, FileData, GrayScottData, ImageData, PdeData
 from .model import ModelConfig
 from .training import TrainingConfig
 
@@ -33,10 +33,13 @@ class Config:
 
     def __post_init__(self):
         names = self.model.conditions
-        if names and isinstance(self.data, ImageData):
+        if names and isinstance(self.data, ImageData | PdeData):
             raise ValueError(
-                "model.conditions needs gray_scott or file data (image data have no parameters)"
+                f"model.conditions needs gray_scott or file data ({self.data.source} data "
+                "cannot be conditioned yet)"
             )
+        if isinstance(self.data, PdeData) and self.model.dimensions != 2:
+            self.data.check_family(self.model.dimensions)
         if isinstance(self.data, GrayScottData):
             self.data.parameter_points(names)  # checks the names and the points
             if names and not (self.data.points or self.data.grid):
@@ -53,6 +56,9 @@ class Config:
             return (len(self.data.images) + self.data.final_repeats - 2) * t
         if isinstance(self.data, GrayScottData):
             return self.data.steps // (self.data.every or t) * t
+        if isinstance(self.data, PdeData):
+            steps, every = self.data.frames()
+            return steps // every * t
         return None
 
     def replace(self, section: str | None = None, **changes) -> Config:
@@ -110,6 +116,11 @@ def _coerce(value: Any, annotation: Any, where: str) -> Any:
         if isinstance(value, list) and lists:  # `str | tuple[str, ...]` given a list
             return _coerce(value, lists[0], where)
         return _coerce(value, options[0], where)
+    if origin is dict:  # a sub-table of numbers, e.g. [data.parameters]
+        _, item = typing.get_args(annotation)
+        if not isinstance(value, dict):
+            raise ValueError(f"{where} must be a table, got {value!r}")
+        return {str(k): _coerce(v, item, f"{where}.{k}") for k, v in value.items()}
     if origin is tuple:
         (item,) = {a for a in typing.get_args(annotation) if a is not Ellipsis}
         if isinstance(value, str):
