@@ -142,47 +142,6 @@ def trajectory_figure(
     )
 
 
-def lattice_figure(
-    trajectory: np.ndarray,
-    path: str | os.PathLike,
-    *,
-    dims: int,
-    every: int = 1,
-    channel: int | None = None,
-    channel_names: Sequence[str] | None = None,
-    title: str | None = None,
-) -> Path:
-    """A picture of trajectories on a 1-D, 2-D or 3-D lattice, ``(T, *space, C)`` or
-    ``(R, T, *space, C)``: in 2-D ``trajectory_figure``'s frames; in 3-D the same of the
-    middle slice ``[D // 2]``; in 1-D a space-time image (kymograph) per trajectory, time
-    down (step ``n`` at row ``n / every``), space across, one column per channel."""
-    trajectory = np.asarray(trajectory)
-    if trajectory.ndim == dims + 2:
-        trajectory = trajectory[None]
-    title = title or ""
-    if dims in (2, 3):  # one channel, so that the colour scale is that channel's
-        shown = trajectory[..., [trajectory.shape[-1] - 1 if channel is None else channel]]
-        if dims == 3:
-            shown = shown[:, :, shown.shape[2] // 2]
-            title = f"{title} (middle slice)".strip()
-        return trajectory_figure(shown, path, every=every, title=title)
-    trajectory = trajectory[:4]
-    columns = range(trajectory.shape[-1]) if channel is None else [channel]
-    rows = []
-    for run in trajectory:  # (T, X, C): an image with time down
-        rows.append([render(run[None], channel=c)[0] for c in columns])
-    names = channel_names or [f"channel {c}" for c in range(trajectory.shape[-1])]
-    labels = [names[c] for c in columns]
-    title = f"{title} (time down, space across)".strip()
-    return frames_figure(
-        rows,
-        path,
-        column_labels=labels,
-        row_labels=[f"r = {r}" for r in range(len(rows))] if len(rows) > 1 else None,
-        title=title,
-    )
-
-
 def _comparison_panels(truth, prediction, channel: int | None) -> list[np.ndarray]:
     """RGB truth, prediction (same colour scale) and |difference| (magma) frame stacks."""
     truth, prediction = np.asarray(truth), np.asarray(prediction)

@@ -62,6 +62,39 @@ def test_ome_tiff_z_stack_needs_a_slice(tmp_path, rng):
     refused(tmp_path, path, "--z", -1, message="outside its 3 Z slices (0 to 2)")  # not the last
 
 
+def test_a_z_stack_imports_as_a_volume_and_trains_a_3d_nca(tmp_path, rng):
+    from stnca.train import config_from_dict, train
+
+    stack = rng.uniform(size=(4, 5, 2, 6, 7)).astype(np.float32)  # T, Z, C, Y, X
+    path = tmp_path / "embryo.ome.tif"
+    tifffile.imwrite(path, stack, ome=True, metadata={"axes": "TZCYX"})
+    volume = imported(tmp_path, path, "--volume", "--png")
+    np.testing.assert_array_equal(volume, np.moveaxis(stack, 2, -1))  # (T, Z, Y, X, C)
+    assert (tmp_path / "out.png").stat().st_size > 0
+    assert read_source(path, Selection(volume=True)).describe().count("(R, T, Z, H, W, C)") == 1
+    refused(tmp_path, path, "--volume", "--z", 1, message="either z (one slice) or volume")
+    refused(tmp_path, path, "--volume", "--resize", 4, message="cannot resize volumes")
+    flat = tmp_path / "plane.tif"
+    tifffile.imwrite(flat, stack[:, 0], imagej=True, metadata={"axes": "TCYX"})
+    refused(tmp_path, flat, "--volume", message="no Z axis (axes TCYX) to read as a volume")
+    config = config_from_dict(
+        {
+            "model": {"hidden_channels": 1, "dimensions": 3},
+            "data": {"source": "file", "path": "out.npy"},
+            "training": {"epochs": 1, "steps_between_frames": 2},
+        },
+        base_dir=tmp_path,
+    )
+    assert train(config, tmp_path / "run", progress=False, log=print).data.shape == (
+        1,
+        4,
+        5,
+        6,
+        7,
+        2,
+    )
+
+
 def test_tiff_axes_that_do_not_fit_its_shape_are_named(tmp_path, rng):
     path = tmp_path / "plane.tif"
     tifffile.imwrite(path, rng.uniform(size=(16, 16)).astype(np.float32))  # one 2-D image

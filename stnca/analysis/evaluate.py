@@ -27,6 +27,7 @@ from .. import viz
 from .._files import json_safe, write_text
 from .._trajectory import check_steps, require_finite
 from ..model import NCA, observable_rollout
+from ..viz_volumes import as_pictures
 from .metrics import frame_metrics
 
 
@@ -174,12 +175,14 @@ def evaluate(
             unless ``allow_diverged``.
     """
     truth = np.asarray(truth, np.float32)
-    if truth.ndim == 4:
+    dims = model.dimensions
+    if truth.ndim == dims + 2:
         truth = truth[None]
     observable = model.observable_channels
-    if truth.ndim != 5 or truth.shape[-1] not in (observable, model.data_channels):
+    if truth.ndim != dims + 3 or truth.shape[-1] not in (observable, model.data_channels):
+        axes = {1: "T, X", 2: "T, H, W", 3: "T, D, H, W"}[dims]
         raise ValueError(
-            f"truth must have shape (T, H, W, {observable}) or (R, T, H, W, {observable})"
+            f"truth must have shape ({axes}, {observable}) or (R, {axes}, {observable})"
             + (
                 f", or {model.data_channels} channels with the conditions"
                 if model.conditions
@@ -205,13 +208,14 @@ def evaluate(
     else:
         prediction = predict(model, initial, steps, every=steps_between_frames, key=key)
     if not allow_diverged:
-        require_finite(prediction, steps_between_frames, "the model's rollout")
+        require_finite(prediction, steps_between_frames, "the model's rollout", dims=dims)
     persistence = np.broadcast_to(truth[:, :1], truth.shape)
-    spatial_mean = np.broadcast_to(truth.mean(axis=(2, 3), keepdims=True), truth.shape)
+    lattice = tuple(range(2, 2 + dims))
+    spatial_mean = np.broadcast_to(truth.mean(axis=lattice, keepdims=True), truth.shape)
     metrics = {
-        "nca": frame_metrics(prediction, truth),
-        "persistence": frame_metrics(persistence, truth),
-        "spatial_mean": frame_metrics(spatial_mean, truth),
+        "nca": frame_metrics(prediction, truth, dims),
+        "persistence": frame_metrics(persistence, truth, dims),
+        "spatial_mean": frame_metrics(spatial_mean, truth, dims),
     }
     return Evaluation(steps_between_frames, prediction, metrics)
 
@@ -230,8 +234,20 @@ def write_evaluation(
     folder = Path(folder)
     report = evaluation.to_json()
     prediction, t = evaluation.prediction[0], evaluation.steps_between_frames
-    viz.evaluation_figure(truth, prediction, t, folder / "evaluation.png", title=title)
-    if video is not None:
-        viz.comparison_video(truth, prediction, t, video)
+    dims = np.ndim(truth) - 2
+    if dims == 1:  # one space-time image each, time down
+        if video is not None:
+            raise ValueError("a 1-D trajectory has no video; its figure is a space-time image")
+        lines = as_pictures(truth, 1), as_pictures(prediction, 1)
+        heading = f"{title}: " if title else ""
+        steps = [(len(truth) - 1) * t]
+        viz.comparison_figure(
+            *lines, steps, folder / "evaluation.png", title=f"{heading}time down, space across"
+        )
+    else:  # a volume as middle slices and maximum projections
+        truth, prediction = as_pictures(truth, dims), as_pictures(prediction, dims)
+        viz.evaluation_figure(truth, prediction, t, folder / "evaluation.png", title=title)
+        if video is not None:
+            viz.comparison_video(truth, prediction, t, video)
     write_text(folder / "evaluation.json", json.dumps(report, indent=2))
     return report

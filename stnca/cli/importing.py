@@ -33,7 +33,7 @@ def _span(text: str | None, option: str) -> tuple[int | None, int | None] | None
         ) from None
 
 
-def _selection(trajectories, frames, every, z, crop, channels, resize, normalise, axes):
+def _selection(trajectories, frames, every, z, crop, channels, resize, normalise, axes, volume):
     from ..data.importers import Selection
 
     box = None
@@ -61,6 +61,7 @@ def _selection(trajectories, frames, every, z, crop, channels, resize, normalise
         frames=_span(frames, "--frames"),
         every=every,
         z=z,
+        volume=volume,
         crop=box,
         channels=picked,
         resize=size,
@@ -107,6 +108,13 @@ def import_command(
         int | None,
         typer.Option("--z", help="The Z slice of a Z-stack, 0 to Z-1 (required for one)."),
     ] = None,
+    volume: Annotated[
+        bool,
+        typer.Option(
+            "--volume",
+            help="Read a Z-stack whole, as volumes (T, Z, Y, X, C): data for model.dimensions = 3.",
+        ),
+    ] = False,
     trajectories: Annotated[
         str | None,
         typer.Option("--trajectories", help="Trajectories a:b of a file holding several."),
@@ -125,6 +133,7 @@ def import_command(
     from .._resources import check_disk
     from ..data import io
     from ..data.importers import read_sources, split_spec
+    from ..viz_volumes import volume_figure
 
     inputs = {f"SRC {s}": split_spec(s)[0] for s in sources}
     _check_output(
@@ -132,7 +141,9 @@ def import_command(
     )
     if png:
         _check_output(out.with_suffix(".png"), (".png",), "--png (next to --out)", None, overwrite)
-    selection = _selection(trajectories, frames, every, z, crop, channels, resize, normalise, axes)
+    selection = _selection(
+        trajectories, frames, every, z, crop, channels, resize, normalise, axes, volume
+    )
     imported = read_sources(sources, selection)
     typer.echo(f"read {imported.describe()}")
     trajectory = imported.trajectories
@@ -142,7 +153,11 @@ def import_command(
     io.save_array(out, trajectory)
     typer.echo(f"wrote {out} with shape {trajectory.shape}")
     if png:
-        picture = viz.trajectory_figure(
-            trajectory, out.with_suffix(".png"), title=f"imported: {out.name}"
-        )
+        title = f"imported: {out.name}"
+        if volume:
+            picture = volume_figure(
+                imported.trajectories[0], out.with_suffix(".png"), channel=0, title=title
+            )
+        else:
+            picture = viz.trajectory_figure(trajectory, out.with_suffix(".png"), title=title)
         typer.echo(f"wrote {picture}")

@@ -34,6 +34,9 @@ def simulate_gray_scott(
         Path | None, typer.Option("--init-file", help="(H, W, 2) or (R, H, W, 2) .npy of (A, B).")
     ] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed for the initial conditions.")] = 0,
+    dims: Annotated[
+        int, typer.Option("--dims", help="Lattice dimension: 1 (a line), 2 or 3 (a volume).")
+    ] = 2,
     dt: Annotated[float, typer.Option("--dt", help="Euler time step.")] = GrayScottParams.dt,
     diffusion_a: Annotated[
         float, typer.Option("--DA", help="Diffusion constant of A.")
@@ -55,9 +58,10 @@ def simulate_gray_scott(
     """Simulate the Gray-Scott equations; write T = N/K + 1 frames as float32 (T, S, S, 2)."""
     import numpy as np
 
-    from .. import viz
+    from .. import viz_volumes
     from ..data import io
     from ..data.initial_conditions import INITIAL_CONDITIONS
+    from ..data.initial_volumes import FAMILIES
     from ..data.simulation import simulate_to_file
 
     _check_output(out, (".npy",), "--out", {"--init-file": init_file}, overwrite)
@@ -65,16 +69,20 @@ def simulate_gray_scott(
         _check_output(out.with_suffix(".png"), (".png",), "--png (next to --out)", None, overwrite)
     if init is not None and init_file is not None:
         raise UserError("give either --init or --init-file, not both")
+    if dims not in (1, 2, 3):
+        raise UserError(f"--dims must be 1, 2 or 3, got {dims}")
     initial: np.ndarray | str
     if init_file is not None:
         if batch is not None:
             raise UserError("--batch cannot be used with --init-file (its shape sets R)")
-        initial = io.load_states(init_file, channels=2, what="--init-file")
+        initial = io.load_states(init_file, channels=2, what="--init-file", dims=dims)
     else:
         initial = "smooth" if init is None else init
-        if initial not in INITIAL_CONDITIONS:
+        families = INITIAL_CONDITIONS if dims == 2 else FAMILIES
+        if initial not in families:
+            where = "" if dims == 2 else f" on a {dims}-D lattice"
             raise UserError(
-                f"unknown --init {init!r}; choose from {', '.join(sorted(INITIAL_CONDITIONS))}"
+                f"unknown --init {init!r}{where}; choose from {', '.join(sorted(families))}"
             )
         if size < 3:
             raise UserError(f"--size must be at least 3, got {size}")
@@ -91,11 +99,17 @@ def simulate_gray_scott(
         params=GrayScottParams(diffusion_a, diffusion_b, alpha, gamma, dt),
         log=typer.echo,
         progress=_step_progress(steps),
+        dims=dims,
     )
     typer.echo(f"wrote {out} with shape {trajectory.shape}")
     if png:
-        picture = viz.trajectory_figure(
-            trajectory, out.with_suffix(".png"), every=every, title="Gray-Scott, species B"
+        picture = viz_volumes.lattice_figure(
+            trajectory,
+            out.with_suffix(".png"),
+            dims=dims,
+            every=every,
+            channel_names=("A", "B"),
+            title="Gray-Scott, species B" if dims != 1 else "Gray-Scott",
         )
         typer.echo(f"wrote {picture}")
 
@@ -159,7 +173,7 @@ def simulate_pde(
 ):
     """Simulate a system of the zoo (stnca.data.systems) in 1-D, 2-D or 3-D; write
     T = N/K + 1 frames as float32 (T, *space, C), channel-last."""
-    from .. import viz
+    from .. import viz_volumes
     from ..data import systems
 
     _check_output(out, (".npy",), "--out", None, overwrite)
@@ -179,7 +193,7 @@ def simulate_pde(
     )
     typer.echo(f"wrote {out} with shape {trajectory.shape}")
     if png:
-        picture = viz.lattice_figure(
+        picture = viz_volumes.lattice_figure(
             trajectory,
             out.with_suffix(".png"),
             dims=dims,

@@ -31,6 +31,7 @@ def simulate_to_file(
     params: gray_scott.GrayScottParams | None = None,
     log: Callable[[str], None] = print,
     progress: Callable[[int], None] | None = None,
+    dims: int = 2,
 ):
     """Simulate the Gray-Scott equations and write the ``steps // every + 1`` frames to the
     ``.npy`` file ``out`` (float32, ``(T, H, W, 2)`` or ``(R, T, H, W, 2)``).
@@ -41,34 +42,39 @@ def simulate_to_file(
             them: a leading axis) with ``key`` once memory and disk are checked.
         progress: ``progress(steps_done)`` after each chunk of a streamed simulation (one
             that is large or long: its frames go to disk one by one).
+        dims: the lattice's dimension (default 2; 1: states ``(X, 2)``, 3: ``(D, H, W, 2)``,
+            drawn ``size`` cells along every axis from ``stnca.data.initial_volumes``).
 
     Returns the trajectory (memory-mapped when streamed).
 
     Raises:
         ValueError: not enough memory or disk, or the simulation diverged (nothing written).
     """
-    from .initial_conditions import initial_condition
+    from .initial_volumes import initial_state
 
     params = gray_scott.GrayScottParams() if params is None else params
     check_steps(steps, every)
     drawn = isinstance(initial, str)
-    shape = (*(() if batch is None else (batch,)), size, size, 2) if drawn else np.shape(initial)
+    lattice = (size,) * dims
+    shape = (*(() if batch is None else (batch,)), *lattice, 2) if drawn else np.shape(initial)
     frames = steps // every + 1
     state_floats = int(np.prod(shape))
     cell_updates = steps * state_floats // 2
     stream = state_floats * frames > STREAM_ABOVE or cell_updates > LONG_SIMULATION
     # streamed, the frames go to disk one by one and only a few states are held
-    what = f"a {size}x{size} simulation" if drawn else "this simulation"
+    what = f"a {'x'.join(map(str, lattice))} simulation" if drawn else "this simulation"
     check_memory(state_floats * (4 if stream else frames + 2), what)
     check_disk(state_floats * frames, Path(out).parent, f"a simulation of {frames} frames")
     if drawn:
-        initial = initial_condition(initial, size, key=key, batch=batch)
+        initial = initial_state(initial, size, dims, key=key, batch=batch)
     initial = np.asarray(initial, np.float32)
+    gray_scott.check_state(initial, dims)
     diverged = ValueError(
         "the simulation diverged (non-finite values); lower dt or the diffusion constants"
     )
     if not stream:
-        trajectory = np.asarray(gray_scott.simulate(initial, steps, every=every, params=params))
+        simulated = gray_scott.simulate(initial, steps, every=every, params=params, dims=dims)
+        trajectory = np.asarray(simulated)
         if not np.all(np.isfinite(trajectory)):
             raise diverged
         io.save_array(out, trajectory)
@@ -78,12 +84,15 @@ def simulate_to_file(
         if not np.all(np.isfinite(frame)):
             raise diverged
 
+    sides = "x".join(str(n) for n in initial.shape[-1 - dims : -1])
     log(
-        f"simulating {frames} frames of {initial.shape[-3]}x{initial.shape[-2]} "
+        f"simulating {frames} frames of {sides} "
         f"({cell_updates / 1e9:.2f} G cell-updates; {4 * state_floats * 4 / 2**20:.0f} MiB "
         f"of memory, {4 * state_floats * frames / 2**20:.0f} MiB on disk), writing each "
         "frame as it comes"
     )
-    stream_frames = gray_scott.frames(initial, steps, every=every, params=params, progress=progress)
-    shape = (*initial.shape[:-3], frames, *initial.shape[-3:])
+    stream_frames = gray_scott.frames(
+        initial, steps, every=every, params=params, progress=progress, dims=dims
+    )
+    shape = (*initial.shape[: -1 - dims], frames, *initial.shape[-1 - dims :])
     return write_streamed(out, shape, stream_frames, finite)

@@ -115,7 +115,7 @@ def read_sources(
     for spec, part in zip(specs, parts, strict=True):
         if part.trajectories.shape[1:] != first.trajectories.shape[1:]:
             raise ValueError(
-                f"{spec}: (T, H, W, C) = {part.trajectories.shape[1:]} differs from "
+                f"{spec}: its frames' shape {part.trajectories.shape[1:]} differs from "
                 f"{specs[0]}'s {first.trajectories.shape[1:]}; crop, resize or pick frames "
                 "so they agree"
             )

@@ -1,6 +1,7 @@
 """What to keep of a source (``Selection``), what was read (``Imported``), and the pipeline
 every reader ends in: axes checked, the region read, channels picked, frames resized, values
-normalised, to float32 ``(R, T, H, W, C)``."""
+normalised, to float32 ``(R, T, H, W, C)`` (``(R, T, Z, H, W, C)`` for a Z-stack read as a
+volume)."""
 
 from __future__ import annotations
 
@@ -31,7 +32,9 @@ class Selection:
         trajectories: ``(start, stop)`` of the trajectory axis (``None``: all).
         frames: ``(start, stop)`` of the time axis, before the stride (``None``: all).
         every: keep every ``every``-th frame of those.
-        z: the depth slice of a source with a ``Z`` axis (required there).
+        z: the depth slice of a source with a ``Z`` axis (required there, unless ``volume``).
+        volume: keep a ``Z`` axis whole, as the depth of a volume: ``(R, T, Z, H, W, C)``
+            (TZCYX -> (T, Z, Y, X, C)), the data of an NCA with ``dimensions = 3``.
         crop: ``(y0, y1, x0, x1)`` rows and columns kept (``None``: all).
         channels: channel names (HDF5 group datasets, .npz arrays), indices (``"0"``,
             ``"2"``) or ``grey`` (the luminance of RGB frames); ``None``: all.
@@ -45,6 +48,7 @@ class Selection:
     frames: tuple[int | None, int | None] | None = None
     every: int = 1
     z: int | None = None
+    volume: bool = False
     crop: tuple[int, int, int, int] | None = None
     channels: tuple[str, ...] | None = None
     resize: tuple[int, int] | None = None
@@ -56,6 +60,10 @@ class Selection:
             raise ValueError(f"every must be >= 1, got {self.every}")
         if self.normalise not in ("none", "minmax"):
             raise ValueError(f"normalise must be none or minmax, got {self.normalise!r}")
+        if self.volume and self.z is not None:
+            raise ValueError("give either z (one slice) or volume (every slice), not both")
+        if self.volume and self.resize is not None:
+            raise ValueError("resize applies to 2-D frames; it cannot resize volumes")
         if self.resize is not None and min(self.resize) < 3:
             raise ValueError(f"resize must be at least 3x3, got {self.resize}")
         if self.crop is not None:
@@ -75,7 +83,7 @@ class Imported:
     """A source read as a trajectory set, and what it was."""
 
     trajectories: np.ndarray
-    """Float32 ``(R, T, H, W, C)``."""
+    """Float32 ``(R, T, H, W, C)``, or ``(R, T, Z, H, W, C)`` for a volume."""
     source: str
     """The format and the axes as found, e.g. ``TIFF, axes TCYX, shape (12, 2, 64, 64)``."""
     channel_names: tuple[str, ...]
@@ -85,8 +93,9 @@ class Imported:
         """One line: what was read and what it became."""
         y = self.trajectories
         low, high = float(y.min()), float(y.max())
+        layout = "(R, T, Z, H, W, C)" if y.ndim == 6 else "(R, T, H, W, C)"
         return (
-            f"{self.source}, {self.raw_dtype} -> (R, T, H, W, C) = {y.shape}, "
+            f"{self.source}, {self.raw_dtype} -> {layout} = {y.shape}, "
             f"channels {', '.join(self.channel_names)}, values in [{low:.4g}, {high:.4g}]"
         )
 
@@ -96,8 +105,9 @@ def _normalised(imported: Imported, normalise: str) -> Imported:
     if normalise != "minmax":
         return imported
     array = imported.trajectories
-    low = array.min(axis=(0, 1, 2, 3), keepdims=True)
-    high = array.max(axis=(0, 1, 2, 3), keepdims=True)
+    every_cell = tuple(range(array.ndim - 1))
+    low = array.min(axis=every_cell, keepdims=True)
+    high = array.max(axis=every_cell, keepdims=True)
     scaled = ((array - low) / np.where(high > low, high - low, 1.0)).astype(np.float32)
     return dataclasses.replace(imported, trajectories=scaled)
 
@@ -154,11 +164,13 @@ def _region(axes: str, shape: tuple[int, ...], selection: Selection, path: Path)
             index.append(slice(*(selection.trajectories or (None, None))))
         elif axis == "T":
             index.append(slice(*(selection.frames or (None, None)), selection.every))
+        elif axis == "Z" and selection.volume:
+            index.append(slice(None))
         elif axis == "Z":
             if selection.z is None:
                 raise ValueError(
                     f"{path} is a Z-stack ({size} slices, axes {axes}): choose one slice with "
-                    "z = K (stnca does not merge depth)"
+                    "z = K, or read it as a volume (volume = true)"
                 )
             if not 0 <= selection.z < size:  # no negative index: -1 is not "the last"
                 raise ValueError(
@@ -174,6 +186,8 @@ def _region(axes: str, shape: tuple[int, ...], selection: Selection, path: Path)
             index.append(slice(None))
     if selection.z is not None and "Z" not in axes:
         raise ValueError(f"{path} has no Z axis (axes {axes}); leave out z")
+    if selection.volume and "Z" not in axes:
+        raise ValueError(f"{path} has no Z axis (axes {axes}) to read as a volume")
     return tuple(index)
 
 
@@ -274,7 +288,8 @@ def _finish(
         array = array[slice(*selection.trajectories)]  # it is one trajectory
         if not array.shape[0]:
             raise ValueError(f"{path} holds one trajectory: trajectories keeps none of it")
-    array = np.transpose(array, [axes.index(a) for a in "RTYXC"])
+    layout = "RTZYXC" if "Z" in axes else "RTYXC"
+    array = np.transpose(array, [axes.index(a) for a in layout])
     array = np.asarray(array, np.float32)
     array, channel_names = _pick_channels(array, selection.channels, names, path)
     if array.shape[1] < 2:
@@ -283,8 +298,10 @@ def _finish(
         raise ValueError(f"{path}: nothing kept (shape {array.shape}); check the selection")
     if selection.resize is not None and selection.resize != array.shape[2:4]:
         array = resize_frames(array, selection.resize)
-    if min(array.shape[2:4]) < 3:
-        raise ValueError(f"{path}: the lattice must be at least 3x3, got {array.shape[2:4]}")
+    lattice = array.shape[2:-1]
+    if min(lattice) < 3:
+        smallest = "x".join(["3"] * len(lattice))
+        raise ValueError(f"{path}: the lattice must be at least {smallest}, got {lattice}")
     bad = ~np.isfinite(array)
     if bad.any():
         raise ValueError(f"{path} holds {int(bad.sum())} non-finite value(s) (NaN or inf)")
