@@ -3,12 +3,13 @@ known independently of the code (a conserved quantity, a front speed, a linear g
 rate, the finite-difference reference), and every system in 1-D, 2-D and 3-D."""
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
 from stnca.data import gray_scott
 from stnca.data.initial_conditions import initial_condition
-from stnca.data.systems import SYSTEMS, simulate_system, simulate_systems, system
+from stnca.data.systems import SYSTEMS, families, simulate_system, simulate_systems, system
 
 
 @pytest.mark.parametrize("dims", [1, 2, 3])
@@ -19,6 +20,16 @@ def test_every_system_runs_in_every_dimension(dims):
         assert y.shape == (2, 3, *(size,) * dims, len(cls.channels)), name
         assert y.dtype == np.float32 and np.all(np.isfinite(y)), name
         assert y.std() > 0, name  # the default initial condition is not uniform
+
+
+def test_every_family_draws_for_every_system():
+    for name, cls in SYSTEMS.items():
+        chosen = cls()
+        assert len(chosen.blob_direction) == len(chosen.channels), name
+        for family in families(chosen, 2):
+            state = chosen.initial_state(family, 2, 8, key=jax.random.key(0))
+            assert state.shape == (8, 8, len(chosen.channels)), (name, family)
+            assert bool(jnp.all(jnp.isfinite(state))), (name, family)
 
 
 def test_defaults_are_documented_and_valid():

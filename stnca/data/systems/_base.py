@@ -110,7 +110,8 @@ class System:
     noise_amplitude: ClassVar[float] = 0.01
     """Half-width of the uniform noise of the ``noise`` family about the homogeneous state."""
     blob_direction: ClassVar[tuple[float, ...]] = (1.0,)
-    """What a ``blobs`` field ``b`` in [0, 1] adds to the homogeneous state, per channel."""
+    """What a ``blobs`` (or ``seeds``) field ``b`` in [0, 1] adds to the homogeneous state,
+    per channel (one value per channel of the system)."""
     if TYPE_CHECKING:  # every subclass declares them, last (``spacing_field`` etc.)
         dx: float
         dt: float

@@ -113,6 +113,7 @@ class Brusselator(System):
     substeps: int = substeps_field(10)
 
     noise_amplitude: ClassVar[float] = 0.05
+    blob_direction: ClassVar[tuple[float, ...]] = (1.0, 0.0)  # the activator u raised
 
     def homogeneous(self) -> tuple[float, ...]:
         return (self.a, self.b / self.a)
@@ -149,6 +150,7 @@ class FitzHughNagumo(System):
     every: ClassVar[int] = 8
     initial_condition: ClassVar[str] = "noise"
     noise_amplitude: ClassVar[float] = 0.05
+    blob_direction: ClassVar[tuple[float, ...]] = (1.0, 0.0)  # the activator u raised
 
     diffusion_u: float = parameter(2.8e-4, "diffusion constant a of u", NON_NEGATIVE)
     diffusion_v: float = parameter(5e-3, "diffusion constant b of v (before 1/tau)", NON_NEGATIVE)
