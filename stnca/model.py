@@ -386,6 +386,17 @@ class NCA(eqx.Module):
         return key  # type: ignore[return-value]  # None only where it is never used
 
 
+def require_plane(model: NCA, what: str) -> NCA:
+    """``model`` if its lattice is 2-D, else ``ValueError`` saying that ``what`` takes only
+    2-D models (lines and volumes train, roll out and evaluate)."""
+    if model.dimensions != 2:
+        raise ValueError(
+            f"{what} works on 2-D models; this one is {model.dimensions}-D (a model on a line "
+            f"or in a volume trains, rolls out and evaluates)"
+        )
+    return model
+
+
 @eqx.filter_jit
 def observable_rollout(
     model: NCA,

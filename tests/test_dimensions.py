@@ -252,3 +252,24 @@ def test_a_line_trains_from_a_file_and_bad_dimensions_are_refused(tmp_path):
             config_from_dict({"model": model}, base_dir=tmp_path)
     with pytest.raises(ValueError, match=r"must have shape \(T, D, H, W, C\)"):
         load_trajectory(tmp_path / "line.npy", dims=3)
+
+
+def test_the_2d_only_commands_refuse_a_volume_in_one_line(tmp_path):
+    from typer.testing import CliRunner
+
+    from stnca.cli import app
+
+    path = tmp_path / "volume.eqx"
+    save_model(path, NCA(2, 1, dimensions=3, key=jax.random.key(0)))
+    for command in (
+        ["inspect", str(path), "--out", str(tmp_path / "o")],
+        ["prune", str(path), "--out", str(tmp_path / "o")],
+        ["benchmark", str(path), "--out", str(tmp_path / "o")],
+        ["extract", str(path), "--out", str(tmp_path / "o")],
+        ["export", "web", str(path), "--out", str(tmp_path / "o")],
+    ):
+        result = CliRunner().invoke(app, command)
+        assert result.exit_code == 2, (command, result.output)
+        lines = result.output.strip().splitlines()
+        assert len(lines) == 1 and "works on 2-D models; this one is 3-D" in lines[0], command
+        assert not (tmp_path / "o").exists(), command

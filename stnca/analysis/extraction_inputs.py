@@ -16,6 +16,7 @@ from .._validate import count
 from ..data.gray_scott import GrayScottParams
 from ..data.initial_conditions import INITIAL_CONDITIONS, initial_condition
 from ..data.io import load_states, load_trajectory
+from ..model import require_plane
 from ..serialization import load_model, resolve_model
 from .equations import channel_names
 from .extract import Library
@@ -170,7 +171,7 @@ def data_trajectories(data: str | os.PathLike, gray: bool, dt: float | None) -> 
 def model_rollouts(model_path, config, gray, init, rollouts, steps, burn_in, dt, key, seed):
     """The rollouts ``extract_equation`` fits for a model, their defaults taken from its
     training config."""
-    model = load_model(model_path)
+    model = require_plane(load_model(model_path), "extract")
     if model.conditions is not None:
         raise ValueError(
             f"the model is conditioned on {', '.join(model.condition_names)}; extract does not "

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from .._files import json_safe, write_text
+from ..model import require_plane
 from .inspect import Inspection
 from .inspect_function import Function
 
@@ -134,7 +135,7 @@ def inspect_to_folder(
     from .inspect import inspect_model
     from .inspect_function import function_of_parts
 
-    loaded = load_model(model)
+    loaded = require_plane(load_model(model), "inspect")
     config = run_config(model)
     partner = gray_scott_partner(config, 1, log=log)
     names = ("A", "B") if partner is not None else None

@@ -18,7 +18,7 @@ import equinox as eqx
 import jax
 import numpy as np
 
-from ..model import NCA
+from ..model import NCA, require_plane
 from .inspect_function import rollout_error, without_hidden, without_kernel
 
 
@@ -145,7 +145,7 @@ def prune_to_folder(
     from ..serialization import load_model, resolve_model, save_model
     from .inputs import parts_trajectory, run_config
 
-    loaded = load_model(model)
+    loaded = require_plane(load_model(model), "prune")
     config = run_config(model)
     test = parts_trajectory(loaded, config, truth, steps_between_frames)
     if test is None:

@@ -142,7 +142,11 @@ def _condition_values(flags: list[str] | None) -> dict:
 
 
 def _unconditioned(model, command: str):
-    """Refuse a conditioned model in a command that cannot give it its conditions yet."""
+    """Refuse a conditioned model in a command that cannot give it its conditions yet, and a
+    model on a line or in a volume (these commands take 2-D models)."""
+    from ..model import require_plane
+
+    require_plane(model, f"`stnca {command}`")
     if model.conditions is not None:
         raise UserError(
             f"the model is conditioned on {', '.join(model.condition_names)}; `stnca {command}` "

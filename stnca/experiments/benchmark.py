@@ -23,6 +23,7 @@ from ..analysis.benchmark import (
     run_benchmark,
 )
 from ..analysis.benchmark_report import write_benchmark
+from ..model import require_plane
 
 PEER_COLUMNS: tuple[str, ...] = ("name", "parameters", "seconds", "updates", "learning_rate")
 PEER_COLUMNS += ("unroll", "validation_error")
@@ -127,6 +128,7 @@ def benchmark_model(
     chosen = _suite(suite, families, draws, size, large_size)
     names = _peer_names(peers)
     loaded, config = model_and_config(model)
+    require_plane(loaded, "benchmark")
     data = None
     if truth is not None:
         data = load_trajectory(truth, channels=loaded.observable_channels, what="truth")
