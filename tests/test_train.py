@@ -265,7 +265,9 @@ def test_propagation_gate_restarts_every_trajectory_when_the_loss_rises(key, dat
 
 
 def test_tiny_training_run_lowers_the_loss_tenfold(tmp_path, rng):
-    config = tiny_config(tmp_path, rng)
+    # 200 epochs (the loss is down 13x by epoch 100 and 22x by 200; a broken gradient or
+    # update leaves it where it starts)
+    config = tiny_config(tmp_path, rng, epochs=200, lr_decay_epochs=200, checkpoint_every=100)
     result = train(config, tmp_path / "run", progress=False, log=lambda _: None)
     first = result.metrics[0]["loss"]
     assert result.lowest_loss < first / 10, (first, result.lowest_loss)
@@ -284,7 +286,7 @@ def test_tiny_training_run_lowers_the_loss_tenfold(tmp_path, rng):
     np.testing.assert_array_equal(result.data, np.load(tmp_path / "run" / "train_data.npy"))
     assert result.config.to_dict() == load_config(tmp_path / "run" / "config.toml").to_dict()
     rows = read_metrics(tmp_path / "run" / "metrics.csv")
-    assert [r["epoch"] for r in rows] == list(range(0, 601))  # row 0: the untrained model
+    assert [r["epoch"] for r in rows] == list(range(0, 201))  # row 0: the untrained model
     assert set(rows[0]) == {
         "epoch",
         "loss",
@@ -297,11 +299,11 @@ def test_tiny_training_run_lowers_the_loss_tenfold(tmp_path, rng):
     }
     # the logged learning rate is the schedule's at each epoch's first update, in epochs
     assert rows[1]["learning_rate"] == pytest.approx(0.02)
-    assert rows[600]["learning_rate"] == pytest.approx(0.02 * 0.01 ** (599 / 600), rel=1e-5)
+    assert rows[200]["learning_rate"] == pytest.approx(0.02 * 0.01 ** (199 / 200), rel=1e-5)
     # chosen by the free rollout, measured every 10 epochs after the first 5%
     scored = [r for r in rows if not np.isnan(r["rollout_loss"])]
-    assert [r["epoch"] for r in scored] == list(range(0, 601, 10))
-    eligible = [r for r in scored if r["epoch"] > 30]
+    assert [r["epoch"] for r in scored] == list(range(0, 201, 10))
+    eligible = [r for r in scored if r["epoch"] > 10]
     chosen = min(eligible, key=lambda r: r["rollout_loss"])
     assert (result.best_epoch, result.best_loss) == (chosen["epoch"], chosen["rollout_loss"])
     assert result.best_loss < scored[0]["rollout_loss"]
