@@ -23,6 +23,7 @@ def test_one_system_end_to_end_and_reused(tmp_path):
     entry = report["systems"]["allen_cahn"]
     assert set(entry["scores"]["2x"]) == {"nca", "persistence", "spatial_mean"}
     assert set(entry["scores"]["families"]) == set(unseen_families("allen_cahn"))
+    assert all("homogeneous" in row for row in entry["scores"]["families"].values())
     assert json.loads((tmp_path / "zoo.json").read_text())["systems"]["allen_cahn"]
     assert "| allen_cahn |" in (tmp_path / "zoo.md").read_text()
     assert (tmp_path / "zoo.png").stat().st_size > 0
