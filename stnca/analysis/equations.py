@@ -140,6 +140,8 @@ def evaluate_terms(
             field = (state if op is None else derived[op])[..., channel]
             value = value * field**power
         columns.append(value)
+    if not columns:  # an equation with no terms: nothing changes
+        return jnp.zeros(state.shape[:-1] + (0,), state.dtype)
     return jnp.stack(columns, axis=-1)
 
 

@@ -186,16 +186,19 @@ def _extract(model_file: Path, initial: np.ndarray, name: str, folder: Path, log
     save_array(init, initial)
     every = STRIDE * type(systems.system(name)).every
     dt = every * systems.system(name).dt / STEPS_PER_FRAME
-    extraction = extract_equation(
-        model_file,
-        out=folder / "extract",
-        init=str(init),
-        steps=FRAMES * STEPS_PER_FRAME,
-        dt=dt,
-        degree=3,
-        terms="lap",
-        log=lambda _: None,
-    )
+    try:
+        extraction = extract_equation(
+            model_file,
+            out=folder / "extract",
+            init=str(init),
+            steps=FRAMES * STEPS_PER_FRAME,
+            dt=dt,
+            degree=3,
+            terms="lap",
+            log=lambda _: None,
+        )
+    except ValueError as error:  # e.g. a model whose rollouts do not change: say so
+        return f"not extracted: {error}"
     lines = equation_text(extraction.equation).splitlines()
     return "; ".join(line for line in lines if line.strip() and not line.startswith("#"))
 

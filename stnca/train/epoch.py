@@ -172,7 +172,7 @@ def _row(epoch, values: _EpochValues, i: int, rollout_loss, run: Run, schedule, 
 def _stop(session, run, state, last, epoch, values, i, raise_diverged) -> RunState:
     """A run whose loss became non-finite: save its last finite state (with the chosen
     model), then raise ``TrainingDiverged`` or log and stop it while the others go on."""
-    session.save(run, state, last, session.training)
+    session.save(run, state, last, session.training, figure=True)
     message = (
         f"training stopped at epoch {epoch}: the loss became {values.loss[i]} "
         f"(gradient norm {values.gradient_norm[i]}). The chosen model (epoch "
@@ -212,7 +212,8 @@ def _interrupted(session: _Session, snapshot: Snapshot) -> None:
     the other back instead) and say how to go on."""
     for i, (run, state) in enumerate(zip(session.runs, snapshot.runs, strict=True)):
         if state.diverged is None and not replacing(run.out):
-            session.save(run, state, session.lanes.lane(snapshot.device, i), session.training)
+            lane = session.lanes.lane(snapshot.device, i)
+            session.save(run, state, lane, session.training, figure=True)
     if any(replacing(run.out) for run in session.runs):
         session.log(f"interrupted at epoch {snapshot.epoch}, before the new run's first checkpoint")
     else:
@@ -233,7 +234,7 @@ def _results(session: _Session, snapshot: Snapshot) -> list[TrainResult]:
             final_model = lanes.lane(snapshot.device.model, i)
         if state.diverged is None:
             if training.epochs == 0 or not (run.out / MODEL_FILE).exists() or replacing(run.out):
-                session.save(run, state, lanes.lane(snapshot.device, i), training)
+                session.save(run, state, lanes.lane(snapshot.device, i), training, figure=True)
             if state.best_epoch == 0 and state.epoch > 0:
                 session.log(
                     f"warning: no epoch qualified as the chosen model, so {run.out / MODEL_FILE} "

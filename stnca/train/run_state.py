@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -154,20 +155,40 @@ class Run:
     elapsed_at_start: float = 0.0
     saved_best: int | None = None
     """The epoch of the model in ``model.eqx`` (``None``: rewrite it at the first save)."""
+    figure_at: float = -math.inf
+    """When (``time.monotonic``) ``loss.png`` was last drawn."""
     board: TensorBoardWriter | None = None
 
 
-def save_run(run: Run, state: RunState, device: Device, training: TrainingConfig) -> None:
+LOSS_FIGURE_SECONDS = 20.0
+"""A checkpoint redraws ``loss.png`` when it was last drawn this long ago (drawing takes
+0.3-0.5 s, as long as a whole epoch of a small run), and always at the last epoch, at an
+interruption and when a run diverges; ``metrics.csv`` is written at every checkpoint."""
+
+
+def save_run(
+    run: Run,
+    state: RunState,
+    device: Device,
+    training: TrainingConfig,
+    *,
+    figure: bool | None = None,
+) -> None:
     """Save metrics, then the checkpoint, then the chosen model (each file atomically).
 
     In this order a crash at any point leaves files that agree: metrics may run ahead
     of the checkpoint (a resume drops the extra rows), and model.eqx is never newer
-    than the checkpoint it came from.
+    than the checkpoint it came from. ``figure``: redraw ``loss.png`` (``None``: at the
+    last epoch, or when it is ``LOSS_FIGURE_SECONDS`` old).
     """
     out = run.out
     rows = [m for m in run.metrics if m["epoch"] <= state.epoch]
     write_metrics(out / METRICS_FILE, rows)
-    if rows:
+    if figure is None:
+        stale = time.monotonic() - run.figure_at >= LOSS_FIGURE_SECONDS
+        figure = stale or state.epoch >= training.epochs or not (out / LOSS_FIGURE).exists()
+    if rows and figure:
+        run.figure_at = time.monotonic()
         x = [m["epoch"] for m in rows]
         others = {}
         if training.reinitialised_batches:
@@ -211,7 +232,7 @@ def save_run(run: Run, state: RunState, device: Device, training: TrainingConfig
         run.board.flush()
 
 
-def no_save(*args) -> None:
+def no_save(*args, **kwargs) -> None:
     """``save_run`` in the processes of a distributed run that do not write (all but 0)."""
 
 
