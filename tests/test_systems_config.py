@@ -135,3 +135,18 @@ def test_simulate_pde_refuses_an_existing_file_without_overwrite(tmp_path):
     assert out.read_bytes() == b"keep"
     assert invoke(*args, "--overwrite").exit_code == 0
     assert np.load(out).shape == (2, 8, 1)
+
+
+def test_each_system_has_its_own_command_equal_to_simulate_pde(tmp_path):
+    args = ["--dims", 1, "--size", 16, "--steps", 4, "--every", 2, "--seed", 3]
+    own = runner.invoke(
+        app, ["simulate", "cahn-hilliard", *map(str, args), "--out", str(tmp_path / "a.npy")]
+    )
+    assert own.exit_code == 0, own.output
+    assert invoke("cahn_hilliard", *args, "--out", tmp_path / "b.npy").exit_code == 0
+    np.testing.assert_array_equal(np.load(tmp_path / "a.npy"), np.load(tmp_path / "b.npy"))
+    bad = runner.invoke(
+        app, ["simulate", "fisher-kpp", "--param", "zeta=1", "--out", str(tmp_path / "c.npy")]
+    )
+    assert bad.exit_code == 2 and "zeta: unknown parameter of fisher_kpp" in bad.output
+    assert not (tmp_path / "c.npy").exists()

@@ -166,7 +166,8 @@ def simulate_pde(
         bool,
         typer.Option(
             "--png",
-            help="Also write a PNG next to the .npy (1-D: space-time image; 3-D: middle slice).",
+            help="Also write a PNG next to the .npy (1-D: space-time image; 3-D: middle "
+            "slices and maximum projections).",
         ),
     ] = False,
     overwrite: OverwriteOption = False,
@@ -202,3 +203,31 @@ def simulate_pde(
             title=f"{chosen.title}, {dims}-D",
         )
         typer.echo(f"wrote {picture}")
+
+
+def _system_command(name: str) -> None:
+    """``stnca simulate NAME ...``: ``stnca simulate pde NAME ...`` under the system's own
+    name (hyphens for underscores), with the same options."""
+    import inspect
+
+    from ..data.systems import SYSTEMS
+
+    def command(**options):
+        return simulate_pde(name, **options)
+
+    signature = inspect.signature(simulate_pde, eval_str=True)
+    command.__signature__ = signature.replace(  # type: ignore[attr-defined]
+        parameters=list(signature.parameters.values())[1:]
+    )
+    cls = SYSTEMS[name]
+    command.__doc__ = (
+        f"Simulate {cls.title} (the zoo's {name}) in 1-D, 2-D or 3-D: the same as "
+        f"`stnca simulate pde {name}`."
+    )
+    simulate_app.command(name.replace("_", "-"))(command)
+
+
+for _name in ("brusselator", "fitzhugh_nagumo", "swift_hohenberg"):
+    _system_command(_name)
+for _name in ("allen_cahn", "cahn_hilliard", "fisher_kpp"):
+    _system_command(_name)
