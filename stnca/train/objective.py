@@ -21,6 +21,7 @@ from .. import _trajectory
 from ..losses import box_penalty, get_loss, on_lattice, subsampled
 from ..model import NCA
 from .config import TrainingConfig
+from .parsimony import parsimony
 from .sharding import DataParallel
 
 
@@ -87,6 +88,9 @@ def _minibatch_objective(
     penalty_weight = training.state_penalty / (1 if per_minibatch else minibatches)
     t = training.steps_between_frames
     remat_every = training.remat_every
+    weights_penalty = (training.l1_penalty, training.kernel_lasso, training.channel_lasso)
+    weights_penalised = any(weights_penalty)
+    weight_norm = 1 if per_minibatch else minibatches
 
     def objective(params, static, start, target, k):
         nca = eqx.combine(params, static)
@@ -123,6 +127,8 @@ def _minibatch_objective(
         compare = on_lattice(loss_fn, nca.dimensions)
         each = compare(nca.observable(predicted), nca.observable(target), key=k_loss)
         value = jnp.sum(each) / data_norm + penalty_weight * penalty
+        if weights_penalised:  # parsimony: once per update (per mini-batch's share per epoch)
+            value = value + parsimony(nca, *weights_penalty) / weight_norm
         return value, (predicted, each)
 
     return objective

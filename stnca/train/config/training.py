@@ -122,6 +122,20 @@ class TrainingConfig:
     normalised gradient (Foret et al.; two gradient evaluations per update), which seeks flat
     minima, rules robust to their own weights; 0: off. Range: >= 0.
     """
+    l1_penalty: float = 0.0
+    """Weight of the lasso ``sum |W2| + sum |W1|`` on every weight (``stnca.train.parsimony``),
+    added to the objective of each update; 0: off. Range: >= 0.
+    """
+    kernel_lasso: float = 0.0
+    """Weight of the group lasso on the first layer's kernel-channel blocks
+    (``sum_{c,k} ||W2[:, c, k]||``): whole kernels of whole channels go to zero; 0: off.
+    Range: >= 0.
+    """
+    channel_lasso: float = 0.0
+    """Weight of the group lasso on whole hidden channels (the norm of all that reads or writes
+    each): channels the rule can do without switch off, for ``stnca prune``; 0: off.
+    Range: >= 0.
+    """
     update_every: str = "minibatch"
     """``minibatch``: one optimiser update per mini-batch (the authors' code); ``epoch``: the
     mini-batches' gradients summed, one update (Algorithm 2 literally).
@@ -215,6 +229,8 @@ class TrainingConfig:
         choice(self.update_every, "training.update_every", UPDATES)
         _non_negative(self.state_penalty, "training.state_penalty")
         _non_negative(self.sam_radius, "training.sam_radius")
+        for name in ("l1_penalty", "kernel_lasso", "channel_lasso"):
+            _non_negative(getattr(self, name), f"training.{name}")
         if len(self.state_bounds) != 2 or not self.state_bounds[0] < self.state_bounds[1]:
             raise ValueError(
                 f"training.state_bounds must be [low, high] with low < high, "
