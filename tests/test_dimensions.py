@@ -189,19 +189,19 @@ def test_every_family_draws_its_shape_and_range(dims):
         initial_state("lines", 8, 3, key=jax.random.key(0))
 
 
-def volume_config(tmp_path, epochs=6, **training):
+def volume_config(tmp_path, epochs=4, **training):
     return config_from_dict(
         {
             "model": {"hidden_channels": 2, "dimensions": 3},
-            "data": {"size": 8, "steps": 64, "trajectories": 2, "seed": 3},
+            "data": {"size": 16, "steps": 64, "trajectories": 2, "seed": 3},
             "training": {
                 "epochs": epochs,
                 "steps_between_frames": 16,
-                "minibatches": 2,
+                "minibatches": 4,
                 "update_every": "minibatch",
                 "learning_rate": 3e-3,
                 "state_penalty": 0.01,
-                "checkpoint_every": 3,
+                "checkpoint_every": 2,
                 **training,
             },
         },
@@ -210,13 +210,13 @@ def volume_config(tmp_path, epochs=6, **training):
 
 
 def test_a_3d_gray_scott_nca_trains_resumes_exactly_and_saves_its_dimension(tmp_path):
-    config = volume_config(tmp_path, epochs=4, checkpoint_every=2)
+    config = volume_config(tmp_path, epochs=4)
     full = train(config, tmp_path / "full", **QUIET)
-    assert full.data.shape == (2, 5, 8, 8, 8, 2)
-    # the transition loss from the data (every start state a data frame) drops: 3.11 to
-    # 2.23 (1.4x) by epoch 3 here, 2.08 after 12 epochs
+    assert full.data.shape == (2, 5, 16, 16, 16, 2)
+    # the transition loss from the data (every start state a data frame) drops on 16^3:
+    # 6.35 to 5.75 (1.10x) by epoch 3 here (on 8^3, 1.4x in 3 epochs)
     untrained = full.metrics[0]["reinitialised_loss"]
-    assert min(r["reinitialised_loss"] for r in full.metrics[1:]) < untrained / 1.3
+    assert min(r["reinitialised_loss"] for r in full.metrics[1:]) < untrained / 1.05
     train(config, tmp_path / "part", epochs=2, **QUIET)
     resumed = train(config, tmp_path / "part", epochs=4, resume=True, **QUIET)
     for a, b in zip(leaves(full.final_model), leaves(resumed.final_model), strict=True):
