@@ -193,10 +193,10 @@ def volume_config(tmp_path, epochs=4, **training):
     return config_from_dict(
         {
             "model": {"hidden_channels": 2, "dimensions": 3},
-            "data": {"size": 16, "steps": 64, "trajectories": 2, "seed": 3},
+            "data": {"size": 16, "steps": 32, "trajectories": 2, "seed": 3},
             "training": {
                 "epochs": epochs,
-                "steps_between_frames": 16,
+                "steps_between_frames": 8,
                 "minibatches": 4,
                 "update_every": "minibatch",
                 "learning_rate": 3e-3,
@@ -214,9 +214,9 @@ def test_a_3d_gray_scott_nca_trains_resumes_exactly_and_saves_its_dimension(tmp_
     full = train(config, tmp_path / "full", **QUIET)
     assert full.data.shape == (2, 5, 16, 16, 16, 2)
     # the transition loss from the data (every start state a data frame) drops on 16^3:
-    # 6.35 to 5.75 (1.10x) by epoch 3 here (on 8^3, 1.4x in 3 epochs)
+    # 5.26 to 4.48 (1.17x) by epoch 3 here
     untrained = full.metrics[0]["reinitialised_loss"]
-    assert min(r["reinitialised_loss"] for r in full.metrics[1:]) < untrained / 1.05
+    assert min(r["reinitialised_loss"] for r in full.metrics[1:]) < untrained / 1.1
     train(config, tmp_path / "part", epochs=2, **QUIET)
     resumed = train(config, tmp_path / "part", epochs=4, resume=True, **QUIET)
     for a, b in zip(leaves(full.final_model), leaves(resumed.final_model), strict=True):
