@@ -118,10 +118,13 @@ def json_safe(value):
     return value
 
 
-def write_streamed(out: str | os.PathLike, shape: tuple[int, ...], frames, on_frame=None):
-    """Write ``frames`` (an iterator over the frame axis, ``shape[-4]`` of them) to the
-    float32 ``.npy`` file ``out`` as they come: a memory map on a temporary file, renamed at
-    the end (nothing is left if ``on_frame(frame)`` raises). Returns the file, memory-mapped."""
+def write_streamed(
+    out: str | os.PathLike, shape: tuple[int, ...], frames, on_frame=None, dims: int = 2
+):
+    """Write ``frames`` (an iterator over the frame axis, ``shape[-2 - dims]`` of them, with
+    ``dims`` lattice axes after it) to the float32 ``.npy`` file ``out`` as they come: a
+    memory map on a temporary file, renamed at the end (nothing is left if
+    ``on_frame(frame)`` raises). Returns the file, memory-mapped."""
     import numpy as np
 
     with atomic_path(out) as temporary:
@@ -130,7 +133,7 @@ def write_streamed(out: str | os.PathLike, shape: tuple[int, ...], frames, on_fr
             frame = np.asarray(frame)
             if on_frame is not None:
                 on_frame(frame)
-            array[..., index, :, :, :] = frame
+            np.moveaxis(array, -2 - dims, 0)[index] = frame
         array.flush()
         del array
     return np.load(out, mmap_mode="r")

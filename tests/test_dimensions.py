@@ -273,3 +273,65 @@ def test_the_2d_only_commands_refuse_a_volume_in_one_line(tmp_path):
         lines = result.output.strip().splitlines()
         assert len(lines) == 1 and "works on 2-D models; this one is 3-D" in lines[0], command
         assert not (tmp_path / "o").exists(), command
+
+
+@pytest.mark.parametrize("streamed", [False, True])
+def test_rollout_and_evaluate_a_volume_on_the_command_line(tmp_path, monkeypatch, streamed):
+    from typer.testing import CliRunner
+
+    import stnca.analysis.rollout_file as rollout_file
+    from stnca.cli import app
+
+    if streamed:  # frames go to disk one by one
+        monkeypatch.setattr(rollout_file, "STREAM_ABOVE", 1)
+    path = tmp_path / "volume.eqx"
+    save_model(path, diffusion_nca_3d())
+    x = np.random.default_rng(0).normal(size=(6, 6, 6, 1)).astype(np.float32)
+    np.save(tmp_path / "init.npy", x)
+    runner = CliRunner()
+    out, video = tmp_path / "out.npy", tmp_path / "out.gif"
+    arguments = ["--init", str(tmp_path / "init.npy"), "--steps", "4", "--every", "2"]
+    result = runner.invoke(
+        app, ["rollout", str(path), *arguments, "--out", str(out), "--video", str(video)]
+    )
+    assert result.exit_code == 0, result.output
+    frames = np.load(out)
+    expected = np.asarray(diffusion_nca_3d().rollout(jnp.asarray(x), 4, every=2))
+    assert frames.shape == (3, 6, 6, 6, 1) and video.stat().st_size > 0
+    np.testing.assert_allclose(frames, expected, atol=1e-6)
+    np.save(tmp_path / "truth.npy", frames)
+    result = runner.invoke(
+        app,
+        [
+            "evaluate",
+            str(path),
+            "--truth",
+            str(tmp_path / "truth.npy"),
+            "--steps-between-frames",
+            "2",
+            "--out",
+            str(tmp_path / "ev"),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "ev" / "evaluation.png").stat().st_size > 0
+    line = tmp_path / "line.eqx"
+    save_model(line, NCA(1, 0, dimensions=1, key=jax.random.key(0)))
+    np.save(tmp_path / "x.npy", np.zeros((8, 1), np.float32))
+    refused = runner.invoke(
+        app,
+        [
+            "rollout",
+            str(line),
+            "--init",
+            str(tmp_path / "x.npy"),
+            "--steps",
+            "2",
+            "--out",
+            str(tmp_path / "l.npy"),
+            "--video",
+            str(tmp_path / "l.gif"),
+        ],
+    )
+    assert refused.exit_code == 2 and "a 1-D rollout has no video" in refused.output
+    assert not (tmp_path / "l.npy").exists() and not (tmp_path / "l.gif").exists()

@@ -30,9 +30,10 @@ def rollout_to_file(
     progress: Callable[[int], None] | None = None,
 ) -> np.ndarray:
     """Roll ``model`` out from ``initial`` (``(H, W, C)`` or ``(R, H, W, C)``, physical units,
-    a conditioned model's conditions as trailing channels) and write every ``every``-th
-    observable frame to the ``.npy`` file ``out``: ``(T, H, W, C)`` or ``(R, T, H, W, C)``
-    with ``T = steps // every + 1``. A large or long rollout is streamed
+    a conditioned model's conditions as trailing channels; the model's ``dimensions``
+    lattice axes before the channels) and write every ``every``-th observable frame to the
+    ``.npy`` file ``out``: ``(T, H, W, C)`` or ``(R, T, H, W, C)`` with
+    ``T = steps // every + 1``. A large or long rollout is streamed
     (``progress(steps_done)`` after each chunk). Returns the frames (memory-mapped when
     streamed).
 
@@ -49,22 +50,26 @@ def rollout_to_file(
     check_memory(state_floats * (4 if stream else count + 1), f"a rollout of {count} frames")
     frame_floats = initial.size // model.data_channels * model.observable_channels
     check_disk(frame_floats * count, Path(out).parent, f"a rollout of {count} frames")
+    dims = model.dimensions
+    single = initial.ndim == dims + 1
     if not stream:
-        batched = initial if initial.ndim == 4 else initial[None]
+        batched = initial[None] if single else initial
         frames = predict(model, batched, steps, every=every, key=key)
-        frames = frames if initial.ndim == 4 else frames[0]
-        require_finite(frames, every)
+        frames = frames[0] if single else frames
+        require_finite(frames, every, dims=dims)
         save_array(out, frames)
         return frames
-    shape = (*initial.shape[:-3], count, *initial.shape[-3:-1], model.observable_channels)
+    lattice = initial.shape[-1 - dims : -1]
+    shape = (*initial.shape[: -1 - dims], count, *lattice, model.observable_channels)
     log(
-        f"rolling out {count} frames of {initial.shape[-3]}x{initial.shape[-2]} "
+        f"rolling out {count} frames of {'x'.join(map(str, lattice))} "
         f"({steps} steps), writing each frame as it comes"
     )
     stream_frames = predict_frames(model, initial, steps, every=every, key=key, progress=progress)
     written = iter(range(count))
 
     def finite(frame):
-        require_finite(frame[..., None, :, :, :], every, start=next(written))
+        frames_axis = frame.ndim - 1 - dims  # the frame as a one-frame trajectory
+        require_finite(np.expand_dims(frame, frames_axis), every, start=next(written), dims=dims)
 
-    return write_streamed(out, shape, stream_frames, on_frame=finite)
+    return write_streamed(out, shape, stream_frames, on_frame=finite, dims=dims)

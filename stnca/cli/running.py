@@ -68,6 +68,8 @@ def rollout_command(
     check_steps(steps, every)
     key = _key(seed)
     model = _load_model(model_path)
+    if video is not None and model.dimensions == 1:
+        raise UserError("--video: a 1-D rollout has no video (write the .npy and plot it)")
     values = _condition_values(condition)
     initial = load_states(
         init, channels=model.observable_channels, what="--init", dims=model.dimensions
@@ -85,7 +87,10 @@ def rollout_command(
     )
     typer.echo(f"wrote {out} with shape {frames.shape}")
     if video is not None:
-        shown = frames if frames.ndim == 4 else frames[0]
+        from ..viz_volumes import as_pictures
+
+        shown = frames if frames.ndim == model.dimensions + 2 else frames[0]
+        shown = as_pictures(shown, model.dimensions)
         low, high = float(np.nanmin(shown)), float(np.nanmax(shown))
         rgb = viz.render(np.nan_to_num(shown), vmin=low, vmax=high)
         viz.write_video(rgb, video, labels=[f"n={i * every}" for i in range(len(rgb))])

@@ -95,4 +95,4 @@ def simulate_to_file(
         initial, steps, every=every, params=params, progress=progress, dims=dims
     )
     shape = (*initial.shape[: -1 - dims], frames, *initial.shape[-1 - dims :])
-    return write_streamed(out, shape, stream_frames, finite)
+    return write_streamed(out, shape, stream_frames, finite, dims=dims)
