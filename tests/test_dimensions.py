@@ -335,3 +335,16 @@ def test_rollout_and_evaluate_a_volume_on_the_command_line(tmp_path, monkeypatch
     )
     assert refused.exit_code == 2 and "a 1-D rollout has no video" in refused.output
     assert not (tmp_path / "l.npy").exists() and not (tmp_path / "l.gif").exists()
+
+
+def test_a_sweep_tests_a_volume_on_its_own_unseen_family():
+    from matplotlib.figure import Figure
+
+    from stnca.experiments import sweep, sweep_results
+
+    config = volume_config(".").replace("data", size=8)
+    truth, t = sweep.test_truth(config)
+    assert truth.shape == (9, 8, 8, 8, 2) and t == 8  # to twice the horizon
+    ax = Figure().subplots()
+    sweep_results._show_frame(ax, truth[-1], "volume", 0.0, 1.0)  # middle slices and MIPs
+    assert ax.get_images()[0].get_array().shape[:2] == (17, 26)

@@ -21,7 +21,12 @@ import numpy as np
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from .._validate import count
-from .initial_conditions import INITIAL_CONDITIONS, initial_condition
+from .initial_conditions import (
+    INITIAL_CONDITIONS,
+    UNSEEN_SEED,
+    initial_condition,
+    unseen_initial_condition,
+)
 
 Lattice = tuple[int, ...]
 
@@ -143,3 +148,17 @@ def initial_state(
         return generator(lattice, key)
     keys = jax.random.split(key, count(batch, "batch", 1))
     return jnp.stack([generator(lattice, k) for k in keys])
+
+
+UNSEEN_FAMILY = "fourier_high"
+"""The unseen test's family on lines and in volumes (``high_frequency``'s shapes are 2-D):
+4-8 cell waves, sharp next to the training family ``smooth``."""
+
+
+def unseen_state(size: int, dims: int = 2) -> Float[Array, "*lattice 2"]:
+    """The project's unseen test's initial state on a ``dims``-dimensional lattice: in 2-D
+    ``stnca.data.initial_conditions.unseen_initial_condition``, else ``UNSEEN_FAMILY``
+    drawn with the same seed."""
+    if dims == 2:
+        return unseen_initial_condition(size)
+    return initial_state(UNSEEN_FAMILY, size, dims, key=jax.random.key(UNSEEN_SEED))

@@ -37,7 +37,7 @@ from ..analysis.evaluate import evaluate
 from ..data import gray_scott
 from ..data.augment import embed
 from ..data.images import image_sequence
-from ..data.initial_conditions import unseen_initial_condition
+from ..data.initial_volumes import unseen_state
 from ..train.config import Config, FileData, GrayScottData, ImageData
 from .sweep_grid import SAMPLING as SAMPLING
 from .sweep_grid import Cell as Cell
@@ -63,10 +63,12 @@ def test_truth(config: Config, size: int | None = None) -> tuple[np.ndarray, int
     data = config.data
     if isinstance(data, GrayScottData):
         every = data.every or t
-        lattice = size or data.size
-        initial = unseen_initial_condition(lattice)
+        lattice, dims = size or data.size, config.model.dimensions
+        initial = unseen_state(lattice, dims)
         return np.asarray(
-            gray_scott.simulate(initial, 2 * data.steps, every=every, params=data.params())
+            gray_scott.simulate(
+                initial, 2 * data.steps, every=every, params=data.params(), dims=dims
+            )
         ), t
     if isinstance(data, ImageData):
         sequence = image_sequence(data.images, data.size, data.final_repeats, config.base_dir)

@@ -212,9 +212,15 @@ def _snapshots(
 
 
 def _show_frame(ax, frame: np.ndarray, label: str, low: float, high: float) -> None:
-    """One snapshot, coloured on the truth's range (non-finite cells clipped to it)."""
+    """One snapshot, coloured on the truth's range (non-finite cells clipped to it): a volume
+    as its middle slices and projections, a line as a strip."""
     from .. import viz
+    from ..viz_volumes import as_pictures
 
+    if frame.ndim == 4:  # (D, H, W, C)
+        frame = as_pictures(frame[None], 3)[0]
+    elif frame.ndim == 2:  # (X, C)
+        frame = frame[None]
     channel = None if frame.shape[-1] in (3, 4) else frame.shape[-1] - 1
     finite = np.nan_to_num(frame, nan=low, posinf=high, neginf=low)
     ax.imshow(viz.render(finite, channel=channel, vmin=low, vmax=high), interpolation="nearest")
