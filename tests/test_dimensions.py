@@ -348,3 +348,14 @@ def test_a_sweep_tests_a_volume_on_its_own_unseen_family():
     ax = Figure().subplots()
     sweep_results._show_frame(ax, truth[-1], "volume", 0.0, 1.0)  # middle slices and MIPs
     assert ax.get_images()[0].get_array().shape[:2] == (17, 26)
+
+
+def test_tensorboard_images_of_a_volume_and_a_line():
+    from stnca.train.tensorboard import prediction_image
+
+    volume = np.random.default_rng(1).uniform(size=(3, 6, 6, 6, 1)).astype(np.float32)
+    image = prediction_image(diffusion_nca_3d(), volume, 2)
+    assert image.ndim == 3 and image.shape[-1] == 3 and np.all(np.isfinite(image))
+    line = NCA(1, 0, dimensions=1, key=jax.random.key(0))
+    image = prediction_image(line, volume[:, 0, 0], 2)  # (T, X, C)
+    assert image.ndim == 3 and image.shape[-1] == 3

@@ -22,6 +22,7 @@ from jaxtyping import Array, Float
 
 from .. import viz
 from ..model import NCA, observable_rollout
+from ..viz_volumes import as_pictures
 
 FOLDER = "tensorboard"
 """The run folder's subfolder of event files."""
@@ -77,8 +78,15 @@ def prediction_image(
     )
     picked = viz.evenly_spaced(frames, COLUMNS)
     observed = truth[picked][..., : model.observable_channels]
-    rows = viz._comparison_panels(observed, np.asarray(predicted)[picked], None)
-    factor = -(-MIN_FRAME // min(truth.shape[1:3]))
+    predicted_frames = np.asarray(predicted)[picked]
+    if model.dimensions != 2:  # a volume's slices and projections; a line's frames as strips
+        dims = model.dimensions
+        observed = as_pictures(observed, 3) if dims == 3 else observed[:, None]
+        predicted_frames = (
+            as_pictures(predicted_frames, 3) if dims == 3 else predicted_frames[:, None]
+        )
+    rows = viz._comparison_panels(observed, predicted_frames, None)
+    factor = -(-MIN_FRAME // min(observed.shape[1:3]))
     rows = [np.repeat(np.repeat(r, factor, axis=-3), factor, axis=-2) for r in rows]
     strips = [viz.side_by_side(*r) for r in rows]  # each (H, columns W + gaps, 3)
     gap = np.ones((2,) + strips[0].shape[1:], np.float32)
