@@ -150,3 +150,10 @@ def test_each_system_has_its_own_command_equal_to_simulate_pde(tmp_path):
     )
     assert bad.exit_code == 2 and "zeta: unknown parameter of fisher_kpp" in bad.output
     assert not (tmp_path / "c.npy").exists()
+
+
+def test_the_commands_of_their_own_name_cover_every_system_but_the_reference():
+    from stnca.cli.simulate import OWN_COMMANDS
+    from stnca.data.systems import SYSTEMS
+
+    assert set(OWN_COMMANDS) == set(SYSTEMS) - {"gray_scott"}

@@ -227,7 +227,15 @@ def _system_command(name: str) -> None:
     simulate_app.command(name.replace("_", "-"))(command)
 
 
-for _name in ("brusselator", "fitzhugh_nagumo", "swift_hohenberg"):
-    _system_command(_name)
-for _name in ("allen_cahn", "cahn_hilliard", "fisher_kpp"):
+# named here, not read from stnca.data.systems.SYSTEMS, so that starting the CLI does not
+# import exponax; gray_scott's own name is the finite-difference reference's command
+OWN_COMMANDS = (
+    "brusselator",
+    "fitzhugh_nagumo",
+    "swift_hohenberg",
+    "allen_cahn",
+    "cahn_hilliard",
+    "fisher_kpp",
+)
+for _name in OWN_COMMANDS:
     _system_command(_name)

@@ -161,10 +161,7 @@ def simulate(
     check_state(initial, dims)
     _trajectory.check_steps(steps, every)
     initial = jnp.asarray(initial, jnp.float32)
-    checked = check_fields(fields, initial.shape, dims)
-    if dims == 2:  # the same call as before the other dimensions existed
-        return _simulate(initial, steps, every, params, checked)
-    return _simulate(initial, steps, every, params, checked, dims)
+    return _simulate(initial, steps, every, params, check_fields(fields, initial.shape, dims), dims)
 
 
 @partial(jax.jit, static_argnames=("steps", "params", "dims"))
@@ -203,7 +200,7 @@ def frames(
         left = every
         while left:
             n = min(left, chunk)
-            state = _advance(state, n, params) if dims == 2 else _advance(state, n, params, dims)
+            state = _advance(state, n, params, dims)
             left, done = left - n, done + n
             if progress is not None:
                 state.block_until_ready()

@@ -50,6 +50,7 @@ from ..data.io import save_array
 from ..model import parameter_count
 from ..serialization import load_model
 from ..train import Config, config_from_dict, train
+from ..train.run_folder import METRICS_FILE, read_metrics
 
 FRAMES = 16
 """Training frames ``M`` per trajectory."""
@@ -167,9 +168,8 @@ def _train_or_reuse(config: Config, folder: Path, log: Callable[[str], None]) ->
             train(config, folder, resume=True, progress=False, log=log)
         else:
             train(config, folder, overwrite=True, progress=False, log=log)
-    rows = (folder / "metrics.csv").read_text().strip().splitlines()
-    seconds = float(rows[-1].split(",")[-1]) if len(rows) > 1 else float("nan")
-    return load_model(model_file), seconds
+    rows = read_metrics(folder / METRICS_FILE)
+    return load_model(model_file), rows[-1]["elapsed_seconds"]
 
 
 def _extract(model_file: Path, initial: np.ndarray, name: str, folder: Path, log) -> str | None:
