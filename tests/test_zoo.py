@@ -44,3 +44,20 @@ def test_the_command_refuses_bad_input_and_writes_nothing(tmp_path):
         assert result.exit_code == 2, (arguments, result.output)
         assert message in result.output and len(result.output.strip().splitlines()) == 1
         assert not out.exists()
+
+
+def test_an_untrained_rule_scores_as_persistence_and_the_mean_scores_one():
+    import jax
+    import numpy as np
+
+    from stnca import NCA
+    from stnca.experiments.zoo import zoo_scores
+
+    # an untrained NCA (output layer zero) leaves its state unchanged: it is persistence
+    scores = zoo_scores(NCA(2, 1, key=jax.random.key(0)), "brusselator", 16)
+    for row in scores["families"].values():
+        assert not row["homogeneous"]  # the Brusselator's Turing patterns stay
+        for horizon in ("1x", "2x"):
+            assert row[horizon]["nca"] == row[horizon]["persistence"]
+            np.testing.assert_allclose(row[horizon]["spatial_mean"], 1.0, atol=1e-3)
+    assert scores["2x"]["nca"] == scores["2x"]["persistence"]
