@@ -156,6 +156,29 @@ ALL="$B2; $PEN; $TOL; $RESTART"
       > "$RUNS/genpaper.txt" 2>&1 &
     pids+=($!)
   fi
+  # fourth session (issues 21 and 23): the demo's recipe against changes that might make it
+  # generalise better (wider, more hidden channels, finer time sampling, noisy data, a larger
+  # lattice, longer or shorter training, more trajectories), two seeds each; the suite after
+  DEMO_VARIANTS=(
+    --variant "recipe"
+    --variant "width64: model.hidden_width=64"
+    --variant "hidden12: model.hidden_channels=12"
+    --variant "t16: training.steps_between_frames=16"
+    --variant "noise01: data.noise=0.01"
+    --variant "size48: data.size=48"
+    --variant "epochs800: training.epochs=800; training.lr_decay_epochs=800"
+    --variant "epochs250: training.epochs=250; training.lr_decay_epochs=250"
+    --variant "lr5e-3: training.learning_rate=5e-3"
+    --variant "traj8: data.trajectories=8; training.minibatches=16"
+    --variant "hidden12-epochs800: model.hidden_channels=12; training.epochs=800; training.lr_decay_epochs=800"
+    --variant "width64-t16-epochs800: model.hidden_width=64; training.steps_between_frames=16; training.epochs=800; training.lr_decay_epochs=800"
+  )
+  if want demorecipe; then
+    echo "== the demo's recipe and twelve changes, 2 seeds, then the suite"
+    ablate stnca/presets/demo.toml --out "$RUNS/demorecipe" --seeds 0 1 --jobs ${JOBS:-24} \
+      "${DEMO_VARIANTS[@]}" > "$RUNS/demorecipe.txt" 2>&1 &
+    pids+=($!)
+  fi
   if want memory; then
     echo "== peak memory of training at 1024x1024 (JAX peak_bytes_in_use)"
     timeout "$LIMIT" "$PY" benchmarks/memory.py --sizes "${MEMORY_SIZES:-1024}" --steps 32 \
@@ -165,6 +188,17 @@ ALL="$B2; $PEN; $TOL; $RESTART"
   for pid in "${pids[@]}"; do wait "$pid"; done
   pkill -f "stnca train" 2>/dev/null  # a training cut short by its part's limit
   date
+  if want demorecipe; then
+    echo "== the generalisation suite on every demo-recipe model (default suite), 16 at once"
+    suite=(); [[ -n "${SMOKE:-}" ]] && suite=(--suite quick --large-size 0)
+    for model in "$RUNS"/demorecipe/*/seed*/model.eqx; do  # finished trainings only
+      [[ -f "$(dirname "$model")/ablation.json" ]] && echo "$model"
+    done | xargs -P 16 -I{} bash -c 'd=$(dirname "$1"); shift; timeout '"${BENCH_LIMIT:-240}"' \
+        '"$PY"' -m stnca benchmark "$d/model.eqx" "$@" --out "$d/benchmark" --overwrite \
+        > "$d/benchmark.txt" 2>&1' _ {} "${suite[@]}"
+    grep -H "[*][*]mean[*][*]" "$RUNS"/demorecipe/*/seed*/benchmark/benchmark.md 2>/dev/null
+    date
+  fi
   if want gen; then
     echo "== the generalisation suite on every four-family model (default suite)"
     bench_pids=()
@@ -181,12 +215,12 @@ ALL="$B2; $PEN; $TOL; $RESTART"
     for f in "$RUNS"/gen*/*/seed*/benchmark.txt; do echo "-- $f"; tail -n 25 "$f"; done
     date
   fi
-  for part in gs em demo morph other gs2 ablation gen genpaper memory; do
+  for part in gs em demo morph other gs2 ablation gen genpaper demorecipe memory; do
     [[ -f "$RUNS/$part.txt" ]] && { echo "== $part"; tail -n 40 "$RUNS/$part.txt"; }
   done
 } 2>&1 | tee "$LOG"
 # models, metrics, figures and tables; not the bulky training data, videos or checkpoints
-for part in gs em demo morph other gs2 ablation gen genpaper; do
+for part in gs em demo morph other gs2 ablation gen genpaper demorecipe; do
   [[ -d "$RUNS/$part" ]] && tar czf "$OUT/$part.tar.gz" --exclude='*.npy' --exclude='*.mp4' \
     --exclude='checkpoint.eqx' --exclude='*/final/*' "$RUNS/$part" "$RUNS/$part.txt" 2>/dev/null
 done
