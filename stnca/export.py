@@ -2,12 +2,12 @@
 
 The page (``stnca/web/page.html`` filled in) carries the model's weights, its data scaling
 and a few initial conditions as base64 float32 inside one HTML file; it loads nothing from
-the network. It runs the same perception (the model's kernels and boundary), MLP and
-stochastic update as ``stnca.NCA`` (typed-array JavaScript, float32 states), draws the
-observable channels as the CLI's figures do and the hidden channels three at a time as RGB,
-and lets the reader perturb the state with the mouse (erase, or noise, in a disc) and load
-another initial condition or, for image models, an image file. ``window.stnca`` exposes the
-state and the step function to tests and scripts.
+the network. It runs the same perception (the model's kernels, learnable ones included,
+and boundary), MLP and stochastic update as ``stnca.NCA`` (typed-array JavaScript, float32
+states), draws the observable channels as the CLI's figures do and the hidden channels three
+at a time as RGB, and lets the reader perturb the state with the mouse (erase, or noise, in a
+disc) and load another initial condition or, for image models, an image file.
+``window.stnca`` exposes the state and the step function to tests and scripts.
 """
 
 from __future__ import annotations
@@ -59,6 +59,16 @@ def _perception(name: str) -> dict:
     return {"name": name, "weights": KERNELS[name].ravel().tolist()}
 
 
+def _learned(model: NCA) -> list[dict]:
+    """The learnable kernels as the page's perceptions: 3x3 weights like the fixed ones."""
+    names = model.perception_names[len(model.kernels) :]
+    kernels = np.asarray(model.learned_kernels(), np.float32)
+    return [
+        {"name": name, "weights": kernel.ravel().tolist()}
+        for name, kernel in zip(names, kernels, strict=True)
+    ]
+
+
 def page_data(
     model: NCA,
     frames: Sequence[tuple[str, np.ndarray]],
@@ -96,7 +106,7 @@ def page_data(
         "channels": model.channels,
         "observable": model.observable_channels,
         "hidden_width": model.hidden_width,
-        "perceptions": [_perception(name) for name in model.kernels],
+        "perceptions": [_perception(name) for name in model.kernels] + _learned(model),
         "activation": model.activation,
         "boundary": model.boundary,
         "update_probability": model.update_probability,

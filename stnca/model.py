@@ -3,14 +3,15 @@
 One update maps a state ``x`` (channel-last, ``(*batch, height, width, channels)``; a 1-D or
 3-D NCA has one or three lattice axes, ``(*batch, X, C)`` or ``(*batch, D, H, W, C)``) to::
 
-    z = g * x                                  perception: fixed 3x3 kernels, depthwise (eq 1-2)
+    z = g * x                                  perception: 3x3 kernels, depthwise (eq 1-2)
     F(z) = W1 u(W2 z) + v                      one hidden layer, applied per cell (eq 3)
     x' = x + sigma * F(z)                      stochastic residual update (eq 4-5)
 
 ``sigma`` is a Bernoulli mask, one draw per cell and channel, equal to 1 with the
 ``update_probability`` ``1 - p``. ``W2`` (the input layer, ``w_in`` here) starts random,
 ``W1`` and ``v`` (``w_out``, ``b_out``) start at zero, so an untrained NCA leaves every
-state unchanged.
+state unchanged. The kernels ``g`` are the paper's fixed stencils by name, optionally followed
+by learnable ones (``stnca.learnable_kernels``) trained with the rest.
 """
 
 from __future__ import annotations
@@ -29,6 +30,13 @@ from . import _trajectory
 from ._validate import choice, count, real
 from .boundaries import check_boundary
 from .conditions import Conditions
+from .learnable_kernels import (
+    check_learnable,
+    correlate,
+    init_parameters,
+    kernel_arrays,
+    parameter_shape,
+)
 from .scaling import Scaling
 from .stencils import DIMENSIONS, check_kernels, perceive
 
@@ -53,14 +61,26 @@ def parameter_count(
     hidden_width: int | None = None,
     hidden_bias: bool = False,
     conditions: int = 0,
+    learnable_kernels: int = 0,
+    learnable_kernel_symmetry: str = "none",
 ) -> int:
-    """The number of weights of an ``NCA`` of this structure (``kernels``: how many), without
-    building it: ``W2`` (H x C x K), ``W1`` (U x H), ``v`` (U) and the optional hidden bias,
-    where ``U`` counts the updated channels and ``C`` adds the ``conditions`` to them."""
+    """The number of weights of an ``NCA`` of this structure (``kernels``: how many fixed
+    ones), without building it: ``W2`` (H x C x K), ``W1`` (U x H), ``v`` (U), the optional
+    hidden bias and the learnable kernels' free parameters, where ``U`` counts the updated
+    channels, ``C`` adds the ``conditions`` to them and ``K`` counts fixed and learnable
+    kernels."""
     updated = observable_channels + hidden_channels
     channels = updated + conditions
     width = hidden_width or 4 * updated
-    return width * channels * kernels + updated * width + updated + (width if hidden_bias else 0)
+    perceptions = kernels + learnable_kernels
+    learned = int(np.prod(parameter_shape(learnable_kernels, learnable_kernel_symmetry)))
+    return (
+        width * channels * perceptions
+        + updated * width
+        + updated
+        + (width if hidden_bias else 0)
+        + learned
+    )
 
 
 class NCA(eqx.Module):
@@ -72,7 +92,14 @@ class NCA(eqx.Module):
         hidden_channels: extra channels the rule may use as it likes; they start at zero.
         kernels: perception kernels by name, any subset of ``stnca.stencils.PERCEPTIONS``
             (the paper's 3x3 ``KERNELS`` and the rotation-invariant ``gradient_magnitude``)
-            in any order (default identity and Laplacian, the paper's PDE model).
+            in any order (default identity and Laplacian, the paper's PDE model); empty
+            when there are learnable kernels.
+        learnable_kernels: how many learnable 3x3 kernels follow the named ones (default 0;
+            2-D lattices only): their free parameters are ``kernel_weights``, trained with
+            the rest, starting small and random (``stnca.learnable_kernels``).
+        learnable_kernel_symmetry: ``none`` (default: nine free weights per kernel) or
+            ``d4`` (three: centre, edge and corner weights, so that each kernel is unchanged
+            by the square's rotations and reflections, isotropic like the Laplacian).
         activation: hidden-layer activation ``u``, one of ``ACTIVATIONS`` (default ``relu``).
         hidden_width: width ``H`` of the hidden layer (default ``4 C`` as in the paper).
         update_probability: probability ``1 - p`` that a cell-channel is updated in a step
@@ -95,16 +122,18 @@ class NCA(eqx.Module):
             ``[observable | conditions | hidden]``; the *data channels* (observable and
             conditions) are what ``initial_state`` and ``encode`` take (see
             ``with_conditions``).
-        key: PRNG key for the random ``W2``.
+        key: PRNG key for the random ``W2`` (and, folded with 1, the learnable kernels).
     """
 
     w_in: Float[Array, "hidden_width channels kernels"]
     w_out: Float[Array, "updated hidden_width"]
     b_out: Float[Array, " updated"]
     b_in: Float[Array, " hidden_width"] | None
+    kernel_weights: Float[Array, "learnable ..."] | None
     observable_channels: int = eqx.field(static=True)
     hidden_channels: int = eqx.field(static=True)
     kernels: tuple[str, ...] = eqx.field(static=True)
+    learnable_kernel_symmetry: str = eqx.field(static=True)
     activation: str = eqx.field(static=True)
     update_probability: float = eqx.field(static=True)
     boundary: str = eqx.field(static=True)
@@ -118,6 +147,8 @@ class NCA(eqx.Module):
         hidden_channels: int,
         *,
         kernels: Sequence[str] = ("identity", "laplacian"),
+        learnable_kernels: int = 0,
+        learnable_kernel_symmetry: str = "none",
         activation: str = "relu",
         hidden_width: int | None = None,
         update_probability: float = 1.0,
@@ -134,7 +165,12 @@ class NCA(eqx.Module):
         if isinstance(dimensions, bool) or dimensions not in DIMENSIONS:
             raise ValueError(f"dimensions must be 1, 2 or 3, got {dimensions!r}")
         self.dimensions = int(dimensions)
-        self.kernels = check_kernels(kernels, self.dimensions)
+        learnable, self.learnable_kernel_symmetry = check_learnable(
+            learnable_kernels, learnable_kernel_symmetry, self.dimensions
+        )
+        # with learnable kernels the named ones may be none at all
+        no_names = learnable and not isinstance(kernels, str) and not tuple(kernels)
+        self.kernels = () if no_names else check_kernels(kernels, self.dimensions)
         self.activation = choice(activation, "activation", ACTIVATIONS)
         self.update_probability = real(update_probability, "update_probability", 0.0, 1.0)
         if self.update_probability == 0.0:
@@ -148,7 +184,15 @@ class NCA(eqx.Module):
         updated = self.observable_channels + self.hidden_channels
         width = 4 * updated if hidden_width is None else count(hidden_width, "hidden_width", 1)
         init_scale = real(init_scale, "init_scale", 0.0)
-        self.w_in = init_scale * jax.random.normal(key, (width, self.channels, len(self.kernels)))
+        perceptions = len(self.kernels) + learnable
+        self.w_in = init_scale * jax.random.normal(key, (width, self.channels, perceptions))
+        self.kernel_weights = (
+            init_parameters(
+                learnable, self.learnable_kernel_symmetry, key=jax.random.fold_in(key, 1)
+            )
+            if learnable
+            else None
+        )
         self.w_out = jnp.zeros((updated, width))
         self.b_out = jnp.zeros((updated,))
         self.b_in = jnp.zeros((width,)) if hidden_bias else None
@@ -184,18 +228,46 @@ class NCA(eqx.Module):
         return self.w_in.shape[0]
 
     @property
+    def learnable_kernels(self) -> int:
+        """How many learnable kernels follow the named ones (0 without)."""
+        return 0 if self.kernel_weights is None else self.kernel_weights.shape[0]
+
+    @property
+    def perception_names(self) -> tuple[str, ...]:
+        """A name for each kernel of the perception, in ``w_in``'s order: the named kernels,
+        then ``learned_1``, ``learned_2``, ... for the learnable ones."""
+        learned = tuple(f"learned_{k + 1}" for k in range(self.learnable_kernels))
+        return (*self.kernels, *learned)
+
+    def learned_kernels(self) -> Float[Array, "learnable 3 3"]:
+        """The learnable kernels as 3x3 arrays (``(0, 3, 3)`` without any)."""
+        if self.kernel_weights is None:
+            return jnp.zeros((0, 3, 3))
+        return kernel_arrays(self.kernel_weights, self.learnable_kernel_symmetry)
+
+    @property
     def stochastic(self) -> bool:
         """Whether updates are masked at random (``update_probability < 1``)."""
         return self.update_probability < 1.0
 
     def hyperparameters(self) -> dict[str, Any]:
         """The constructor arguments that fix this model's structure (JSON-serialisable).
-        ``dimensions`` appears only when it is not 2, so a 2-D model's files are as before."""
+        ``dimensions`` appears only when it is not 2 and the learnable kernels only when
+        there are some, so the files of other models are as before."""
         lattice = {} if self.dimensions == 2 else {"dimensions": self.dimensions}
+        learnable = (
+            {
+                "learnable_kernels": self.learnable_kernels,
+                "learnable_kernel_symmetry": self.learnable_kernel_symmetry,
+            }
+            if self.learnable_kernels
+            else {}
+        )
         return {
             "observable_channels": self.observable_channels,
             "hidden_channels": self.hidden_channels,
             "kernels": list(self.kernels),
+            **learnable,
             "activation": self.activation,
             "hidden_width": self.hidden_width,
             "update_probability": self.update_probability,
@@ -273,10 +345,21 @@ class NCA(eqx.Module):
         object.__setattr__(copy, "scaling", scaling)  # a static field: not reachable by tree_at
         return copy
 
+    def perception(self, x: State) -> Float[Array, "*batch height width channels kernels"]:
+        """The perception ``z = g * x`` (equations 1-2): every kernel of
+        ``perception_names`` applied to every channel."""
+        self._check_state(x)
+        if self.kernel_weights is None:
+            return perceive(x, self.kernels, self.boundary, self.dimensions)
+        learned = correlate(x, self.learned_kernels(), self.boundary)
+        if not self.kernels:
+            return learned
+        named = perceive(x, self.kernels, self.boundary, self.dimensions)
+        return jnp.concatenate([named, learned], axis=-1)
+
     def increment(self, x: State) -> State:
         """The deterministic increment ``F(g * x)`` of equation (3), for every cell."""
-        self._check_state(x)
-        z = perceive(x, self.kernels, self.boundary, self.dimensions)
+        z = self.perception(x)
         pre = jnp.einsum("...ck,hck->...h", z, self.w_in)
         if self.b_in is not None:
             pre = pre + jnp.broadcast_to(self.b_in, pre.shape)

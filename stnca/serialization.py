@@ -157,6 +157,8 @@ def _parameter_count(hyperparameters: dict[str, Any]) -> int:
             int(hyperparameters.get("hidden_width") or 0) or None,
             bool(hyperparameters.get("hidden_bias")),
             len((hyperparameters.get("conditions") or {}).get("names", ())),
+            int(hyperparameters.get("learnable_kernels") or 0),
+            str(hyperparameters.get("learnable_kernel_symmetry") or "none"),
         )
     except (KeyError, TypeError, ValueError) as error:
         raise ValueError(f"bad model hyperparameters in file header: {error!r}") from None

@@ -1,6 +1,7 @@
 """Read a trained rule: which kernel of which channel the first layer uses, how many
 directions each layer uses, and how one step acts on small perturbations of the state the
-system rests in, Fourier mode by Fourier mode, beside the PDE's.
+system rests in, Fourier mode by Fourier mode, beside the PDE's; and which fixed stencil
+each learnable kernel is closest to (``learned_kernels``).
 
 The linearisation needs no formula for the rule. One step ``f`` on a periodic lattice is
 translation invariant, so around a uniform state ``x0`` its Jacobian is a convolution:
@@ -25,6 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..model import NCA
+from .learned_kernels import KernelReading, read_learned_kernels
 
 ENERGY = 0.99
 """The share of a layer's squared singular values its effective rank keeps."""
@@ -97,6 +99,7 @@ class Inspection:
     growth: np.ndarray  # (K, channels) S(q)[c, c], real part
     radius: np.ndarray  # (K,) largest |eigenvalue| of S(q)
     pde_growth: np.ndarray | None  # (K, observable) the PDE's S(q)[c, c] over as many steps
+    learned: tuple[KernelReading, ...] = ()  # the learnable kernels, each beside the stencils
 
     def ranks(self) -> dict[str, int]:
         return {name: effective_rank(values) for name, values in self.spectra.items()}
@@ -109,6 +112,11 @@ class Inspection:
                 name: {"max": float(difference[:, c].max()), "mean": float(difference[:, c].mean())}
                 for c, name in enumerate(self.channels[: self.observable])
             }
+        learned = (
+            {"learned_kernels": [reading.to_json() for reading in self.learned]}
+            if self.learned
+            else {}  # a model without learnable kernels: the report as before
+        )
         return {
             "kernels": list(self.kernels),
             "channels": list(self.channels),
@@ -122,6 +130,7 @@ class Inspection:
             "spectral_radius": self.radius.tolist(),
             "pde_growth": None if self.pde_growth is None else self.pde_growth.tolist(),
             "growth_gap": gap,
+            **learned,
         }
 
 
@@ -181,7 +190,7 @@ def inspect_model(
         pde_symbol = _axis_cut(step_symbol(jax.jit(pde_steps_at_once), physical, size))
         pde_growth = np.real(np.einsum("kcc->kc", pde_symbol))
     return Inspection(
-        kernels=tuple(model.kernels),
+        kernels=model.perception_names,
         channels=tuple(names),
         observable=model.observable_channels,
         importance=kernel_importance(model),
@@ -192,4 +201,5 @@ def inspect_model(
         growth=growth,
         radius=radius,
         pde_growth=pde_growth,
+        learned=read_learned_kernels(model),
     )

@@ -53,8 +53,10 @@ def without_hidden(model: NCA, hidden: int) -> NCA:
 
 def perturbed_weights(model: NCA, level: float, key, dropout: bool = False) -> NCA:
     """``model`` with every weight array ``W`` shaken: ``W + level * rms(W) * N(0, 1)``, or
-    with ``dropout`` each weight zeroed with probability ``level`` (the rest kept as they are)."""
-    names = ("w_in", "w_out", "b_out")
+    with ``dropout`` each weight zeroed with probability ``level`` (the rest kept as they are).
+    The arrays are ``w_in``, ``w_out``, ``b_out`` and, for a model with learnable kernels,
+    their free parameters ``kernel_weights``."""
+    names = ("w_in", "w_out", "b_out") + (("kernel_weights",) if model.learnable_kernels else ())
     arrays = [getattr(model, name) for name in names]
     keys = jax.random.split(key, len(arrays))
     shaken = []

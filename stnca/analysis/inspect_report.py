@@ -13,8 +13,9 @@ from ..model import require_plane
 from .inspect import Inspection
 from .inspect_function import Function
 
-FILES = ("inspect.json", "inspect.png", "function.png")
-"""What ``write_inspection`` writes into its folder."""
+FILES = ("inspect.json", "inspect.png", "function.png", "kernels.png")
+"""What ``write_inspection`` writes into its folder (``kernels.png`` for a model with
+learnable kernels)."""
 
 
 def write_inspection(
@@ -22,8 +23,9 @@ def write_inspection(
 ) -> list[Path]:
     """Write ``inspect.json`` (every number) and ``inspect.png`` (the kernel-by-channel
     importance, the layers' singular values, the growth factors beside the PDE's) into
-    ``out``, and with ``function`` (the parts taken away on a test) ``function.png``; each
-    file atomically."""
+    ``out``, with ``function`` (the parts taken away on a test) ``function.png``, and for a
+    model with learnable kernels ``kernels.png`` (each kernel and its cosine with each fixed
+    stencil); each file atomically."""
     from matplotlib.figure import Figure
 
     from ..viz import _save_figure
@@ -71,7 +73,42 @@ def write_inspection(
     files = [json_path, figure_path]
     if function is not None:
         files.append(_function_figure(inspection, function, out / FILES[2]))
+    if inspection.learned:
+        files.append(_kernels_figure(inspection, out / FILES[3]))
     return files
+
+
+def _kernels_figure(inspection: Inspection, path: Path) -> Path:
+    from matplotlib.figure import Figure
+
+    from ..stencils import KERNELS
+    from ..viz import _save_figure
+
+    readings = inspection.learned
+    figure = Figure(figsize=(3.2 * len(readings), 6.4))
+    axes = figure.subplots(2, len(readings), squeeze=False)
+    for reading, (top, bottom) in zip(readings, axes.T, strict=True):
+        limit = float(np.abs(reading.kernel).max()) or 1.0
+        top.imshow(reading.kernel, cmap="RdBu_r", vmin=-limit, vmax=limit)
+        for (i, j), value in np.ndenumerate(reading.kernel):
+            top.text(j, i, f"{value:.3g}", ha="center", va="center", fontsize=9)
+        top.set_xticks([])
+        top.set_yticks([])
+        a, b = reading.coefficients
+        other = reading.closest_pair.split("+")[1]
+        top.set_title(
+            f"{reading.name}: ~ {reading.closest} ({reading.closest_cosine:+.2f})\n"
+            f"{a:.2g} identity {b:+.2g} {other} ({reading.pairs[reading.closest_pair]:.2f})",
+            fontsize=9,
+        )
+        names = list(KERNELS)
+        bottom.bar(range(len(names)), [reading.cosines[n] for n in names])
+        bottom.set_xticks(range(len(names)), names, rotation=40, fontsize=8)
+        bottom.set_ylim(-1, 1)
+        bottom.axhline(0.0, color="black", linewidth=0.5)
+        bottom.set_title("cosine with each stencil", fontsize=9)
+    figure.tight_layout()
+    return _save_figure(figure, path)
 
 
 def _function_figure(inspection: Inspection, function: Function, path: Path) -> Path:
@@ -179,6 +216,7 @@ def summary(inspection: Inspection, function: Function | None) -> list[str]:
         if pde is not None:
             line += f" (PDE {pde[0, c]:.4f}, {pde[-1, c]:.4f})"
         lines.append(line)
+    lines += [reading.describe() for reading in inspection.learned]
     if function is not None:
         lines.append(
             f"test error {function.error:.4g}; channels needed (error within "

@@ -36,7 +36,7 @@ class Pruned:
     pruned_parameters: int  # the pruned model's nonzero weights
 
     def to_json(self) -> dict:
-        kernels = self.model.kernels
+        kernels = self.model.perception_names
         return {
             "error": self.error,
             "pruned_error": self.pruned_error,
@@ -53,9 +53,9 @@ class Pruned:
 
 def nonzero_weights(model: NCA) -> int:
     """The weights of ``model`` that are not exactly zero."""
-    arrays = [model.w_in, model.w_out, model.b_out] + (
-        [model.b_in] if model.b_in is not None else []
-    )
+    arrays = [model.w_in, model.w_out, model.b_out] + [
+        a for a in (model.b_in, model.kernel_weights) if a is not None
+    ]
     return int(sum(np.count_nonzero(np.asarray(a)) for a in arrays))
 
 
@@ -75,6 +75,8 @@ def drop_hidden(model: NCA, hidden: list[int]) -> NCA:
     )
     if model.b_in is not None:
         smaller = eqx.tree_at(lambda m: m.b_in, smaller, model.b_in)
+    if model.kernel_weights is not None:
+        smaller = eqx.tree_at(lambda m: m.kernel_weights, smaller, model.kernel_weights)
     return smaller
 
 

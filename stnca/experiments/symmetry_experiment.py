@@ -12,6 +12,10 @@ name                        kernels                                     data
 ``symmetric-augmented``     the same                                    + random rotations
 ==========================  ==========================================  ================
 
+A base config with learnable kernels (``model.learnable_kernels``) keeps them in every
+variant; the symmetric ones tie them under the square's rotations and reflections
+(``model.learnable_kernel_symmetry = "d4"``), so that they stay symmetric.
+
 "Augmented" sets ``data.rotate = "any"`` (every copy but copy 0 rotated by a uniform
 angle, redrawn every ``data.redraw_every`` epochs). Each run is then tested from the
 first image of the sequence with ``symmetry_report``; the table compares the
@@ -57,9 +61,16 @@ def default_config() -> Path:
 
 
 def variant_config(base: Config, name: str) -> Config:
-    """``base`` with the kernels and rotation augmentation of variant ``name``."""
+    """``base`` with the kernels and rotation augmentation of variant ``name`` (a symmetric
+    variant's learnable kernels, if any, tied under D4)."""
     kernels, data = name.split("-")
-    return base.replace("model", kernels=KERNELS[kernels]).replace("data", rotate=DATA[data])
+    tied = (
+        {"learnable_kernel_symmetry": "d4"}
+        if kernels == "symmetric" and base.model.learnable_kernels
+        else {}
+    )
+    model = base.replace("model", kernels=KERNELS[kernels], **tied)
+    return model.replace("data", rotate=DATA[data])
 
 
 def symmetry_experiment(

@@ -91,7 +91,14 @@ def check_training_memory(config: Config, shape: tuple[int, ...], runs: int = 1)
     channels = data_channels + model.hidden_channels
     hidden = model.hidden_width or 4 * (observable + model.hidden_channels)
     parameters = parameter_count(
-        observable, model.hidden_channels, len(model.kernels), hidden, model.hidden_bias, conditions
+        observable,
+        model.hidden_channels,
+        len(model.kernels),
+        hidden,
+        model.hidden_bias,
+        conditions,
+        model.learnable_kernels,
+        model.learnable_kernel_symmetry,
     )
     transitions = trajectories * (frames - 1)
     # what is rolled out at once: a mini-batch, or a chunk of one

@@ -7,6 +7,7 @@ import dataclasses
 from ..._validate import choice
 from ...boundaries import BOUNDARIES
 from ...conditions import check_names
+from ...learnable_kernels import check_learnable
 from ...model import ACTIVATIONS
 from ...stencils import DIMENSIONS, check_kernels
 from ._checks import _non_negative, _positive
@@ -23,7 +24,20 @@ class ModelConfig:
     kernels: tuple[str, ...] = ("identity", "laplacian")
     """Perception kernels applied to every channel: a non-empty subset, without repeats, of
     ``identity``, ``average``, ``gradient_x``, ``gradient_y``, ``laplacian`` and
-    ``gradient_magnitude``.
+    ``gradient_magnitude`` (may be empty, ``[]``, when ``learnable_kernels`` >= 1).
+    """
+    learnable_kernels: int = 0
+    """Learnable 3x3 perception kernels after the named ones (the paper's "arbitrary kernels"),
+    trained with the rest of the rule from a small random start; ``stnca inspect`` reports the
+    fixed stencil each is closest to. 0: none, the paper's model. 2-D lattices only. Range:
+    >= 0.
+    """
+    learnable_kernel_symmetry: str = "none"
+    """Constraint on the learnable kernels: ``none`` (nine free weights each) or ``d4`` (three:
+    the centre, edge and corner weights, so that each kernel is unchanged by the square's four
+    rotations and four reflections, isotropic like the Laplacian; such kernels are the
+    combinations of ``identity``, ``average`` and ``laplacian``). ``d4`` needs
+    ``learnable_kernels`` >= 1.
     """
     activation: str = "relu"
     """Activation ``u`` of the hidden layer: ``relu``, ``linear``, ``tanh``, ``silu``, ``swish``,
@@ -64,9 +78,14 @@ class ModelConfig:
         if isinstance(self.dimensions, bool) or self.dimensions not in DIMENSIONS:
             raise ValueError(f"model.dimensions must be 1, 2 or 3, got {self.dimensions!r}")
         try:
-            check_kernels(self.kernels, self.dimensions)
+            check_learnable(self.learnable_kernels, self.learnable_kernel_symmetry, self.dimensions)
         except ValueError as error:
-            raise ValueError(f"model.kernels: {error}") from None
+            raise ValueError(f"model.{error}") from None
+        if self.kernels or not self.learnable_kernels:
+            try:
+                check_kernels(self.kernels, self.dimensions)
+            except ValueError as error:
+                raise ValueError(f"model.kernels: {error}") from None
         choice(self.activation, "model.activation", ACTIVATIONS)
         choice(self.boundary, "model.boundary", BOUNDARIES)
         if self.hidden_width is not None:

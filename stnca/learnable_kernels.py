@@ -1,0 +1,114 @@
+"""Learnable 3x3 perception kernels: the paper's "arbitrary kernels" (its discussion), beside
+or instead of the fixed stencils of ``stnca.stencils``.
+
+A learnable kernel is a 3x3 array ``g`` trained with the rest of the rule and applied like
+the fixed ones, depthwise, by correlation (``stnca.stencils``, equation 1). Its free
+parameters depend on the ``symmetry``:
+
+- ``none``: the nine weights themselves, ``(kernels, 3, 3)``.
+- ``d4``: three numbers per kernel, ``(kernels, 3)``: the centre, the four edge cells and
+  the four corner cells, so that ``g`` is unchanged by the eight rotations and reflections
+  of the square (the dihedral group D4, the lattice's own symmetries). Such a kernel is
+  isotropic as far as a 3x3 stencil can be, like the Laplacian: the D4-invariant 3x3
+  kernels are exactly the combinations of ``identity``, ``average`` and ``laplacian``.
+
+The kernels start small and random (``INIT_SCALE``); a model's output layer starts at zero,
+so an untrained NCA still leaves every state unchanged.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import operator
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jaxtyping import Array, Float, PRNGKeyArray
+
+from ._validate import choice, count
+from .boundaries import pad
+
+SYMMETRIES = ("none", "d4")
+"""The parametrisations of a learnable kernel (module docstring)."""
+
+INIT_SCALE = 0.1
+"""Standard deviation of a learnable kernel's free parameters at initialisation."""
+
+D4_BASIS = np.array(
+    [
+        [[0, 0, 0], [0, 1, 0], [0, 0, 0]],  # centre
+        [[0, 1, 0], [1, 0, 1], [0, 1, 0]],  # edges
+        [[1, 0, 1], [0, 0, 0], [1, 0, 1]],  # corners
+    ],
+    np.float32,
+)
+"""The three 3x3 masks a D4-tied kernel combines: centre, edge cells, corner cells."""
+
+
+def d4_images(kernel: np.ndarray) -> list[np.ndarray]:
+    """The eight images of a 3x3 ``kernel`` under the rotations and reflections of the square."""
+    turns = [np.rot90(kernel, r) for r in range(4)]
+    return turns + [np.transpose(k) for k in turns]
+
+
+def check_learnable(learnable_kernels: int, symmetry: str, dimensions: int) -> tuple[int, str]:
+    """Validate a count of learnable kernels and their symmetry on a lattice of that dimension;
+    return them. Learnable kernels are 3x3 (2-D lattices only); a symmetry other than
+    ``none`` needs at least one kernel."""
+    number = count(learnable_kernels, "learnable_kernels", 0)
+    choice(symmetry, "learnable_kernel_symmetry", SYMMETRIES)
+    if number and dimensions != 2:
+        raise ValueError(
+            f"learnable_kernels needs a 2-D lattice (3x3 kernels), got dimensions = {dimensions}"
+        )
+    if not number and symmetry != "none":
+        raise ValueError(
+            f"learnable_kernel_symmetry = {symmetry!r} needs learnable_kernels >= 1 "
+            "(with none it must be 'none')"
+        )
+    return number, symmetry
+
+
+def parameter_shape(learnable_kernels: int, symmetry: str) -> tuple[int, ...]:
+    """The shape of the free parameters of ``learnable_kernels`` kernels."""
+    return (learnable_kernels, 3) if symmetry == "d4" else (learnable_kernels, 3, 3)
+
+
+def init_parameters(
+    learnable_kernels: int, symmetry: str, *, key: PRNGKeyArray
+) -> Float[Array, "kernels ..."]:
+    """Small random free parameters (``INIT_SCALE``) for ``learnable_kernels`` kernels."""
+    return INIT_SCALE * jax.random.normal(key, parameter_shape(learnable_kernels, symmetry))
+
+
+def kernel_arrays(
+    parameters: Float[Array, "kernels ..."], symmetry: str
+) -> Float[Array, "kernels 3 3"]:
+    """The kernels as 3x3 arrays: the parameters themselves, or under ``d4`` their
+    combinations of the centre, edge and corner masks (``D4_BASIS``)."""
+    if symmetry == "d4":
+        return jnp.einsum("kb,bij->kij", parameters, jnp.asarray(D4_BASIS))
+    return parameters
+
+
+def correlate(
+    x: Float[Array, "*batch height width channels"],
+    kernels: Float[Array, "kernels 3 3"],
+    boundary: str,
+) -> Float[Array, "*batch height width channels kernels"]:
+    """Apply 3x3 ``kernels`` (arrays, traced or not) depthwise to every channel of ``x``, as
+    ``stnca.stencils.perceive`` applies the named ones: ``z[..., i, j, c, k] = sum_{di, dj}
+    kernels[k, di + 1, dj + 1] x[..., i + di, j + dj, c]``."""
+    height, width = x.shape[-3:-1]
+    padded = pad(x, boundary)
+    shape = x.shape + (kernels.shape[0],)
+    # nine shifted slices times broadcast weights: XLA fuses it into one pass, as for the
+    # fixed stencils (no nine-fold stack)
+    terms = [
+        padded[..., 1 + di : 1 + di + height, 1 + dj : 1 + dj + width, :, None]
+        * jnp.broadcast_to(kernels[:, di + 1, dj + 1], shape)
+        for di, dj in itertools.product((-1, 0, 1), repeat=2)
+    ]
+    return functools.reduce(operator.add, terms)
