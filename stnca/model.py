@@ -32,10 +32,10 @@ from .boundaries import check_boundary
 from .conditions import Conditions
 from .learnable_kernels import (
     check_learnable,
-    correlate,
     init_parameters,
     kernel_arrays,
     parameter_shape,
+    perceive_learnable,
 )
 from .scaling import Scaling
 from .stencils import DIMENSIONS, check_kernels, perceive
@@ -351,7 +351,9 @@ class NCA(eqx.Module):
         self._check_state(x)
         if self.kernel_weights is None:
             return perceive(x, self.kernels, self.boundary, self.dimensions)
-        learned = correlate(x, self.learned_kernels(), self.boundary)
+        learned = perceive_learnable(
+            x, self.kernel_weights, self.learnable_kernel_symmetry, self.boundary
+        )
         if not self.kernels:
             return learned
         named = perceive(x, self.kernels, self.boundary, self.dimensions)

@@ -15,7 +15,7 @@ from stnca.analysis.inspect_report import summary
 from stnca.analysis.learned_kernels import read_kernel
 from stnca.analysis.prune import drop_hidden
 from stnca.export import page_data
-from stnca.learnable_kernels import correlate, d4_images
+from stnca.learnable_kernels import correlate, d4_images, kernel_arrays, perceive_learnable
 from stnca.model import NCA
 from stnca.serialization import load_model, read_header, save_model
 from stnca.stencils import KERNELS, perceive
@@ -57,6 +57,13 @@ def test_correlate_agrees_with_the_named_stencils(rng, boundary):
     kernels = jnp.asarray(np.stack(list(KERNELS.values())))
     np.testing.assert_allclose(
         correlate(x, kernels, boundary), perceive(x, tuple(KERNELS), boundary), atol=1e-6
+    )
+    # the model's D4 path (centre, edge and corner sums) is the same as its kernels' arrays
+    tied = jnp.asarray(rng.normal(size=(2, 3)).astype(np.float32))
+    np.testing.assert_allclose(
+        perceive_learnable(x, tied, "d4", boundary),
+        correlate(x, kernel_arrays(tied, "d4"), boundary),
+        atol=1e-5,
     )
 
 
