@@ -133,6 +133,10 @@ def test_read_kernel_finds_the_stencil_and_the_identity_plus_stencil_fit():
     assert euler.closest_pair == "identity+laplacian"
     assert euler.pairs["identity+laplacian"] == pytest.approx(1)
     np.testing.assert_allclose(euler.coefficients, (1.0, 0.1), atol=1e-6)
+    # a D4 kernel is exactly identity, average and Laplacian combined
+    tied = read_kernel(np.asarray(kernel_arrays(jnp.array([[0.3, -0.2, 0.7]]), "d4"))[0])
+    assert tied.stencil_fit_cosine == pytest.approx(1)
+    assert tied.stencil_fit["gradient_x"] == pytest.approx(0, abs=1e-6)
     gradient = read_kernel(np.asarray(KERNELS["gradient_y"]).T)  # gradient_x, up to float
     assert gradient.closest == "gradient_x"
     with pytest.raises(ValueError, match=r"kernel must be 3x3, got shape \(2, 2\)"):

@@ -91,7 +91,8 @@ def _kernels_figure(inspection: Inspection, path: Path) -> Path:
         limit = float(np.abs(reading.kernel).max()) or 1.0
         top.imshow(reading.kernel, cmap="RdBu_r", vmin=-limit, vmax=limit)
         for (i, j), value in np.ndenumerate(reading.kernel):
-            top.text(j, i, f"{value:.3g}", ha="center", va="center", fontsize=9)
+            colour = "white" if abs(value) > 0.6 * limit else "black"  # legible on dark cells
+            top.text(j, i, f"{value:.3g}", ha="center", va="center", fontsize=9, color=colour)
         top.set_xticks([])
         top.set_yticks([])
         a, b = reading.coefficients
