@@ -39,6 +39,8 @@ from here).
 
 from __future__ import annotations
 
+import dataclasses
+from collections import OrderedDict
 from typing import NamedTuple
 
 import equinox as eqx
@@ -243,4 +245,52 @@ def make_epoch(
         # replicated, so that every process of a distributed run can read the result
         return result if parallel is None else parallel.replicated(result)
 
+    return epoch
+
+
+HOST_FIELDS = frozenset(
+    {
+        "seed",
+        "epochs",
+        "checkpoint_every",
+        "validate_every",
+        "select_by",
+        "select_after",
+        "tensorboard",
+        "tensorboard_every",
+        "restart_every",
+        "restart_hidden_noise",
+        "devices",
+    }
+)
+"""The ``TrainingConfig`` fields only the host's loop reads (``stnca.train.epoch``): the
+epoch function and its optimiser never do, so configs that differ only in these share one."""
+
+_SHARED_EPOCHS: OrderedDict[tuple, object] = OrderedDict()
+SHARED_EPOCHS_KEPT = 16
+"""How many epoch functions (with their compiled programs) a process keeps."""
+
+
+def shared_epoch(training: TrainingConfig, augment_noise: float = 0.0):
+    """``make_epoch(training, make_optimizer(training), augment_noise)``, built once per
+    process for every config equal in all but ``HOST_FIELDS``.
+
+    A new epoch function is a new ``eqx.filter_jit`` wrapper, which traces, lowers and
+    compiles again; the shared one is compiled once for each shape of its arguments, so
+    that training the same configuration again (another seed, a resume, the cells of a
+    sweep with the same settings) starts at once. The optimiser is rebuilt from
+    ``training`` and is a pure function of it, so any optimiser state from
+    ``make_optimizer(training)`` fits it.
+    """
+    key = tuple(
+        (field.name, getattr(training, field.name))
+        for field in dataclasses.fields(training)
+        if field.name not in HOST_FIELDS
+    ) + (float(augment_noise),)
+    epoch = _SHARED_EPOCHS.pop(key, None)
+    if epoch is None:
+        epoch = make_epoch(training, make_optimizer(training), augment_noise)
+    _SHARED_EPOCHS[key] = epoch  # the most recently used last
+    while len(_SHARED_EPOCHS) > SHARED_EPOCHS_KEPT:
+        _SHARED_EPOCHS.popitem(last=False)
     return epoch
