@@ -163,13 +163,13 @@ def _figure(result: Regeneration, model: NCA, path: Path) -> None:
     per_size = len(result.damages) // len(sizes)
     shown = [0] + [1 + i * per_size for i in range(len(sizes))]
     columns = len(result.snapshot_steps)
-    figure = Figure(figsize=(max(8.0, 1.6 * columns + 1), 3.4 + 1.6 * len(shown)))
-    grid = figure.add_gridspec(1 + len(shown), columns, height_ratios=[2.2] + [1.0] * len(shown))
     errors = result.target_error
-    half = columns // 2 if errors is not None else columns
+    figure = Figure(figsize=(max(8.0, 1.4 * columns), 3.2 + 1.4 * len(shown)), layout="constrained")
+    top, bottom = figure.subfigures(2, 1, height_ratios=[3.2, 1.4 * len(shown)])
+    panels = top.subplots(1, 2 if errors is not None else 1, squeeze=False)[0]
     steps = np.arange(result.recovery_steps + 1)
     colours = [f"C{i % 10}" for i in range(len(sizes))]
-    curves = figure.add_subplot(grid[0, :half])
+    curves = panels[0]
     for i, damage in enumerate(result.damages):
         colour = colours[sizes.index(damage["size"])]
         label = f"size {damage['size']:g}" if i % per_size == 0 else None
@@ -181,7 +181,7 @@ def _figure(result: Regeneration, model: NCA, path: Path) -> None:
     curves.legend(fontsize=7)
     curves.grid(alpha=0.3)
     if errors is not None:
-        panel = figure.add_subplot(grid[0, half:])
+        panel = panels[1]
         for i, damage in enumerate(result.damages):
             colour = colours[sizes.index(damage["size"])]
             panel.plot(steps, errors[1 + i], color=colour, lw=1)
@@ -193,9 +193,10 @@ def _figure(result: Regeneration, model: NCA, path: Path) -> None:
     physical = np.asarray(model.decode(jnp.asarray(result.snapshots)))
     low, high = float(np.nanmin(physical)), float(np.nanmax(physical))
     labels = ["undamaged"] + [f"size {s:g}" for s in sizes]
+    images = bottom.subplots(len(shown), columns, squeeze=False)
     for r, run in enumerate(shown):
         for c, step in enumerate(result.snapshot_steps):
-            ax = figure.add_subplot(grid[1 + r, c])
+            ax = images[r][c]
             frame = np.nan_to_num(physical[c, run])
             ax.imshow(viz.render(frame, vmin=low, vmax=high), interpolation="nearest")
             ax.set_xticks([])
@@ -204,10 +205,9 @@ def _figure(result: Regeneration, model: NCA, path: Path) -> None:
                 ax.set_title(f"+{step}", fontsize=9)
             if c == 0:
                 ax.set_ylabel(labels[r], fontsize=9)
-    figure.suptitle(
-        f"regeneration: discs erased at n = {result.damage_step} ({result.fill}), "
-        f"position of the snapshots: the first",
+    top.suptitle(
+        f"regeneration: discs erased at n = {result.damage_step} ({result.fill}); below, the "
+        f"first position's disc of each size",
         fontsize=10,
     )
-    figure.tight_layout()
     viz._save_figure(figure, path)
