@@ -203,6 +203,7 @@ def test_a_relaxing_rule_recovers_as_computed(key):
     np.testing.assert_allclose(result.distance[0], expected, rtol=1e-5)
     np.testing.assert_allclose(result.target_error[1], expected, rtol=1e-5)
     assert not result.target_error[0].any()  # the undamaged run is the target throughout
+    assert result.noise_floor is None  # a deterministic rule
     # 0.433 * 0.5^k <= 0.05 from k = 4 on
     assert result.recovery_times() == [4]
     # within 1e-3 only after the last step: never, within the run
@@ -219,6 +220,7 @@ def test_a_stochastic_rule_runs_with_common_random_numbers(key):
         model, initial, damage_step=0, recovery_steps=3, sizes=(0.5,), fill="initial", key=key
     )
     assert not result.distance.any()
+    assert result.noise_floor[0] == 0 and result.noise_floor[-1] > 1e-3  # other keys: apart
     assert result.snapshots.shape == (4, 6, 8, 8, 2)  # 4 snapshots of 1 + 5 runs
 
 

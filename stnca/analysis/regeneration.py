@@ -14,7 +14,10 @@ model's units:
   *recovery time*: the steps after the damage from which it stays within ``tolerance`` to
   the end of the run (``None``: never within the run);
 - with a ``target`` (a morphing model's final image), the relative error against it of
-  the damaged runs and of the undamaged one.
+  the damaged runs and of the undamaged one;
+- for a stochastic rule, the *noise floor*: the same distance for a second, undamaged run
+  with other keys, how far apart the rule's own noise takes two runs (a damage cannot be
+  expected to heal closer than that).
 
 Sizes and positions are relative to the *pattern*: the bounding box of the cells where any
 observable channel's magnitude exceeds ``pattern_threshold`` in the undamaged state at
@@ -59,6 +62,9 @@ class Regeneration:
             cells, ``erased_cells``: the disc's cells inside the pattern), sizes outer.
         distance: ``(damages, recovery_steps + 1)`` distance to the undamaged run, from
             right after the damage (column 0).
+        noise_floor: ``(recovery_steps + 1,)`` for a stochastic rule, the distance of a
+            second undamaged run with other keys from the damage step on (how far the
+            rule's own noise takes two runs apart); ``None`` for a deterministic rule.
         target_error: ``(1 + damages, recovery_steps + 1)`` relative error against the
             target, the undamaged run first; ``None`` without a target.
         snapshot_steps: steps after the damage of ``snapshots``.
@@ -74,6 +80,7 @@ class Regeneration:
     pattern_size: int
     damages: list[dict]
     distance: np.ndarray
+    noise_floor: np.ndarray | None
     target_error: np.ndarray | None
     snapshot_steps: list[int]
     snapshots: np.ndarray
@@ -240,9 +247,14 @@ def regeneration(
     replacement = fill_values(fill, model.observable(initial), bounds, key=k_noise)
     damaged = erase(model, start[None], jnp.asarray(np.stack(masks)), replacement)
     steps = tuple(int(s) for s in evenly_spaced(recovery_steps + 1, snapshots))
-    keys = jax.random.split(k_after, recovery_steps) if stochastic else None
+    keys = floor_keys = None
+    if stochastic:  # the floor's keys: a stream of their own, the others as without it
+        keys = jax.random.split(k_after, recovery_steps)
+        floor_keys = jax.random.split(jax.random.fold_in(k_after, 1), recovery_steps)
     encoded = None if target is None else jnp.asarray(target, jnp.float32)
-    distance, target_error, kept = _recover(model, start, damaged, keys, encoded, steps)
+    distance, floor, target_error, kept = _recover(
+        model, start, damaged, keys, floor_keys, encoded, steps
+    )
     return Regeneration(
         damage_step=int(damage_step),
         recovery_steps=int(recovery_steps),
@@ -252,6 +264,7 @@ def regeneration(
         pattern_size=size,
         damages=damages,
         distance=np.asarray(distance),
+        noise_floor=None if floor is None else np.asarray(floor),
         target_error=None if target_error is None else np.asarray(target_error),
         snapshot_steps=list(steps),
         snapshots=np.asarray(kept),
@@ -270,34 +283,41 @@ def _relative(difference, reference):
 
 
 @eqx.filter_jit
-def _recover(model: NCA, start, damaged, keys, target, steps: tuple[int, ...]):
+def _recover(model: NCA, start, damaged, keys, floor_keys, target, steps: tuple[int, ...]):
     """Run the undamaged ``start`` and the ``damaged`` states on together, one step at a
-    time with the same key for all; per step the distances, the target errors and, at
-    ``steps``, the observable states."""
+    time with the same key for all (and, with ``floor_keys``, ``start`` once more with
+    those); per step the distances, the noise floor, the target errors and, at ``steps``,
+    the observable states."""
     states = jnp.concatenate([start[None], damaged])
 
-    def measure(states):
+    def measure(states, floor):
         observable = model.observable(states)
         distance = _relative(observable[1:] - observable[:1], observable[:1])
+        if floor is not None:
+            floor = _relative(model.observable(floor) - observable[0], observable[0])
         error = None if target is None else _relative(observable - target[None], target[None])
-        return observable, distance, error
+        return observable, (distance, floor, error)
 
-    observable, distance, error = measure(states)
+    floor = None if floor_keys is None else start
+    observable, first = measure(states, floor)
     at = jnp.asarray(steps)
     kept = jnp.zeros((len(steps),) + observable.shape, observable.dtype)
     kept = jnp.where((at == 0)[:, None, None, None, None], observable[None], kept)
 
     def body(carry, inputs):
-        states, kept = carry
-        step_key, index = inputs
+        states, floor, kept = carry
+        step_key, floor_key, index = inputs
         states = jax.vmap(lambda x: model(x, key=step_key))(states)
-        observable, distance, error = measure(states)
+        if floor is not None:
+            floor = model(floor, key=floor_key)
+        observable, numbers = measure(states, floor)
         hit = (at == index + 1)[:, None, None, None, None]
-        return (states, jnp.where(hit, observable[None], kept)), (distance, error)
+        return (states, floor, jnp.where(hit, observable[None], kept)), numbers
 
-    indices = jnp.arange(steps[-1])
-    (_, kept), (distances, errors) = jax.lax.scan(body, (states, kept), (keys, indices))
-    distances = jnp.concatenate([distance[None], distances]).T
-    if target is not None:
-        errors = jnp.concatenate([error[None], errors]).T
-    return distances, errors, kept
+    inputs = (keys, floor_keys, jnp.arange(steps[-1]))
+    (_, _, kept), numbers = jax.lax.scan(body, (states, floor, kept), inputs)
+    distance, floor, error = (
+        None if n is None else jnp.concatenate([f[None], n]).T
+        for f, n in zip(first, numbers, strict=True)
+    )
+    return distance, floor, error, kept

@@ -114,6 +114,7 @@ def write_regeneration(result: Regeneration, model: NCA, out: str | os.PathLike)
         "pattern_size": result.pattern_size,
         "damages": rows,
         "distance": result.distance.tolist(),
+        "noise_floor": None if result.noise_floor is None else result.noise_floor.tolist(),
         "target_error": None if result.target_error is None else result.target_error.tolist(),
     }
     paths = [out / name for name in FILES]
@@ -129,7 +130,7 @@ def table(result: Regeneration) -> list[str]:
     lines = [
         f"Damage at n = {result.damage_step} (fill {result.fill}), {result.recovery_steps} "
         f"steps after; pattern {result.pattern_size} cells; distance to the undamaged run; "
-        f"recovered: within {result.tolerance:g} from then on.",
+        f"recovered: within {result.tolerance:g} from then on." + _floor(result),
         "",
         "| size | position | erased cells | after damage | peak | last | recovered after"
         + (" | target error, last (undamaged) |" if target else " |"),
@@ -154,6 +155,16 @@ def table(result: Regeneration) -> list[str]:
     return lines
 
 
+def _floor(result: Regeneration) -> str:
+    if result.noise_floor is None:
+        return ""
+    floor = result.noise_floor
+    return (
+        f" Noise floor (an undamaged run with other keys): {floor[-1]:.3f} at the end, "
+        f"{np.max(floor):.3f} at most."
+    )
+
+
 def _figure(result: Regeneration, model: NCA, path: Path) -> None:
     """Recovery curves (and target errors) above snapshots: the undamaged run, then the
     first position's damage of each size."""
@@ -165,7 +176,8 @@ def _figure(result: Regeneration, model: NCA, path: Path) -> None:
     columns = len(result.snapshot_steps)
     errors = result.target_error
     figure = Figure(figsize=(max(8.0, 1.4 * columns), 3.2 + 1.4 * len(shown)), layout="constrained")
-    top, bottom = figure.subfigures(2, 1, height_ratios=[3.2, 1.4 * len(shown)])
+    parts = figure.subfigures(2, 1, height_ratios=[3.2, 1.4 * len(shown)], squeeze=False)
+    top, bottom = parts[0, 0], parts[1, 0]
     panels = top.subplots(1, 2 if errors is not None else 1, squeeze=False)[0]
     steps = np.arange(result.recovery_steps + 1)
     colours = [f"C{i % 10}" for i in range(len(sizes))]
@@ -174,6 +186,9 @@ def _figure(result: Regeneration, model: NCA, path: Path) -> None:
         colour = colours[sizes.index(damage["size"])]
         label = f"size {damage['size']:g}" if i % per_size == 0 else None
         curves.plot(steps, np.maximum(result.distance[i], 1e-5), color=colour, lw=1, label=label)
+    if result.noise_floor is not None:
+        floor = np.maximum(result.noise_floor[1:], 1e-4)  # zero at the damage step
+        curves.plot(steps[1:], floor, color="grey", lw=2, alpha=0.7, label="noise floor")
     curves.axhline(result.tolerance, color="black", ls="--", lw=0.8, label="tolerance")
     curves.set_yscale("log")
     curves.set_xlabel(f"steps after the damage at n = {result.damage_step}")
