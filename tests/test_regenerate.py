@@ -18,7 +18,7 @@ from stnca.analysis.regeneration import regeneration
 from stnca.cli import app
 from stnca.conditions import Conditions
 from stnca.serialization import save_model
-from stnca.train import train
+from stnca.train import run_state, train
 from stnca.train.algorithm import DAMAGE_STREAM, make_epoch, make_optimizer
 from stnca.train.config import TrainingConfig
 from stnca.train.damage import damage_start_states as damage_start_states_
@@ -134,7 +134,8 @@ def test_the_damaged_epoch_is_the_plain_epoch_on_damaged_start_states(key, rng):
     assert programs[0] == programs[1]
 
 
-def test_a_resumed_damage_run_matches_an_uninterrupted_one_exactly(tmp_path, rng):
+def test_a_resumed_damage_run_matches_an_uninterrupted_one_exactly(tmp_path, rng, monkeypatch):
+    monkeypatch.setattr(run_state.viz, "loss_figure", lambda *_, **__: None)  # 0.3 s each
     quiet = dict(progress=False, log=lambda _: None)
     config = tiny_config(
         tmp_path,

@@ -20,8 +20,9 @@ model's units:
   expected to heal closer than that).
 
 Sizes and positions are relative to the *pattern*: the bounding box of the cells where any
-observable channel's magnitude exceeds ``pattern_threshold`` in the undamaged state at
-``n_d`` (the whole lattice if none does). A disc of size ``s`` has diameter ``s`` times the
+observable channel's magnitude exceeds ``pattern_threshold`` in the ``target`` if one is
+given (so that every model of one target gets the same discs), else in the undamaged state
+at ``n_d`` (the whole lattice if none does). A disc of size ``s`` has diameter ``s`` times the
 box's longer side; position ``(f, g)`` centres it at fractions ``f`` of the box's height and
 ``g`` of its width (``(0.5, 0.5)``: the box's centre).
 """
@@ -56,10 +57,12 @@ class Regeneration:
 
     Attributes:
         damage_step, recovery_steps, tolerance, fill: the settings.
-        pattern_box: ``(top, left, bottom, right)`` cells of the pattern at the damage step.
+        pattern_box: ``(top, left, bottom, right)`` cells of the pattern (the target's, else
+            the undamaged state's at the damage step).
         pattern_size: the box's longer side, in cells.
         damages: one dict per damage (``size``, ``position``, ``centre`` and ``radius`` in
-            cells, ``erased_cells``: the disc's cells inside the pattern), sizes outer.
+            cells, ``disc_cells``, ``erased_cells``: the disc's cells inside the pattern),
+            sizes outer.
         distance: ``(damages, recovery_steps + 1)`` distance to the undamaged run, from
             right after the damage (column 0).
         noise_floor: ``(recovery_steps + 1,)`` for a stochastic rule, the distance of a
@@ -221,9 +224,11 @@ def regeneration(
             f"the undamaged run became non-finite (NaN or infinite) within {damage_step} steps; "
             "nothing was written"
         )
-    box, size = pattern_box(np.asarray(model.observable(start)), pattern_threshold)
+    # the same discs for every model of one target
+    pattern = np.asarray(model.observable(start) if target is None else target)
+    box, size = pattern_box(pattern, pattern_threshold)
     lattice = tuple(start.shape[:-1])
-    inside = np.any(np.abs(np.asarray(model.observable(start))) > pattern_threshold, axis=-1)
+    inside = np.any(np.abs(pattern) > pattern_threshold, axis=-1)
     damages, masks = [], []
     for diameter in sizes:
         for position in positions:
