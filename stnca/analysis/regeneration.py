@@ -213,6 +213,12 @@ def regeneration(
     require_plane(model, "regeneration")
     require_finite_weights(model)
     check_settings(damage_step, recovery_steps, sizes, positions, tolerance, fill)
+    count(snapshots, "snapshots", 1)
+    if target is not None and np.shape(target) != np.shape(initial):
+        raise ValueError(
+            f"target must have the initial state's shape {np.shape(initial)}, "
+            f"got {np.shape(target)}"
+        )
     k_before, k_after, k_noise = jax.random.split(key, 3)
     stochastic = model.stochastic
     initial = jnp.asarray(initial, jnp.float32)

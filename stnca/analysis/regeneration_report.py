@@ -43,11 +43,13 @@ def regenerate_to_folder(
     (``stnca.analysis.regeneration``).
 
     Defaults come from the model's training config (``config``, else ``config.toml``
-    beside the model): ``init``, the first image of an image-morphing model's sequence (the
-    target is then its final image); ``damage_step`` and ``recovery_steps``, twice the
-    training horizon each. Without such a config ``init``, ``damage_step`` and
-    ``recovery_steps`` must be given. ``init``, ``image_size`` and ``padding`` as for
-    ``stnca.analysis.inputs.load_initial``; the other arguments as for ``regeneration``.
+    beside the model): ``init``, the first image of an image-morphing model's sequence;
+    ``damage_step`` and ``recovery_steps``, twice the training horizon each. For an
+    image-morphing model the sequence's final image is the ``target`` (the errors against
+    it, and the pattern the discs are sized and placed on). Without such a config
+    ``init``, ``damage_step`` and ``recovery_steps`` must be given. ``init``,
+    ``image_size`` and ``padding`` as for ``stnca.analysis.inputs.load_initial``; the
+    other arguments as for ``regeneration``.
 
     Raises:
         ValueError: bad settings or inputs (nothing is written).
