@@ -18,6 +18,9 @@ One epoch (lines 5-27):
    the data (hidden channels zero); the others take their predictions as the next epoch's
    start states (``x[r, m] <- xhat[r, m]``, hidden channels included), frame 0 staying data.
 
+Regeneration (``training.damage_fraction``, after growing NCA): before step 2 some
+propagated start states have a random disc erased (``stnca.train.damage``).
+
 That is ``update_every = "epoch"``. The authors' code instead updates after every
 mini-batch (``update_every = "minibatch"``, the default): step 2's loss is the mean over
 the mini-batch, and steps 3 happen B times per epoch. An optional state-range penalty is
@@ -52,6 +55,7 @@ from jaxtyping import Array, Float, PRNGKeyArray
 from ..data.augment import measurement_noise
 from ..model import NCA
 from .config import TrainingConfig
+from .damage import damage_start_states
 from .gradients import accumulate_gradients as accumulate_gradients
 from .gradients import check_minibatches as check_minibatches
 from .gradients import minibatch_updates as minibatch_updates
@@ -145,6 +149,11 @@ def redrawn_states(
     return states.at[..., model.data_channels :].set(noise)
 
 
+DAMAGE_STREAM = 2
+"""``fold_in(epoch key, DAMAGE_STREAM)`` draws an epoch's damage (``training.damage_fraction``);
+``fold_in(epoch key, 1)`` is the restarts' hidden noise."""
+
+
 class EpochResult(NamedTuple):
     """What one epoch returns: the updated model, optimiser state and start states, and the
     losses and raw gradient norm measured during the epoch (per epoch: with the model as
@@ -182,11 +191,25 @@ def make_epoch(
     With ``augment_noise = a > 0`` the data of each epoch are ``(1 - a) y + a U(min y, max y)``
     (fresh noise every epoch; the paper's noise augmentation for stable final states).
     ``lowest_loss`` (the lowest epoch loss so far) gates propagation when
-    ``training.propagate_tolerance`` is set.
+    ``training.propagate_tolerance`` is set. With ``training.damage_fraction`` > 0 the
+    propagated start states are damaged first (``stnca.train.damage.damage_start_states``).
     """
 
     @eqx.filter_jit
     def epoch(model, opt_state, states, y, key, lowest_loss) -> EpochResult:
+        if training.damage_fraction:
+            # the reinitialised trajectories, which the noise below restarts, are never damaged
+            states = damage_start_states(
+                model,
+                states,
+                fraction=training.damage_fraction,
+                radius=(training.damage_radius[0], training.damage_radius[1]),
+                fill=training.damage_fill,
+                bounds=(training.state_bounds[0], training.state_bounds[1]),
+                reinitialised_batches=training.reinitialised_batches,
+                # a stream of its own, so that every other draw is as without damage
+                key=jax.random.fold_in(key, DAMAGE_STREAM),
+            )
         k_noise, key = jax.random.split(key)
         noisy = measurement_noise(y, augment_noise, key=k_noise)
         if augment_noise:

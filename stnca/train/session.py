@@ -141,6 +141,12 @@ def check_data_shape(config: Config, trajectories: int, frames: int, repeats: bo
             f"training.reinitialised_batches ({training.reinitialised_batches}) exceeds the "
             f"number of trajectories R = {r}"
         )
+    if training.damage_fraction and (r <= training.reinitialised_batches or frames < 3):
+        raise ValueError(
+            f"training.damage_fraction > 0 needs propagated start states to damage: more "
+            f"trajectories than training.reinitialised_batches ({training.reinitialised_batches}"
+            f"; R = {r}) and at least 2 transitions per trajectory (M = {frames - 1})"
+        )
 
 
 _SCORE = eqx.filter_jit(rollout_score)
