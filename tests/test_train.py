@@ -693,6 +693,8 @@ def test_the_epoch_and_its_optimiser_read_no_host_field(key, data, update_every)
                 "loss_fraction": 0.5,
                 "hold_final": True,
                 "lr_decay_rate": 0.5,
+                "damage_fraction": 0.5,
+                "damage_fill": "noise",
             }
         }
     ).training
