@@ -86,12 +86,6 @@ def _epoch_function(training: TrainingConfig, augment_noise: float):
     return _STEPS[key]
 
 
-def final_learning_rate(training: TrainingConfig) -> float:
-    """The learning rate a run with ``training``'s settings ended its training at."""
-    decay = training.lr_decay_rate ** (training.epochs / training.lr_decay_epochs)
-    return float(training.learning_rate * decay)
-
-
 def fine_tune(
     model: NCA,
     y: np.ndarray,
@@ -111,18 +105,18 @@ def fine_tune(
     Args:
         model: an unconditioned NCA.
         y: the training trajectories ``(R, M + 1, H, W, observable)``, physical units.
-        training: Algorithm 2's settings (a run's ``[training]``; its ``epochs`` and the
-            host's fields are not read, its learning rate only when ``learning_rate`` is
-            ``None``).
+        training: Algorithm 2's settings (a run's ``[training]``; its ``epochs``, the
+            host's fields and the learning rate's decay are not read).
         truth, every: the test trajectory and its NCA steps per frame (``rollout_error``).
         epochs: epochs of retraining (0: the model as it is).
-        learning_rate: constant learning rate (default: the one ``training`` ended at,
-            ``final_learning_rate``).
+        learning_rate: constant learning rate (default: ``training.learning_rate``, the
+            one the training started at: a few epochs at the rate a run ends at, often
+            10x lower, barely move the weights).
         augment_noise: the data's noise augmentation (``TrainingData.augment_noise``).
         key: PRNG key of the epochs (default ``jax.random.key(0)``).
     """
     count(epochs, "fine_tune_epochs")
-    rate = final_learning_rate(training) if learning_rate is None else learning_rate
+    rate = training.learning_rate if learning_rate is None else learning_rate
     if not rate > 0:
         raise ValueError(f"fine_tune_learning_rate must be > 0, got {rate}")
     best = FineTuned(model, rollout_error(model, truth, every), 0)

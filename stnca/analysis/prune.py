@@ -174,8 +174,8 @@ def prune(
             (needed when ``fine_tune_epochs > 0``).
         training: Algorithm 2's settings for retraining (``TrainingConfig``; default: the
             defaults with ``steps_between_frames = every``).
-        fine_tune_learning_rate: the retraining's constant learning rate (default: the one
-            ``training`` ended at).
+        fine_tune_learning_rate: the retraining's constant learning rate (default:
+            ``training.learning_rate``).
         augment_noise: the data's noise augmentation while retraining.
         log: called with a line per round (default: silent).
     """

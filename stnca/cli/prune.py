@@ -48,7 +48,7 @@ def prune_command(
         float | None,
         typer.Option(
             "--fine-tune-learning-rate",
-            help="Constant learning rate of the fine-tuning (default: the training's last).",
+            help="Constant learning rate of the fine-tuning (default: the training's initial one).",
         ),
     ] = None,
     overwrite: OverwriteOption = False,
