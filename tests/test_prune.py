@@ -156,6 +156,7 @@ def test_fine_tuning_refuses_bad_input_and_the_command_reports_its_rounds(tmp_pa
         ({"fine_tune_epochs": -1}, "fine_tune_epochs must be an integer >= 0"),
         ({"fine_tune_epochs": 1}, "data: fine-tuning"),
         ({"fine_tune_epochs": 1, "data": truth}, "data must be trajectories"),
+        ({"fine_tune_learning_rate": 0.0}, "fine_tune_learning_rate must be > 0"),
     ]:
         with pytest.raises(ValueError, match=message):
             prune(padded(), truth, 2, **arguments)

@@ -184,6 +184,8 @@ def prune(
     count(fine_tune_epochs, "fine_tune_epochs")
     if model.conditions is not None:
         raise ValueError("prune reads unconditioned models")
+    if fine_tune_learning_rate is not None and not fine_tune_learning_rate > 0:
+        raise ValueError(f"fine_tune_learning_rate must be > 0, got {fine_tune_learning_rate}")
     if fine_tune_epochs and data is None:
         raise ValueError("data: fine-tuning (fine_tune_epochs > 0) needs the training trajectories")
     if training is None:
