@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import equinox as eqx
 import jax
@@ -8,6 +9,7 @@ import pytest
 from helpers import D, diffusion_nca
 from typer.testing import CliRunner
 
+import stnca
 from stnca import NCA
 from stnca.analysis.prune import drop_hidden, nonzero_weights, prune
 from stnca.cli import app
@@ -186,3 +188,24 @@ def test_fine_tuning_refuses_bad_input_and_the_command_reports_its_rounds(tmp_pa
     report = json.loads((out / "prune.json").read_text())
     assert report["fine_tune_epochs"] == 1 and report["removed_hidden_channels"] == [1, 2]
     assert report["rounds"][0]["fine_tuned_error"] <= report["rounds"][0]["error"]
+
+
+def test_the_training_data_of_a_run_folder_or_given(tmp_path):
+    from stnca.analysis.prune_folder import fine_tune_inputs
+    from stnca.train import load_config
+
+    run = tmp_path / "run"
+    run.mkdir()
+    save_model(run / "model.eqx", padded())
+    (run / "config.toml").write_text(
+        (Path(stnca.__file__).parent / "models" / "gray_scott_paper.toml").read_text()
+    )
+    config = load_config(run / "config.toml")
+    np.save(run / "train_data.npy", np.ones((2, 3, 8, 8, 1), np.float32))
+    y, training, noise = fine_tune_inputs(run / "model.eqx", config, None, 1, 2)
+    assert y.shape == (2, 3, 8, 8, 1) and training == config.training and noise == 0
+    np.save(tmp_path / "given.npy", np.zeros((1, 4, 6, 6, 1), np.float32))
+    y, training, _ = fine_tune_inputs(run / "model.eqx", None, tmp_path / "given.npy", 1, 2)
+    assert y.shape == (1, 4, 6, 6, 1) and training is None
+    with pytest.raises(ValueError, match="data: give the training trajectories"):
+        fine_tune_inputs(run / "model.eqx", None, None, 1, 2)
