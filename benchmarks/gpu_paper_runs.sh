@@ -8,17 +8,18 @@
 #   echo /.whl/ >> .git/info/exclude
 #   python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 \
 #       --implementation cp --platform manylinux2014_x86_64 --platform manylinux_2_17_x86_64 \
-#       -d .whl tomli-w==1.2.0 imageio-ffmpeg==0.6.0
+#       -d .whl tomli-w==1.2.0 imageio-ffmpeg==0.6.0 exponax==0.2.0
 # Rehearse on the CPU with a few epochs (a minute or two, nothing to read):
 #   SMOKE=1 OUT=/tmp/out bash benchmarks/gpu_paper_runs.sh
 # then call the device tool with carry=[".whl"] and the command
 #   bash benchmarks/gpu_paper_runs.sh            (or name parts: bench gs em demo morph other)
 # The first GPU session ran the default parts; the second ran `recipe ablation` (LIMIT=300);
-# the third `gen memory` (LIMIT=300 BENCH_LIMIT=180).
+# the third `gen memory` (LIMIT=300 BENCH_LIMIT=180); the fourth `demorecipe` (LIMIT=300
+# BENCH_LIMIT=170), its suites rerun once exponax was among the wheels.
 # Results come back as $OUT/PART.tar.gz (models, metrics, figures, ablation tables) and
 # $OUT/log.txt; copy the numbers into REPRODUCTION.md and BENCHMARKS.md.
 set -uo pipefail
-if [[ -d .whl ]] && ! python3 -c "import tomli_w, imageio_ffmpeg" 2>/dev/null; then
+if [[ -d .whl ]] && ! python3 -c "import tomli_w, imageio_ffmpeg, exponax" 2>/dev/null; then
     python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
         --target /tmp/site .whl/*.whl || exit 1
     export PYTHONPATH="/tmp/site:${PYTHONPATH:-}"

@@ -28,9 +28,9 @@ def finished(tmp_path, trained_run):
 
 def interrupt_when(monkeypatch, calls: int) -> None:
     """Ctrl-C at the ``calls``-th call of the epoch function (0: when it is built)."""
-    real = session.make_epoch
+    real = session.shared_epoch
 
-    def make_epoch(*args):
+    def shared_epoch(*args):
         if calls == 0:
             raise KeyboardInterrupt
         epoch, count = real(*args), [0]
@@ -43,7 +43,7 @@ def interrupt_when(monkeypatch, calls: int) -> None:
 
         return interrupted
 
-    monkeypatch.setattr("stnca.train.session.make_epoch", make_epoch)
+    monkeypatch.setattr("stnca.train.session.shared_epoch", shared_epoch)
 
 
 @pytest.mark.parametrize("calls", [0, 1], ids=["while-compiling", "in-the-first-epoch"])

@@ -109,14 +109,14 @@ def count_epoch_traces(monkeypatch):
 
     counts = {"epoch": 0, "objective": 0}
     real_objective = gradients._minibatch_objective
-    real_make_epoch = session.make_epoch
 
     def objective(*args, **kwargs):
         counts["objective"] += 1  # runs only while jax traces the epoch
         return real_objective(*args, **kwargs)
 
-    def make_epoch(*args):
-        epoch_fn = real_make_epoch(*args)
+    def shared_epoch(training, augment_noise):
+        # a new epoch function (not the process's shared one), so that its traces are counted
+        epoch_fn = session.make_epoch(training, session.make_optimizer(training), augment_noise)
 
         def epoch(*inner):
             counts["epoch"] += 1  # K separate calls per epoch would count here
@@ -125,7 +125,7 @@ def count_epoch_traces(monkeypatch):
         return epoch
 
     monkeypatch.setattr(gradients, "_minibatch_objective", objective)
-    monkeypatch.setattr("stnca.train.session.make_epoch", make_epoch)
+    monkeypatch.setattr("stnca.train.session.shared_epoch", shared_epoch)
     return counts
 
 

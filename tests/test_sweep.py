@@ -328,3 +328,17 @@ def test_bad_sweep_files_are_refused_in_one_line(tmp_path, text, message):
     lines = result.output.strip().splitlines()
     assert len(lines) == 1 and message in lines[0] and "s.toml" in lines[0]
     assert not (tmp_path / "o").exists()
+
+
+def test_a_grid_recorded_before_an_option_existed_is_the_same_grid(finished, tmp_path):
+    out = tmp_path / "older"
+    out.mkdir()
+    path = out / "sweep.json"
+    grid = json.loads((finished[0] / "sweep.json").read_text())
+    del grid["base"]["training"]["damage_fill"]  # as an older version wrote it
+    path.write_text(json.dumps(grid))
+    assert run_sweep(tiny_base(), RUN, out, seeds=2, collect=True, log=quiet)["missing"]
+    grid["base"]["training"]["state_penalty"] = 0.5  # a setting that differs
+    path.write_text(json.dumps(grid))
+    with pytest.raises(ValueError, match="holds another sweep"):
+        run_sweep(tiny_base(), RUN, out, seeds=2, collect=True, log=quiet)

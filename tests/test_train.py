@@ -1,3 +1,5 @@
+import dataclasses
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -394,10 +396,10 @@ def test_resume_refuses_a_changed_config_and_a_missing_checkpoint(tmp_path, rng)
 
 def patch_epochs(monkeypatch, change):
     """Make training's epoch function return ``change(call_number, result)``."""
-    real_make_epoch = session.make_epoch
+    real_shared_epoch = session.shared_epoch
 
-    def make_epoch(*args):
-        epoch_fn = real_make_epoch(*args)
+    def shared_epoch(*args):
+        epoch_fn = real_shared_epoch(*args)
         calls = {"n": 0}
 
         def epoch(*inner):
@@ -406,7 +408,7 @@ def patch_epochs(monkeypatch, change):
 
         return epoch
 
-    monkeypatch.setattr("stnca.train.session.make_epoch", make_epoch)
+    monkeypatch.setattr("stnca.train.session.shared_epoch", shared_epoch)
 
 
 def test_forced_nan_stops_training_and_keeps_the_best_model(tmp_path, rng, monkeypatch):
@@ -496,7 +498,7 @@ def test_loss_rules_skip_the_warm_up_and_need_a_falling_loss(tmp_path, rng, sele
 
 
 def test_warns_when_no_model_qualifies(tmp_path, rng, monkeypatch):
-    monkeypatch.setattr("stnca.train.session.rollout_score", lambda *args, **kwargs: jnp.nan)
+    monkeypatch.setattr("stnca.train.session._SCORE", lambda *args, **kwargs: jnp.nan)
     messages = []
     result = train(
         tiny_config(tmp_path, rng, epochs=4), tmp_path / "run", progress=False, log=messages.append
@@ -657,3 +659,57 @@ def test_a_sharpness_aware_run_trains_and_differs_from_a_plain_one(tmp_path, rng
     )
     with pytest.raises(ValueError, match="training.sam_radius must be >= 0"):
         tiny_config(tmp_path, rng, sam_radius=-0.1)
+
+
+def test_configs_equal_but_for_host_fields_share_one_epoch_function():
+    from stnca.train import algorithm
+    from stnca.train.config import TrainingConfig
+
+    base = TrainingConfig(epochs=10, minibatches=2)
+    host = base.__class__(**{**base.__dict__, "seed": 3, "epochs": 99, "validate_every": 7})
+    traced = base.__class__(**{**base.__dict__, "state_penalty": 0.5})
+    assert algorithm.shared_epoch(base) is algorithm.shared_epoch(host)
+    assert algorithm.shared_epoch(base) is not algorithm.shared_epoch(traced)
+    assert algorithm.shared_epoch(base, 0.01) is not algorithm.shared_epoch(base)
+    assert algorithm.HOST_FIELDS <= {f.name for f in dataclasses.fields(TrainingConfig)}
+
+
+@pytest.mark.parametrize("update_every", ["minibatch", "epoch"])
+def test_the_epoch_and_its_optimiser_read_no_host_field(key, data, update_every):
+    """Configs that differ only in ``HOST_FIELDS`` share one epoch function: so building and
+    tracing it (every option on) must read none of them."""
+    from stnca.train import algorithm
+
+    training = config_from_dict(
+        {
+            "training": {
+                **EVERY_OPTION,
+                "minibatches": 2,
+                "steps_between_frames": 2,
+                "sam_radius": 0.05,
+                "l1_penalty": 0.01,
+                "kernel_lasso": 0.01,
+                "channel_lasso": 0.01,
+                "loss_fraction": 0.5,
+                "hold_final": True,
+                "lr_decay_rate": 0.5,
+                "damage_fraction": 0.5,
+                "damage_fill": "noise",
+            }
+        }
+    ).training
+    training = dataclasses.replace(training, update_every=update_every)
+    read = set()
+
+    class Recording:
+        def __getattr__(self, name):
+            read.add(name)
+            return getattr(training, name)
+
+    model = random_model(key)
+    optimizer = make_optimizer(Recording())
+    opt_state = optimizer.init(eqx.filter(model, eqx.is_inexact_array))
+    epoch = make_epoch(Recording(), optimizer, 0.01)
+    jax.eval_shape(epoch, model, opt_state, initial_states(model, data), data, key, INF)
+    assert {"steps_between_frames", "minibatches", "learning_rate"} <= read
+    assert not read & algorithm.HOST_FIELDS

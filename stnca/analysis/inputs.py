@@ -121,6 +121,18 @@ def gray_scott_partner(config, steps: int, log=print):
     return (step, steps * every // t, "Gray-Scott")
 
 
+def image_sequence_of(config) -> np.ndarray | None:
+    """The embedded image sequence ``(images, H, W, 4)`` (each image once, physical units) of
+    an image-morphing config, else ``None``."""
+    images = image_data(config)
+    if images is None:
+        return None
+    from ..data.images import image_sequence
+
+    sequence = image_sequence(images.images, images.size, 1, base_dir=config.base_dir)
+    return np.asarray(embed(sequence, images.padding))
+
+
 def parts_trajectory(model: NCA, config, truth, steps_between_frames):
     """The trajectory a model's parts are measured on (``stnca inspect``, ``stnca prune``):
     ``(truth (T, H, W, observable), NCA steps per frame, description)`` from the ``truth``
@@ -134,14 +146,10 @@ def parts_trajectory(model: NCA, config, truth, steps_between_frames):
             truth, channels=model.observable_channels, what="truth", dims=model.dimensions
         )[0]
         return frames, steps_between_frames, str(truth)
-    images = image_data(config)
-    if images is not None:  # the image sequence the model morphs through
-        from ..data.images import image_sequence
-
-        sequence = image_sequence(images.images, images.size, 1, base_dir=config.base_dir)
-        frames = np.asarray(embed(sequence, images.padding))
+    frames = image_sequence_of(config)
+    if frames is not None:  # the image sequence the model morphs through
         t = config.training.steps_between_frames
-        return frames, t, f"its image sequence ({', '.join(images.images)})"
+        return frames, t, f"its image sequence ({', '.join(config.data.images)})"
     if config is None or config.data.source != "gray_scott":
         return None
     from ..data import gray_scott

@@ -22,6 +22,7 @@ from . import prune as _prune  # noqa: F401
 from . import sweep as _sweep  # noqa: F401  (sweep, reproduce)
 from . import simulate as _simulate  # noqa: F401  (the simulate group)
 from . import analyse as _analyse  # noqa: F401  (the analyse group)
+from . import regenerate as _regenerate  # noqa: F401  (analyse regenerate)
 from . import symmetry_experiment as _symmetry_experiment  # noqa: F401
 from . import zoo as _zoo  # noqa: F401  (analyse zoo-experiment)
 from . import export as _export  # noqa: F401  (the export group)

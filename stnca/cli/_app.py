@@ -19,7 +19,7 @@ simulate_app = typer.Typer(help="Simulate PDEs to make training data.", no_args_
 app.add_typer(simulate_app, name="simulate")
 analyse_app = typer.Typer(
     help="Analyse a trained model: local perturbations, adversarial initial conditions, "
-    "symmetry (the paper's section 3.2.2).",
+    "symmetry (the paper's section 3.2.2), regeneration after damage.",
     no_args_is_help=True,
 )
 app.add_typer(analyse_app, name="analyse")

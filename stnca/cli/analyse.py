@@ -1,4 +1,5 @@
-"""``stnca analyse``: perturbations, adversarial initial conditions and symmetry of a model."""
+"""``stnca analyse``: perturbations, adversarial initial conditions and symmetry of a model
+(regeneration: ``stnca.cli.regenerate``)."""
 
 from __future__ import annotations
 

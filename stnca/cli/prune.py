@@ -28,20 +28,48 @@ def prune_command(
     ] = 0.1,
     truth: RuleTruthOption = None,
     steps_between_frames: RuleStepsOption = None,
+    fine_tune_epochs: Annotated[
+        int,
+        typer.Option(
+            "--fine-tune-epochs",
+            help="Retrain this many epochs after each round of removals, then remove more "
+            "(0: no retraining).",
+        ),
+    ] = 0,
+    data: Annotated[
+        Path | None,
+        typer.Option(
+            "--data",
+            help="Training trajectories (.npy, R x (M+1) x H x W x C) to fine-tune on "
+            "(default: the run's train_data.npy, or rebuilt from its config).",
+        ),
+    ] = None,
+    fine_tune_learning_rate: Annotated[
+        float | None,
+        typer.Option(
+            "--fine-tune-learning-rate",
+            help="Constant learning rate of the fine-tuning (default: the training's initial one).",
+        ),
+    ] = None,
     overwrite: OverwriteOption = False,
 ):
     """The smallest model within --tolerance of the original's error on a test trajectory:
     hidden channels dropped, then kernel-channel blocks of the first layer zeroed, each
-    while the error allows (no retraining); writes model.eqx, config.toml and prune.json."""
-    from ..analysis.prune import FILES, prune_to_folder
+    while the error allows; with --fine-tune-epochs N, retrained N epochs after each round
+    and pruned again (prune, retrain, repeat); writes model.eqx, config.toml and prune.json."""
+    from ..analysis.prune_folder import FILES, prune_to_folder
 
-    _check_outputs_in(out, FILES, "--out", {"model": model, "truth": truth}, overwrite)
+    inputs = {"model": model, "truth": truth, "data": data}
+    _check_outputs_in(out, FILES, "--out", inputs, overwrite)
     result, files = prune_to_folder(
         model,
         out,
         tolerance=tolerance,
         truth=truth,
         steps_between_frames=steps_between_frames,
+        fine_tune_epochs=fine_tune_epochs,
+        data=data,
+        fine_tune_learning_rate=fine_tune_learning_rate,
         log=typer.echo,
     )
     typer.echo(

@@ -13,6 +13,7 @@ uniform in ``[0, 1]`` in a random fifth of the cells), ``noise`` (B uniform in
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 import jax
@@ -143,11 +144,16 @@ def initial_state(
             f"choose from {known}"
         )
     lattice = (count(size, "size", 3),) * dims
-    generator = jax.jit(FAMILIES[name], static_argnums=0)
     if batch is None:
-        return generator(lattice, key)
+        return _drawn(name, lattice, key)
     keys = jax.random.split(key, count(batch, "batch", 1))
-    return jnp.stack([generator(lattice, k) for k in keys])
+    return jnp.stack([_drawn(name, lattice, k) for k in keys])
+
+
+@functools.partial(jax.jit, static_argnums=(0, 1))
+def _drawn(name: str, lattice: tuple[int, ...], key: PRNGKeyArray) -> jax.Array:
+    """One draw of a family, compiled once per family and lattice."""
+    return FAMILIES[name](lattice, key)
 
 
 UNSEEN_FAMILY = "fourier_high"

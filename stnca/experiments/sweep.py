@@ -38,7 +38,7 @@ from ..data import gray_scott
 from ..data.augment import embed
 from ..data.images import image_sequence
 from ..data.initial_volumes import unseen_state
-from ..train.config import Config, FileData, GrayScottData, ImageData
+from ..train.config import Config, FileData, GrayScottData, ImageData, config_from_dict
 from .sweep_grid import SAMPLING as SAMPLING
 from .sweep_grid import Cell as Cell
 from .sweep_grid import _planned_data
@@ -167,7 +167,7 @@ def _check_grid(out: Path, base: Config, vary, seeds: int, test_size) -> None:
     )
     path = out / "sweep.json"
     if path.is_file():
-        saved = json.loads(path.read_text())
+        saved = _with_defaults(json.loads(path.read_text()), base.base_dir)
         if saved != json.loads(json.dumps(grid)):
             raise ValueError(
                 f"{out} holds another sweep (a different config, vary, seeds or test size "
@@ -176,6 +176,16 @@ def _check_grid(out: Path, base: Config, vary, seeds: int, test_size) -> None:
         return
     out.mkdir(parents=True, exist_ok=True)
     write_text(path, json.dumps(grid, indent=2))
+
+
+def _with_defaults(saved: Any, base_dir: str) -> Any:
+    """A recorded grid with its base config read again, so that options added to the
+    package since (at their defaults, which change nothing) do not make it another sweep."""
+    try:
+        base = config_from_dict(saved["base"], base_dir)
+    except (KeyError, TypeError, ValueError):
+        return saved  # not a config this version reads: compared as it is
+    return {**saved, "base": json.loads(json.dumps(json_safe(base.to_dict())))}
 
 
 def _write_cell(folder, cell, results, seed_values, truth, t, wall) -> None:

@@ -18,6 +18,9 @@ One epoch (lines 5-27):
    the data (hidden channels zero); the others take their predictions as the next epoch's
    start states (``x[r, m] <- xhat[r, m]``, hidden channels included), frame 0 staying data.
 
+Regeneration (``training.damage_fraction``, after growing NCA): before step 2 some
+propagated start states have a random disc erased (``stnca.train.damage``).
+
 That is ``update_every = "epoch"``. The authors' code instead updates after every
 mini-batch (``update_every = "minibatch"``, the default): step 2's loss is the mean over
 the mini-batch, and steps 3 happen B times per epoch. An optional state-range penalty is
@@ -39,6 +42,8 @@ from here).
 
 from __future__ import annotations
 
+import dataclasses
+from collections import OrderedDict
 from typing import NamedTuple
 
 import equinox as eqx
@@ -50,6 +55,7 @@ from jaxtyping import Array, Float, PRNGKeyArray
 from ..data.augment import measurement_noise
 from ..model import NCA
 from .config import TrainingConfig
+from .damage import damage_start_states
 from .gradients import accumulate_gradients as accumulate_gradients
 from .gradients import check_minibatches as check_minibatches
 from .gradients import minibatch_updates as minibatch_updates
@@ -143,6 +149,11 @@ def redrawn_states(
     return states.at[..., model.data_channels :].set(noise)
 
 
+DAMAGE_STREAM = 2
+"""``fold_in(epoch key, DAMAGE_STREAM)`` draws an epoch's damage (``training.damage_fraction``);
+``fold_in(epoch key, 1)`` is the restarts' hidden noise."""
+
+
 class EpochResult(NamedTuple):
     """What one epoch returns: the updated model, optimiser state and start states, and the
     losses and raw gradient norm measured during the epoch (per epoch: with the model as
@@ -180,11 +191,25 @@ def make_epoch(
     With ``augment_noise = a > 0`` the data of each epoch are ``(1 - a) y + a U(min y, max y)``
     (fresh noise every epoch; the paper's noise augmentation for stable final states).
     ``lowest_loss`` (the lowest epoch loss so far) gates propagation when
-    ``training.propagate_tolerance`` is set.
+    ``training.propagate_tolerance`` is set. With ``training.damage_fraction`` > 0 the
+    propagated start states are damaged first (``stnca.train.damage.damage_start_states``).
     """
 
     @eqx.filter_jit
     def epoch(model, opt_state, states, y, key, lowest_loss) -> EpochResult:
+        if training.damage_fraction:
+            # the reinitialised trajectories, which the noise below restarts, are never damaged
+            states = damage_start_states(
+                model,
+                states,
+                fraction=training.damage_fraction,
+                radius=(training.damage_radius[0], training.damage_radius[1]),
+                fill=training.damage_fill,
+                bounds=(training.state_bounds[0], training.state_bounds[1]),
+                reinitialised_batches=training.reinitialised_batches,
+                # a stream of its own, so that every other draw is as without damage
+                key=jax.random.fold_in(key, DAMAGE_STREAM),
+            )
         k_noise, key = jax.random.split(key)
         noisy = measurement_noise(y, augment_noise, key=k_noise)
         if augment_noise:
@@ -243,4 +268,52 @@ def make_epoch(
         # replicated, so that every process of a distributed run can read the result
         return result if parallel is None else parallel.replicated(result)
 
+    return epoch
+
+
+HOST_FIELDS = frozenset(
+    {
+        "seed",
+        "epochs",
+        "checkpoint_every",
+        "validate_every",
+        "select_by",
+        "select_after",
+        "tensorboard",
+        "tensorboard_every",
+        "restart_every",
+        "restart_hidden_noise",
+        "devices",
+    }
+)
+"""The ``TrainingConfig`` fields only the host's loop reads (``stnca.train.epoch``): the
+epoch function and its optimiser never do, so configs that differ only in these share one."""
+
+_SHARED_EPOCHS: OrderedDict[tuple, object] = OrderedDict()
+SHARED_EPOCHS_KEPT = 16
+"""How many epoch functions (with their compiled programs) a process keeps."""
+
+
+def shared_epoch(training: TrainingConfig, augment_noise: float = 0.0):
+    """``make_epoch(training, make_optimizer(training), augment_noise)``, built once per
+    process for every config equal in all but ``HOST_FIELDS``.
+
+    A new epoch function is a new ``eqx.filter_jit`` wrapper, which traces, lowers and
+    compiles again; the shared one is compiled once for each shape of its arguments, so
+    that training the same configuration again (another seed, a resume, the cells of a
+    sweep with the same settings) starts at once. The optimiser is rebuilt from
+    ``training`` and is a pure function of it, so any optimiser state from
+    ``make_optimizer(training)`` fits it.
+    """
+    key = tuple(
+        (field.name, getattr(training, field.name))
+        for field in dataclasses.fields(training)
+        if field.name not in HOST_FIELDS
+    ) + (float(augment_noise),)
+    epoch = _SHARED_EPOCHS.pop(key, None)
+    if epoch is None:
+        epoch = make_epoch(training, make_optimizer(training), augment_noise)
+    _SHARED_EPOCHS[key] = epoch  # the most recently used last
+    while len(_SHARED_EPOCHS) > SHARED_EPOCHS_KEPT:
+        _SHARED_EPOCHS.popitem(last=False)
     return epoch

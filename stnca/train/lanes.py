@@ -52,5 +52,19 @@ class Lanes:
         with ``eqx.filter_jit`` if ``jit``."""
         if not self.stacked:
             return fn
+        key = (fn, in_axes, jit)
+        if key in _MAPPED:  # one wrapper per function: compiled once per shape
+            return _MAPPED[key]
         mapped = eqx.filter_vmap(fn, in_axes=in_axes)
-        return eqx.filter_jit(mapped) if jit else mapped
+        mapped = eqx.filter_jit(mapped) if jit else mapped
+        if len(_MAPPED) < MAPPED_KEPT:
+            _MAPPED[key] = mapped
+        return mapped
+
+
+MAPPED_KEPT = 64
+
+
+_MAPPED: dict[tuple, Callable] = {}
+"""``Lanes.map``'s wrappers, by function, ``in_axes`` and ``jit``: module functions and
+``stnca.train.algorithm.shared_epoch``'s (at most ``MAPPED_KEPT``; more are not kept)."""

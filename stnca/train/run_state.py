@@ -35,11 +35,14 @@ if TYPE_CHECKING:
     from .tensorboard import TensorBoardWriter
 
 
+_TRANSITION_LOSSES = eqx.filter_jit(transition_losses)  # one wrapper: compiled once per shape
+
+
 def untrained_row(model: NCA, y, scored, training, score_fn) -> dict[str, float]:
     """Metrics row 0: the untrained model's losses (all transitions from the data, the
     re-initialised trajectories, and a free rollout), the reference every run is judged by."""
     t, loss = training.steps_between_frames, training.loss
-    losses = eqx.filter_jit(transition_losses)(model, initial_states(model, y), y[:, 1:], t, loss)
+    losses = _TRANSITION_LOSSES(model, initial_states(model, y), y[:, 1:], t, loss)
     restarted = min(training.reinitialised_batches, y.shape[0]) or y.shape[0]
     rollout = math.nan
     if training.select_by == "rollout":

@@ -26,6 +26,7 @@ from .algorithm import (
     make_optimizer,
     redrawn_states,
     rollout_score,
+    shared_epoch,
 )
 from .config import Config, TrainingConfig
 from .dataset import TrainingData, observable_channels
@@ -147,6 +148,17 @@ def check_data_shape(config: Config, trajectories: int, frames: int, repeats: bo
             f"training.reinitialised_batches ({training.reinitialised_batches}) exceeds the "
             f"number of trajectories R = {r}"
         )
+    if training.damage_fraction and (r <= training.reinitialised_batches or frames < 3):
+        raise ValueError(
+            f"training.damage_fraction > 0 needs propagated start states to damage: more "
+            f"trajectories than training.reinitialised_batches ({training.reinitialised_batches}"
+            f"; R = {r}) and at least 2 transitions per trajectory (M = {frames - 1})"
+        )
+
+
+_SCORE = eqx.filter_jit(rollout_score)
+"""The free-rollout score, one wrapper for every training in the process (a new wrapper
+would trace and compile again)."""
 
 
 def _redrawn(model: NCA, y, hidden_noise: float, key) -> jax.Array:
@@ -230,7 +242,7 @@ def _set_up(
     if training.hold_final:
         # a final frame that must hold: score the rollout to twice the horizon against it
         scored = jnp.concatenate([scored] + [scored[:, -1:]] * (scored.shape[1] - 1), axis=1)
-    score_fn = eqx.filter_jit(rollout_score)  # compiled once, for row 0 and every validation
+    score_fn = _SCORE  # compiled once per shape, for row 0 and every validation
     score_all = lanes.map(rollout_score, (BATCHED, None, None, None), jit=True)
     if not lanes.stacked:
         score_all = score_fn  # the same compiled function as row 0's
@@ -304,7 +316,9 @@ def _start(session: _Session, models: list[NCA], first: np.ndarray, resume: bool
 def _epoch_functions(session: _Session) -> _EpochFunctions:
     lanes, parallel = session.lanes, session.parallel
     step = lanes.map(
-        make_epoch(session.training, session.optimizer, session.data.augment_noise, parallel),
+        shared_epoch(session.training, session.data.augment_noise)
+        if parallel is None
+        else make_epoch(session.training, session.optimizer, session.data.augment_noise, parallel),
         (BATCHED, BATCHED, BATCHED, None, BATCHED, BATCHED),
         jit=True,
     )

@@ -6,6 +6,7 @@ import dataclasses
 
 from ..._validate import choice
 from ...losses import LOSSES, SUBSAMPLED
+from ..damage import FILLS
 from ..optimizers import OPTIMIZERS
 from ._checks import _non_negative, _positive, _seed
 
@@ -51,6 +52,13 @@ class TrainingConfig:
     trajectory starts from its own previous prediction, so it trains ever longer rollouts
     to stay on the final frame (an attractor) rather than only ``final_repeats - 1``
     intervals of it.
+
+    Regeneration (after growing NCA, Mordvintsev et al. 2020): with ``damage_fraction`` > 0
+    each propagated start state (every transition but the first of the trajectories that
+    propagate) has, with that probability, a random disc erased before the epoch's rollouts
+    (``stnca.train.damage``); the damaged rollouts propagate as usual, so the rule learns to
+    regrow what was erased. The draws come from the epoch's key, so a resumed run stays
+    bit-identical. Off by default.
 
     Speed and scale (docs/concepts/scale.md): ``devices`` splits each mini-batch's
     transitions over several devices (data parallel, the parameters replicated);
@@ -161,6 +169,21 @@ class TrainingConfig:
     """The last transition of each propagated trajectory starts from its own previous prediction
     (for data whose last frame repeats).
     """
+    damage_fraction: float = 0.0
+    """Regeneration training: the probability that each propagated start state (every transition
+    but the first of the trajectories that propagate) has a random disc erased before the
+    epoch's rollouts; 0: off. Range: [0, 1].
+    """
+    damage_radius: tuple[float, ...] = (0.05, 0.2)
+    """``[low, high]``: an erased disc's radius is drawn uniformly from this range, times the
+    lattice's shortest side (growing NCA's range); its centre uniformly over the lattice. Range:
+    0 < low <= high <= 1.
+    """
+    damage_fill: str = "zero"
+    """What an erased disc holds: ``zero`` (every channel; for images: transparent), ``initial``
+    (the trajectory's first frame, hidden channels zero) or ``noise`` (observable channels
+    uniform in ``state_bounds``, hidden channels zero).
+    """
     select_by: str = "rollout"
     """How ``model.eqx`` is chosen: ``rollout`` (free rollouts over the whole horizon),
     ``reinitialised`` or ``loss``.
@@ -261,6 +284,18 @@ class TrainingConfig:
         _non_negative(self.devices, "training.devices")
         _non_negative(self.restart_every, "training.restart_every")
         _non_negative(self.restart_hidden_noise, "training.restart_hidden_noise")
+        if not 0 <= self.damage_fraction <= 1:
+            raise ValueError(
+                f"training.damage_fraction must be in [0, 1], got {self.damage_fraction}"
+            )
+        if len(self.damage_radius) != 2 or not (
+            0 < self.damage_radius[0] <= self.damage_radius[1] <= 1
+        ):
+            raise ValueError(
+                f"training.damage_radius must be [low, high] with 0 < low <= high <= 1, "
+                f"got {list(self.damage_radius)}"
+            )
+        choice(self.damage_fill, "training.damage_fill", FILLS)
         choice(self.select_by, "training.select_by", SELECTIONS)
         if not 0 <= self.select_after < 1:
             raise ValueError(f"training.select_after must be in [0, 1), got {self.select_after}")
