@@ -13,7 +13,7 @@ from stnca.analysis.inspect import inspect_model
 from stnca.analysis.inspect_function import perturbed_weights
 from stnca.analysis.inspect_report import summary
 from stnca.analysis.learned_kernels import read_kernel
-from stnca.analysis.prune import drop_hidden
+from stnca.analysis.prune import prune
 from stnca.export import page_data
 from stnca.learnable_kernels import correlate, d4_images, kernel_arrays, perceive_learnable
 from stnca.model import NCA
@@ -177,10 +177,13 @@ def test_the_commands_that_read_the_weights_take_the_learnable_kernels(key):
     np.testing.assert_array_equal(
         np.reshape(perceptions[1]["weights"], (3, 3)), model.learned_kernels()[0]
     )
-    # prune keeps them when it drops a channel; weight noise shakes them too
-    smaller = drop_hidden(model, [1])
-    assert smaller.hidden_channels == 1
-    np.testing.assert_array_equal(smaller.kernel_weights, model.kernel_weights)
+    # prune keeps them when it drops channels and names their blocks (a tolerance that
+    # lets it take everything); weight noise shakes them too
+    truth = np.asarray(jax.random.uniform(jax.random.fold_in(key, 1), (3, 4, 4, 2)))
+    pruned = prune(moving(model, jax.random.fold_in(key, 2)), truth, 1, tolerance=1e6)
+    assert pruned.model.hidden_channels == 0
+    np.testing.assert_array_equal(pruned.model.kernel_weights, model.kernel_weights)
+    assert {"channel": 0, "kernel": "learned_1"} in pruned.to_json()["removed_blocks"]
     shaken = perturbed_weights(model, 0.1, jax.random.key(0))
     assert not np.array_equal(shaken.kernel_weights, model.kernel_weights)
 

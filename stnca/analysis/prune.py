@@ -227,7 +227,9 @@ def prune(
         record: dict[str, Any] = {
             "round": len(rounds) + 1,
             "removed_hidden_channels": [h + 1 for h in hidden],
-            "zeroed_blocks": [{"channel": c, "kernel": model.kernels[k]} for c, k in blocks],
+            "zeroed_blocks": [
+                {"channel": c, "kernel": model.perception_names[k]} for c, k in blocks
+            ],
             "forced": forced,
             "error": rollout_error(trial, truth, every),
         }
