@@ -11,7 +11,7 @@ from helpers import diffusion_data, leaves
 
 from stnca.analysis.inspect import inspect_model
 from stnca.analysis.inspect_function import perturbed_weights
-from stnca.analysis.inspect_report import summary
+from stnca.analysis.inspect_report import summary, write_inspection
 from stnca.analysis.learned_kernels import read_kernel
 from stnca.analysis.prune import prune
 from stnca.export import page_data
@@ -165,6 +165,9 @@ def test_inspect_reports_a_kernel_set_to_the_laplacian_as_the_laplacian(key, tmp
         line.startswith("learned_2: closest stencil laplacian")
         for line in summary(inspection, None)
     )
+    # the report's figure of the kernels, beside inspect.json and inspect.png
+    files = write_inspection(inspection, tmp_path / "report")
+    assert [f.name for f in files] == ["inspect.json", "inspect.png", "kernels.png"]
     # a model without learnable kernels: no such key
     assert "learned_kernels" not in inspect_model(NCA(2, 1, key=key), [1.0, 0.0], size=4).to_json()
 
