@@ -126,13 +126,3 @@ def perceive_learnable(
     slower in a training step, value and gradient, on the CPU)."""
     weights = parameters if symmetry == "d4" else parameters.reshape(parameters.shape[0], 9)
     return jnp.einsum("...b,kb->...k", _basis(x, symmetry, boundary), weights)
-
-
-def correlate(
-    x: Float[Array, "*batch height width channels"],
-    kernels: Float[Array, "kernels 3 3"],
-    boundary: str,
-) -> Float[Array, "*batch height width channels kernels"]:
-    """Apply any 3x3 ``kernels`` (arrays) depthwise to every channel of ``x``:
-    ``perceive_learnable`` with free kernels."""
-    return perceive_learnable(x, kernels, "none", boundary)

@@ -15,7 +15,7 @@ from stnca.analysis.inspect_report import summary, write_inspection
 from stnca.analysis.learned_kernels import read_kernel
 from stnca.analysis.prune import prune
 from stnca.export import page_data
-from stnca.learnable_kernels import correlate, d4_images, kernel_arrays, perceive_learnable
+from stnca.learnable_kernels import d4_images, kernel_arrays, perceive_learnable
 from stnca.model import NCA
 from stnca.serialization import load_model, read_header, save_model
 from stnca.stencils import KERNELS, perceive
@@ -52,17 +52,19 @@ def test_d4_kernels_are_invariant_and_a_d4_rule_commutes_with_the_squares_symmet
 
 
 @pytest.mark.parametrize("boundary", ["periodic", "fixed", "reflect"])
-def test_correlate_agrees_with_the_named_stencils(rng, boundary):
+def test_free_kernels_agree_with_the_named_stencils(rng, boundary):
     x = jnp.asarray(rng.normal(size=(2, 5, 6, 3)).astype(np.float32))
     kernels = jnp.asarray(np.stack(list(KERNELS.values())))
     np.testing.assert_allclose(
-        correlate(x, kernels, boundary), perceive(x, tuple(KERNELS), boundary), atol=1e-6
+        perceive_learnable(x, kernels, "none", boundary),
+        perceive(x, tuple(KERNELS), boundary),
+        atol=1e-6,
     )
     # the model's D4 path (centre, edge and corner sums) is the same as its kernels' arrays
     tied = jnp.asarray(rng.normal(size=(2, 3)).astype(np.float32))
     np.testing.assert_allclose(
         perceive_learnable(x, tied, "d4", boundary),
-        correlate(x, kernel_arrays(tied, "d4"), boundary),
+        perceive_learnable(x, kernel_arrays(tied, "d4"), "none", boundary),
         atol=1e-5,
     )
 

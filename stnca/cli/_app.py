@@ -47,11 +47,16 @@ FLAGS = {"resume=True": "--resume", "overwrite=True": "--overwrite"}
 """The library's words for a switch a command has as a flag: its message names the flag."""
 
 
-def as_flags(message: str) -> str:
+def as_flags(message: str, parameters: dict[str, str] | None = None) -> str:
     """A library message in a command's words: ``overwrite=True`` becomes ``--overwrite``
-    (the library speaks in parameter names; other names read the same as their options)."""
+    (the library speaks in parameter names; other names read the same as their options),
+    and a message that starts with one of ``parameters`` (name -> the command's flag, for
+    names that differ from their flags) starts with its flag."""
     for words, flag in FLAGS.items():
         message = message.replace(words, flag)
+    for name, flag in (parameters or {}).items():
+        if message.startswith(name):
+            return flag + message[len(name) :]
     return message
 
 

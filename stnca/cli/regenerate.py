@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from ._app import UserError, analyse_app, user_errors
+from ._app import UserError, analyse_app, as_flags, user_errors
 from ._common import (
     AnalysisOut,
     ConfigOption,
@@ -32,13 +32,6 @@ FLAGS = {
     "padding": "--padding",
 }
 """The library's parameter names as this command's flags (for its messages)."""
-
-
-def _flags(message: str) -> str:
-    for name, flag in FLAGS.items():
-        if message.startswith(name):
-            return flag + message[len(name) :]
-    return message
 
 
 def _position(text: str) -> tuple[float, float]:
@@ -125,7 +118,7 @@ def regenerate_command(
             key=key,
         )
     except ValueError as error:
-        raise UserError(_flags(str(error))) from None
+        raise UserError(as_flags(str(error), FLAGS)) from None
     for line in table(result):
         typer.echo(line)
     typer.echo("wrote " + ", ".join(str(Path(p)) for p in paths))
