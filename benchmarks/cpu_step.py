@@ -9,7 +9,10 @@ propagation of the start states), median over repeats after a compile call:
   trajectories x M = 32 transitions in 4 mini-batches of 32;
 - ``morph``: the paper's image-morphing step: C = 16 (4 observable), identity,
   gradient_x, gradient_y, Laplacian, width 64, p = 0.5, fixed boundary, 72 x 72, t = 64,
-  8 copies x 3 transitions in 4 mini-batches of 6.
+  8 copies x 3 transitions in 4 mini-batches of 6;
+- ``demo``: the ``stnca demo`` step (stnca/presets/demo.toml): C = 8, 32 x 32, t = 16,
+  R = 4 trajectories x M = 32 transitions in 16 mini-batches of 8, one Nadam update per
+  mini-batch.
 
 Variants (each in its own process, because the number of host devices is fixed when JAX
 starts), by their ``[training]`` settings:
@@ -19,11 +22,13 @@ starts), by their ``[training]`` settings:
 - ``rollout_chunk = k``: each mini-batch rolled out and differentiated k transitions at a
   time, the gradients summed;
 - ``remat_every = k``: blocks of k steps rematerialised instead of every step;
+- ``checkpoint_rollout = false``: no step rematerialised (every step's activations kept for
+  the backward pass);
 - ``2 devices``: the CPU split into 2 host devices
   (``XLA_FLAGS=--xla_force_host_platform_device_count=2``), each mini-batch (or chunk)
   split over them (``training.devices = 0``, ``stnca.train.sharding``).
 
-    python benchmarks/cpu_step.py [--step gray_scott|morph|both] [--repeats 5]
+    python benchmarks/cpu_step.py [--step gray_scott|morph|demo|all] [--repeats 5]
 
 Prints each variant's median epoch, its throughput and its ratio to the reference
 (reference time / time).
@@ -79,6 +84,27 @@ STEPS = {
             ("rollout_chunk = 3", 1, {"rollout_chunk": 3}),
             ("2 devices", 2, {}),
             ("2 devices, chunk 2", 2, {"rollout_chunk": 2}),
+            ("reference (again)", 1, {}),
+        ],
+    },
+    "demo": {
+        "model": {"hidden_channels": 6, "kernels": ["identity", "laplacian"]},
+        "observable": 2,
+        "size": 32,
+        "trajectories": 4,
+        "transitions": 32,
+        "training": {
+            "steps_between_frames": 16,
+            "minibatches": 16,
+            "update_every": "minibatch",
+            "state_penalty": 0.01,
+        },
+        "variants": [
+            ("reference", 1, {}),
+            ("checkpoint_rollout off", 1, {"checkpoint_rollout": False}),
+            ("rollout_chunk = 4", 1, {"rollout_chunk": 4}),
+            ("2 devices", 2, {}),
+            ("2 devices, no remat", 2, {"checkpoint_rollout": False}),
             ("reference (again)", 1, {}),
         ],
     },
@@ -155,11 +181,12 @@ def main() -> None:
         print(json.dumps(worker(sys.argv[2], json.loads(sys.argv[3]), int(sys.argv[4]))))
         return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--step", choices=[*STEPS, "both"], default="both")
+    parser.add_argument("--step", choices=[*STEPS, "all", "both"], default="all")
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
     print(f"machine  {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs")
-    for step in STEPS if args.step == "both" else [args.step]:
+    chosen = {"all": list(STEPS), "both": ["gray_scott", "morph"]}.get(args.step, [args.step])
+    for step in chosen:
         s = STEPS[step]
         print(
             f"\n{step}: C={s['observable'] + s['model']['hidden_channels']}, "

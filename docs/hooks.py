@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import functools
 import inspect
 import json
 import logging
@@ -44,15 +45,23 @@ def _plain(command) -> None:
         _plain(sub)
 
 
-def cli_help(path: list[str]) -> str | None:
-    """The ``--help`` text of ``stnca PATH...`` (e.g. ``["analyse", "perturb"]``), or
-    ``None`` if the app has no such command."""
+@functools.cache
+def _plain_app():
+    """The app's click command tree in plain help, built once per build (building it takes
+    about 70 ms, and every documented command needs it)."""
     import typer
 
     from stnca.cli import app
 
     command = typer.main.get_command(app)  # a fresh command object: changing it is harmless
     _plain(command)
+    return command
+
+
+def cli_help(path: list[str]) -> str | None:
+    """The ``--help`` text of ``stnca PATH...`` (e.g. ``["analyse", "perturb"]``), or
+    ``None`` if the app has no such command."""
+    command = _plain_app()
     context = None
     names = ["stnca", *path]
     for depth, name in enumerate(names):

@@ -9,8 +9,12 @@ programs, 37 s at level 0 against 25-27 s (a cost the compile-bound majority rep
 times). XLA CPU's older (non-"fusion emitter") code generator compiles these small programs
 about twice as fast again (``--xla_cpu_use_fusion_emitters=false``: ``tests/test_train.py``
 on two workers 93 s -> 60 s) and runs the training step within 10% of the new one
-(BENCHMARKS.md). The programs compute the same functions up to float rounding (no fast-math
-either way; the tests' bit-for-bit comparisons compare two runs under the same setting).
+(BENCHMARKS.md). XLA splits each program's LLVM module into parts compiled in parallel,
+which for programs this small costs more than it saves; one part
+(``--xla_cpu_parallel_codegen_split_count=1``): the whole suite on two workers 188 -> 171 s,
+its CPU 358 -> 326 s (the same hour, one after the other). The programs compute the same
+functions up to float rounding (no fast-math either way; the tests' bit-for-bit comparisons
+compare two runs under the same setting).
 
 JAX's persistent compilation cache, pointed at one temporary folder for the whole run,
 shares the programs that take 0.1 s or more to compile between the pytest-xdist workers,
@@ -49,19 +53,30 @@ if "JAX_COMPILATION_CACHE_DIR" not in os.environ:  # the controller (or a plain 
     )
 else:
     _CACHE = None
-for _flag in ("xla_backend_optimization_level=0", "xla_cpu_use_fusion_emitters=false"):
+for _flag in (
+    "xla_backend_optimization_level=0",
+    "xla_cpu_use_fusion_emitters=false",
+    "xla_cpu_parallel_codegen_split_count=1",
+):
     if _flag.split("=")[0] not in os.environ.get("XLA_FLAGS", ""):
         os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} --{_flag}".strip()
 
-import jax  # noqa: E402  (after the cache settings, which JAX reads when it starts)
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
-from helpers import made_once  # noqa: E402
 
-from stnca import viz  # noqa: E402
 
-jax.config.update("jax_numpy_rank_promotion", "raise")
-viz.FIGURE_DPI = 40  # the same drawing code at a sixth of the pixels (module docstring)
+def pytest_configure(config):
+    """JAX strict and figures small in every process that runs tests. The pytest-xdist
+    controller runs none (it hands them out), so it does not import JAX and stnca: that
+    took 2-3 s before the workers could start."""
+    if getattr(config, "workerinput", None) is None and config.getoption("numprocesses", None):
+        return
+    import jax  # after the cache settings above, which JAX reads when it starts
+
+    from stnca import viz
+
+    jax.config.update("jax_numpy_rank_promotion", "raise")
+    viz.FIGURE_DPI = 40  # the same drawing code at a sixth of the pixels (module docstring)
 
 
 def pytest_unconfigure(config):
@@ -94,6 +109,7 @@ def diffusion_config(folder, rng):
 def trained_run(shared_folder):
     """The run folder of ``stnca train`` on ``diffusion_config`` (4 epochs), trained once for
     the whole run; tests that use it take a copy (``trained`` in test_cli_train)."""
+    from helpers import made_once
     from typer.testing import CliRunner
 
     from stnca.cli import app
@@ -109,6 +125,8 @@ def trained_run(shared_folder):
 
 @pytest.fixture
 def key():
+    import jax
+
     return jax.random.key(1234)
 
 
