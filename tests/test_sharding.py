@@ -30,8 +30,11 @@ SCRIPT = textwrap.dedent(
     import jax.numpy as jnp
     import numpy as np
 
+    from stnca import viz
     from stnca.stencils import apply_kernel
     from stnca.train import config_from_dict, sharding, train, train_seeds
+
+    viz.FIGURE_DPI = 40  # as in the test process (conftest.py)
 
     seen = []
     split = sharding.DataParallel.split
