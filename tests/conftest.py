@@ -65,10 +65,13 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 
-def pytest_configure(config):
+@pytest.hookimpl(trylast=True)
+def pytest_sessionstart(session):
     """JAX strict and figures small in every process that runs tests. The pytest-xdist
     controller runs none (it hands them out), so it does not import JAX and stnca: that
-    took 2-3 s before the workers could start."""
+    took 2-3 s before the workers could start. (At the session's start, after pytest-cov
+    has started measuring: stnca's module-level lines run here and count as covered.)"""
+    config = session.config
     if getattr(config, "workerinput", None) is None and config.getoption("numprocesses", None):
         return
     import jax  # after the cache settings above, which JAX reads when it starts
