@@ -8,6 +8,7 @@ compiled program advances all runs. ``Lanes`` is the one place that tells the tw
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
@@ -52,19 +53,16 @@ class Lanes:
         with ``eqx.filter_jit`` if ``jit``."""
         if not self.stacked:
             return fn
-        key = (fn, in_axes, jit)
-        if key in _MAPPED:  # one wrapper per function: compiled once per shape
-            return _MAPPED[key]
-        mapped = eqx.filter_vmap(fn, in_axes=in_axes)
-        mapped = eqx.filter_jit(mapped) if jit else mapped
-        if len(_MAPPED) < MAPPED_KEPT:
-            _MAPPED[key] = mapped
-        return mapped
+        return _mapped(fn, in_axes, jit)
 
 
 MAPPED_KEPT = 64
 
 
-_MAPPED: dict[tuple, Callable] = {}
-"""``Lanes.map``'s wrappers, by function, ``in_axes`` and ``jit``: module functions and
-``stnca.train.algorithm.shared_epoch``'s (at most ``MAPPED_KEPT``; more are not kept)."""
+@functools.lru_cache(maxsize=MAPPED_KEPT)
+def _mapped(fn: Callable[..., Any], in_axes: tuple, jit: bool) -> Callable:
+    """``Lanes.map``'s wrapper, one per function, ``in_axes`` and ``jit`` (the most recently
+    used ``MAPPED_KEPT``), so that a function mapped again (the module's functions,
+    ``stnca.train.algorithm.shared_epoch``'s epochs) is compiled once per shape."""
+    mapped = eqx.filter_vmap(fn, in_axes=in_axes)
+    return eqx.filter_jit(mapped) if jit else mapped
