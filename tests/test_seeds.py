@@ -142,7 +142,10 @@ def test_the_epoch_compiles_once_for_all_seeds(tmp_path, rng, monkeypatch):
 
 @pytest.mark.parametrize(
     "options",
-    [dict(update_every="epoch", select_by="loss"), dict(EVERY_OPTION, select_by="rollout")],
+    [
+        dict(update_every="epoch", select_by="loss"),
+        dict(EVERY_OPTION, select_by="rollout", weight_average=0.9),
+    ],
     ids=["algorithm-2", "every-option"],
 )
 def test_resumed_seeds_match_uninterrupted_seeds_exactly(tmp_path, rng, options):

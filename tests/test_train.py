@@ -4,6 +4,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 from helpers import EVERY_OPTION, leaves, tiny_config
 
@@ -358,7 +359,7 @@ def stochastic_config(tmp_path, rng, epochs, **training):
     "options",
     [
         dict(update_every="epoch", select_by="loss"),
-        dict(EVERY_OPTION, select_by="rollout"),
+        dict(EVERY_OPTION, select_by="rollout", weight_average=0.9),
         dict(EVERY_OPTION, select_by="reinitialised"),
     ],
     ids=["algorithm-2", "every-option-rollout", "every-option-reinitialised"],
@@ -661,6 +662,54 @@ def test_a_sharpness_aware_run_trains_and_differs_from_a_plain_one(tmp_path, rng
         tiny_config(tmp_path, rng, sam_radius=-0.1)
 
 
+def test_the_weights_average_is_the_normalised_decayed_sum_of_every_update():
+    from stnca.train.optimizers import average_weights, averaged
+
+    decay = 0.5
+    optimizer = optax.chain(optax.sgd(1.0), average_weights(decay))
+    params = {"w": jnp.zeros(2)}
+    state = optimizer.init(params)
+    seen = []
+    for g in ([-1.0, 0.0], [0.0, -2.0], [-4.0, 0.0]):
+        updates, state = optimizer.update({"w": jnp.asarray(g)}, state, params)
+        np.testing.assert_array_equal(updates["w"], -jnp.asarray(g))  # left as they are
+        params = optax.apply_updates(params, updates)
+        seen.append(np.asarray(params["w"]))
+    # weights after updates 1, 2, 3 in proportion decay^2 : decay : 1, the start none
+    factors = np.array([decay**2, decay, 1.0]) * (1 - decay)
+    expected = np.tensordot(factors, np.stack(seen), 1) / factors.sum()
+    np.testing.assert_allclose(averaged(state)["w"], expected, rtol=1e-6)
+    with pytest.raises(ValueError, match="0 weight averages"):
+        averaged(optax.sgd(1.0).init(params))
+
+
+def test_an_epoch_with_weight_averaging_returns_the_averaged_model(key, data):
+    from stnca.train.optimizers import averaged
+
+    training = config_from_dict(
+        {"training": {"minibatches": 2, "steps_between_frames": 2, "weight_average": 0.5}}
+    ).training
+    model, _, opt_state, states, epoch = epoch_setup(training, key, data)
+    result = epoch(model, opt_state, states, data, key, INF)
+    average = eqx.combine(averaged(result.opt_state), result.model)
+    for a, b in zip(leaves(result.average), leaves(average), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-6)  # compiled against eager rounding
+    # two updates: the average lies between the weights after the first and the last
+    assert any(
+        np.any(np.asarray(a) != np.asarray(b))
+        for a, b in zip(leaves(result.average), leaves(result.model), strict=True)
+    )
+    plain_model, _, plain_state, _, plain = epoch_setup(
+        dataclasses.replace(training, weight_average=0.0), key, data
+    )
+    assert plain(plain_model, plain_state, states, data, key, INF).average is None
+    for bad, message in ((1.0, "must be in \\[0, 1\\)"), (-0.1, "must be in \\[0, 1\\)")):
+        with pytest.raises(ValueError, match=message):
+            config_from_dict({"training": {"weight_average": bad}})
+    with pytest.raises(ValueError, match="weight_average needs training.select_by"):
+        config_from_dict({"training": {"weight_average": 0.9, "select_by": "loss"}})
+
+
 def test_configs_equal_but_for_host_fields_share_one_epoch_function():
     from stnca.train import algorithm
     from stnca.train.config import TrainingConfig
@@ -695,6 +744,7 @@ def test_the_epoch_and_its_optimiser_read_no_host_field(key, data, update_every)
                 "lr_decay_rate": 0.5,
                 "damage_fraction": 0.5,
                 "damage_fill": "noise",
+                "weight_average": 0.9,
             }
         }
     ).training

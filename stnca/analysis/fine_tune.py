@@ -78,6 +78,8 @@ _STEPS: dict[tuple, object] = {}
 def _epoch_function(training: TrainingConfig, augment_noise: float):
     """The trainer's epoch with ``hold_zero_blocks`` after its optimiser, built once per
     settings, so that the rounds of one pruning compile it once per model shape."""
+    # the weights' average would see the updates before they are held at zero: left out
+    training = dataclasses.replace(training, weight_average=0.0)
     key = (repr(training), float(augment_noise))
     if key not in _STEPS:
         optimizer = optax.chain(make_optimizer(training), hold_zero_blocks())

@@ -62,7 +62,7 @@ from .gradients import minibatch_updates as minibatch_updates
 from .objective import advance_with_penalty as advance_with_penalty
 from .objective import rollout_score as rollout_score
 from .objective import transition_losses as transition_losses
-from .optimizers import OPTIMIZERS
+from .optimizers import OPTIMIZERS, average_weights, averaged
 from .sharding import DataParallel
 
 
@@ -88,10 +88,12 @@ def learning_rate_schedule(training: TrainingConfig) -> optax.Schedule:
 
 
 def make_optimizer(training: TrainingConfig) -> optax.GradientTransformation:
-    """Gradient normalisation (optional) followed by the chosen optimiser (Nadam default)."""
+    """Gradient normalisation (optional), the chosen optimiser (Nadam default), then the
+    weights' moving average (``training.weight_average``, optional)."""
     parts = [normalise_per_parameter()] if training.gradient_normalisation else []
     optimizer = OPTIMIZERS[training.optimizer](learning_rate_schedule(training))
-    return optax.chain(*parts, optimizer)
+    average = [average_weights(training.weight_average)] if training.weight_average else []
+    return optax.chain(*parts, optimizer, *average)
 
 
 def initial_states(model: NCA, y: Float[Array, "R frames H W obs"]) -> Float[Array, "R M H W C"]:
@@ -163,7 +165,8 @@ class EpochResult(NamedTuple):
     every epoch (equal to ``loss`` when none do): a one-interval error that does not depend
     on how far the propagated trajectories have drifted. ``propagated`` is whether the
     predictions were carried to the next epoch (False when ``propagate_tolerance`` reset
-    them).
+    them). ``average`` is the model with the weights' moving average
+    (``training.weight_average``), ``None`` without one.
     """
 
     model: NCA
@@ -173,6 +176,7 @@ class EpochResult(NamedTuple):
     reinitialised_loss: Array
     gradient_norm: Array
     propagated: Array
+    average: NCA | None = None
 
 
 def make_epoch(
@@ -264,6 +268,7 @@ def make_epoch(
             jnp.mean(losses[:restarted]) if restarted else loss,
             gradient_norm,
             propagated,
+            eqx.combine(averaged(opt_state), new_model) if training.weight_average else None,
         )
         # replicated, so that every process of a distributed run can read the result
         return result if parallel is None else parallel.replicated(result)

@@ -74,10 +74,11 @@ def _epoch(
     validate = _to_validate(training, epoch, finite, snapshot.runs)
     scores = [math.nan] * lanes.count
     if any(validate):
-        # the models after this epoch's updates, from the trajectories' first frames
+        # the models after this epoch's updates (or their weights' average), from the
+        # trajectories' first frames
         scores = lanes.floats(
             functions.score_all(
-                result.model, session.scored, training.steps_between_frames, training.loss
+                _candidates(result), session.scored, training.steps_between_frames, training.loss
             )
         )
     updated = []
@@ -95,6 +96,12 @@ def _epoch(
             )
     new = Device(result.model, result.opt_state, result.states)
     return Snapshot(epoch, new, tuple(updated)), losses
+
+
+def _candidates(result):
+    """The models that free rollouts score: the updated ones, or with
+    ``training.weight_average`` their weights' moving average."""
+    return result.model if result.average is None else result.average
 
 
 def _to_validate(training, epoch: int, finite: list[bool], states) -> list[bool]:
@@ -122,8 +129,8 @@ def _record(session, run, state, i, epoch, values, rollout_loss, result, device,
     if run.board is not None:
         run.board.scalars(epoch, row)
     if training.select_by == "rollout":
-        # scored after the update: the candidate is the updated model
-        candidates, score = result.model, rollout_loss
+        # scored after the update: the candidate is the updated model (or its average)
+        candidates, score = _candidates(result), rollout_loss
     else:
         # measured with the parameters before this epoch's update
         candidates = device.model

@@ -125,6 +125,13 @@ class TrainingConfig:
     """Epochs over which the learning rate decays by ``lr_decay_rate``. Range: >= 1."""
     gradient_normalisation: bool = True
     """Divide each parameter's gradient by its own norm before the optimiser (the authors' code)."""
+    weight_average: float = 0.0
+    """Decay, per optimiser update, of a moving average of the weights (Polyak averaging; about
+    the last ``1 / (1 - weight_average)`` updates); the free rollouts then score, and
+    ``model.eqx`` keeps, the averaged weights, which are steadier than the last update's
+    (``final.eqx`` stays the last update's). 0: off. Needs ``select_by = "rollout"``. Range:
+    [0, 1).
+    """
     sam_radius: float = 0.0
     """Sharpness-aware minimisation: take each gradient at the weights moved this far along the
     normalised gradient (Foret et al.; two gradient evaluations per update), which seeks flat
@@ -300,6 +307,15 @@ class TrainingConfig:
         if not 0 <= self.select_after < 1:
             raise ValueError(f"training.select_after must be in [0, 1), got {self.select_after}")
         _positive(self.validate_every, "training.validate_every")
+        if not 0 <= self.weight_average < 1:
+            raise ValueError(
+                f"training.weight_average must be in [0, 1), got {self.weight_average}"
+            )
+        if self.weight_average and self.select_by != "rollout":
+            raise ValueError(
+                'training.weight_average needs training.select_by = "rollout" (the averaged '
+                f"weights are chosen by their free rollouts), got {self.select_by!r}"
+            )
         _positive(self.checkpoint_every, "training.checkpoint_every")
         _positive(self.tensorboard_every, "training.tensorboard_every")
         _seed(self.seed, "training.seed")
