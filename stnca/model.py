@@ -29,6 +29,7 @@ from jaxtyping import Array, Float, PRNGKeyArray
 from . import _trajectory
 from ._validate import choice, count, real
 from .boundaries import check_boundary
+from .cell_mlp import cell_mlp
 from .conditions import Conditions
 from .learnable_kernels import (
     check_learnable,
@@ -360,14 +361,24 @@ class NCA(eqx.Module):
         return jnp.concatenate([named, learned], axis=-1)
 
     def increment(self, x: State) -> State:
-        """The deterministic increment ``F(g * x)`` of equation (3), for every cell."""
+        """The deterministic increment ``F(g * x)`` of equation (3), for every cell.
+
+        Differentiable in reverse mode (``jax.grad``, ``jax.vjp``: training, adversarial
+        search); its perception and, for a small rule on the CPU, its MLP have hand-written
+        backward passes (``stnca.stencils``, ``stnca.cell_mlp``), so forward mode
+        (``jax.jvp``) is not supported: take a Jacobian's columns with ``jax.vjp``, as
+        ``stnca.analysis.inspect.step_symbol`` does."""
         z = self.perception(x)
-        pre = jnp.einsum("...ck,hck->...h", z, self.w_in)
-        if self.b_in is not None:
-            pre = pre + jnp.broadcast_to(self.b_in, pre.shape)
-        hidden = ACTIVATIONS[self.activation](pre)
-        out = hidden @ self.w_out.T
-        out = out + jnp.broadcast_to(self.b_out, out.shape)
+        cells = z.shape[:-2]
+        flat = cell_mlp(
+            z.reshape(-1, z.shape[-2] * z.shape[-1]),
+            self.w_in.reshape(self.w_in.shape[0], -1),
+            self.b_in,
+            self.w_out,
+            self.b_out,
+            ACTIVATIONS[self.activation],
+        )
+        out = flat.reshape(cells + flat.shape[-1:])
         if self.conditions is None:
             return out
         # conditions are never updated: their increment is zero

@@ -32,6 +32,7 @@ import itertools
 import operator
 from collections.abc import Sequence
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float
@@ -143,6 +144,46 @@ def perceive(
     """
     family = kernels_for(dims)
     kernels = check_kernels(kernels, dims)
+    # the linear kernels each output depends on, once each (gradient_magnitude reads the
+    # gradients), applied together; the derived perceptions are built from them
+    needed = tuple(
+        dict.fromkeys(
+            name
+            for wanted in kernels
+            for name in (
+                [f"gradient_{_AXES[a]}" for a in range(dims)]
+                if wanted == "gradient_magnitude"
+                else [wanted]
+            )
+        )
+    )
+    if boundary in _SELF_ADJOINT_PADDING:
+        linear = _correlate(x, needed, boundary, dims)
+    else:
+        linear = _correlate_stencils(x, tuple(family[name] for name in needed), boundary, dims)
+    column = {name: linear[..., i] for i, name in enumerate(needed)}
+    outputs = []
+    for name in kernels:
+        if name == "gradient_magnitude":
+            squared = functools.reduce(
+                operator.add, [column[f"gradient_{_AXES[a]}"] ** 2 for a in range(dims)]
+            )
+            # sqrt has an infinite derivative at 0; where the gradient vanishes use 0
+            positive = squared > 0
+            outputs.append(jnp.where(positive, jnp.sqrt(jnp.where(positive, squared, 1.0)), 0.0))
+        else:
+            outputs.append(column[name])
+    return jnp.stack(outputs, axis=-1)
+
+
+def _correlate_stencils(
+    x: Float[Array, "*batch height width channels"],
+    stencils: tuple[np.ndarray, ...],
+    boundary: str,
+    dims: int,
+) -> Float[Array, "*batch height width channels kernels"]:
+    """Each ``3^dims`` stencil correlated with every channel of ``x`` (equation 1), stacked
+    on a new last axis."""
     sizes = x.shape[-1 - dims : -1]
     padded = pad(x, boundary, dims=dims)
 
@@ -152,8 +193,7 @@ def perceive(
 
     # Each kernel is a weighted sum of the shifted slices with non-zero weight; written
     # out like this XLA fuses it into one pass over the lattice (no nine-fold stack).
-    def linear(name: str):
-        kernel = family[name]
+    def linear(kernel: np.ndarray):
         terms = [
             shifted(offset) * kernel[tuple(o + 1 for o in offset)].item()
             for offset in itertools.product((-1, 0, 1), repeat=dims)
@@ -161,18 +201,44 @@ def perceive(
         ]
         return functools.reduce(operator.add, terms)
 
-    outputs = []
-    for name in kernels:
-        if name == "gradient_magnitude":
-            squared = functools.reduce(
-                operator.add, [linear(f"gradient_{_AXES[a]}") ** 2 for a in range(dims)]
-            )
-            # sqrt has an infinite derivative at 0; where the gradient vanishes use 0
-            positive = squared > 0
-            outputs.append(jnp.where(positive, jnp.sqrt(jnp.where(positive, squared, 1.0)), 0.0))
-        else:
-            outputs.append(linear(name))
-    return jnp.stack(outputs, axis=-1)
+    return jnp.stack([linear(kernel) for kernel in stencils], axis=-1)
+
+
+_SELF_ADJOINT_PADDING = ("periodic", "fixed")
+"""Boundaries under which the adjoint of a correlation is the correlation with the mirrored
+stencil (wrap-around and zero padding; a reflecting edge is not)."""
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(1, 2, 3))
+def _correlate(
+    x: Float[Array, "*batch height width channels"],
+    names: tuple[str, ...],
+    boundary: str,
+    dims: int,
+) -> Float[Array, "*batch height width channels kernels"]:
+    """``_correlate_stencils`` with the named kernels, differentiated by hand: the backward
+    pass of a correlation under periodic or zero padding is the correlation of the
+    cotangent with the mirrored stencil, one fused pass over the lattice where automatic
+    differentiation of the padded slices makes a padded copy per stencil weight (1.1-1.2x
+    faster training steps, ``benchmarks/cpu_step.py``)."""
+    family = kernels_for(dims)
+    return _correlate_stencils(x, tuple(family[name] for name in names), boundary, dims)
+
+
+def _correlate_forward(x, names, boundary, dims):
+    return _correlate(x, names, boundary, dims), None
+
+
+def _correlate_backward(names, boundary, dims, _, cotangent):
+    family = kernels_for(dims)
+    adjoint = [
+        _correlate_stencils(cotangent[..., i], (np.flip(family[name]),), boundary, dims)[..., 0]
+        for i, name in enumerate(names)
+    ]
+    return (functools.reduce(operator.add, adjoint),)
+
+
+_correlate.defvjp(_correlate_forward, _correlate_backward)
 
 
 def apply_kernel(

@@ -57,6 +57,22 @@ def test_the_gray_scott_step_linearised_at_rest_gives_the_analytic_factors():
     np.testing.assert_allclose(symbol[..., 1, 0], 0.0, atol=1e-6)
 
 
+def test_the_symbol_of_an_asymmetric_coupled_step_is_its_impulse_responses_transform():
+    # a linear step that shifts one channel into the other: the symbol's direction (q, not
+    # -q) and its [out, in] order are both visible, unlike for a symmetric Laplacian
+    def step(x):
+        a, b = x[..., 0], x[..., 1]
+        return jnp.stack([a + 0.5 * jnp.roll(b, (1, 2), axis=(0, 1)), 0.25 * a], -1)
+
+    symbol = step_symbol(step, [0.0, 0.0], 8)
+    qy, qx = np.meshgrid(*(2 * np.pi * np.arange(8) / 8,) * 2, indexing="ij")
+    # impulse at the origin moved to (1, 2): fft gives exp(-i (qy + 2 qx))
+    np.testing.assert_allclose(symbol[..., 0, 1], 0.5 * np.exp(-1j * (qy + 2 * qx)), atol=1e-6)
+    np.testing.assert_allclose(symbol[..., 0, 0], 1.0, atol=1e-6)
+    np.testing.assert_allclose(symbol[..., 1, 0], 0.25, atol=1e-6)
+    np.testing.assert_allclose(symbol[..., 1, 1], 0.0, atol=1e-6)
+
+
 def test_effective_rank_and_layer_spectra():
     assert effective_rank(np.array([1.0, 0.0, 0.0])) == 1
     assert effective_rank(np.array([1.0, 1.0])) == 2

@@ -5,7 +5,7 @@ each learnable kernel is closest to (``learned_kernels``).
 
 The linearisation needs no formula for the rule. One step ``f`` on a periodic lattice is
 translation invariant, so around a uniform state ``x0`` its Jacobian is a convolution:
-the response of ``f`` to a one-cell perturbation of channel ``c`` (one ``jax.jvp`` per
+the response of ``f`` to a one-cell perturbation of channel ``c`` (one ``jax.vjp`` row per
 channel) is that convolution's kernel, and its discrete Fourier transform is the step's
 *symbol* ``S(q)``, a channels x channels matrix per wavenumber ``q``: a perturbation
 ``exp(i q.r) e_c`` becomes ``exp(i q.r) S(q) e_c`` after one step (of the mean update, for
@@ -69,12 +69,17 @@ def step_symbol(
     values = np.asarray(rest, np.float32)
     channels = values.shape[0]
     x0 = jnp.broadcast_to(jnp.asarray(values), (size, size, channels))
+    # reverse mode (the NCA's backward passes are hand-written, forward mode is not
+    # supported): row (0, 0, out) of the Jacobian is the response at cell (0, 0) to every
+    # input cell, i.e. the impulse response at (0, 0) mirrored through the origin
+    _, pullback = jax.vjp(step, x0)
 
-    def response(channel):
-        tangent = jnp.zeros_like(x0).at[0, 0, channel].set(1.0)
-        return jax.jvp(step, (x0,), (tangent,))[1]  # (size, size, out)
+    def row(out):
+        (cotangent,) = pullback(jnp.zeros_like(x0).at[0, 0, out].set(1.0))
+        return np.asarray(cotangent, np.float64)  # (size, size, in)
 
-    impulse = np.stack([np.asarray(response(c), np.float64) for c in range(channels)], -1)
+    rows = np.stack([row(o) for o in range(channels)], -2)  # (size, size, out, in)
+    impulse = np.roll(rows[::-1, ::-1], 1, axis=(0, 1))  # index -i mod size
     return np.fft.fft2(impulse, axes=(0, 1))  # (size, size, out, in)
 
 
