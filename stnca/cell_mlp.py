@@ -64,7 +64,9 @@ def cell_mlp(
 
 def _broadcast_product(a: Float[Array, "cells inner"], b: Float[Array, "width inner"]) -> Array:
     """``a @ b.T`` for a small inner dimension, as a sum of broadcasts (one fused loop)."""
-    return functools.reduce(operator.add, [a[:, j, None] * b[None, :, j] for j in range(a.shape[1])])
+    return functools.reduce(
+        operator.add, [a[:, j, None] * b[None, :, j] for j in range(a.shape[1])]
+    )
 
 
 _barrier = jax.lax.optimization_barrier
