@@ -10,9 +10,14 @@ propagation of the start states), median over repeats after a compile call:
 - ``morph``: the paper's image-morphing step: C = 16 (4 observable), identity,
   gradient_x, gradient_y, Laplacian, width 64, p = 0.5, fixed boundary, 72 x 72, t = 64,
   8 copies x 3 transitions in 4 mini-batches of 6;
-- ``demo``: the ``stnca demo`` step (stnca/presets/demo.toml): C = 8, 32 x 32, t = 16,
-  R = 4 trajectories x M = 32 transitions in 16 mini-batches of 8, one Nadam update per
-  mini-batch.
+- ``demo``: the earlier ``stnca demo`` step: C = 8, 32 x 32, t = 16, R = 4 trajectories x
+  M = 32 transitions in 16 mini-batches of 8, one Nadam update per mini-batch;
+- ``demo2``: today's ``stnca demo`` step (stnca/presets/demo.toml): the same data and
+  mini-batches, C = 2 (no hidden channels), identity + Laplacian, a hidden layer with a
+  bias, averaged weights; variants ``width 32`` and ``width 64``.
+
+For old code against new, run the script from each checkout in turn
+(``PYTHONPATH=CHECKOUT python CHECKOUT/benchmarks/cpu_step.py --step demo2``), side by side.
 
 Variants (each in its own process, because the number of host devices is fixed when JAX
 starts), by their ``[training]`` settings:
@@ -108,6 +113,27 @@ STEPS = {
             ("reference (again)", 1, {}),
         ],
     },
+    "demo2": {
+        "model": {"hidden_channels": 0, "hidden_bias": True, "kernels": ["identity", "laplacian"]},
+        "observable": 2,
+        "size": 32,
+        "trajectories": 4,
+        "transitions": 32,
+        "training": {
+            "steps_between_frames": 16,
+            "minibatches": 16,
+            "update_every": "minibatch",
+            "state_penalty": 0.01,
+            "select_by": "rollout",
+            "weight_average": 0.999,
+        },
+        "variants": [
+            ("width 32", 1, {"model": {"hidden_width": 32}}),
+            ("width 64", 1, {"model": {"hidden_width": 64}}),
+            ("width 32 (again)", 1, {"model": {"hidden_width": 32}}),
+            ("width 64 (again)", 1, {"model": {"hidden_width": 64}}),
+        ],
+    },
 }
 
 
@@ -126,7 +152,11 @@ def worker(step: str, options: dict, repeats: int) -> dict:
     from stnca.train.sharding import plan
 
     s = STEPS[step]
-    config = config_from_dict({"model": s["model"], "training": {**s["training"], **options}})
+    options = dict(options)
+    model_options = options.pop("model", {})
+    config = config_from_dict(
+        {"model": {**s["model"], **model_options}, "training": {**s["training"], **options}}
+    )
     training = config.training
     rng = np.random.default_rng(0)
     shape = (s["trajectories"], s["transitions"] + 1, s["size"], s["size"], s["observable"])
