@@ -113,27 +113,19 @@ STEPS = {
             ("reference (again)", 1, {}),
         ],
     },
-    "demo2": {
-        "model": {"hidden_channels": 0, "hidden_bias": True, "kernels": ["identity", "laplacian"]},
-        "observable": 2,
-        "size": 32,
-        "trajectories": 4,
-        "transitions": 32,
-        "training": {
-            "steps_between_frames": 16,
-            "minibatches": 16,
-            "update_every": "minibatch",
-            "state_penalty": 0.01,
-            "select_by": "rollout",
-            "weight_average": 0.999,
-        },
-        "variants": [
-            ("width 32", 1, {"model": {"hidden_width": 32}}),
-            ("width 64", 1, {"model": {"hidden_width": 64}}),
-            ("width 32 (again)", 1, {"model": {"hidden_width": 32}}),
-            ("width 64 (again)", 1, {"model": {"hidden_width": 64}}),
-        ],
-    },
+}
+# today's demo step: the earlier one's data and mini-batches, 2 channels (no hidden ones), a
+# hidden layer with a bias, averaged weights
+STEPS["demo2"] = {
+    **STEPS["demo"],
+    "model": {"hidden_channels": 0, "hidden_bias": True, "kernels": ["identity", "laplacian"]},
+    "training": {**STEPS["demo"]["training"], "select_by": "rollout", "weight_average": 0.999},
+    "variants": [
+        ("width 32", 1, {"model": {"hidden_width": 32}}),
+        ("width 64", 1, {"model": {"hidden_width": 64}}),
+        ("width 32 (again)", 1, {"model": {"hidden_width": 32}}),
+        ("width 64 (again)", 1, {"model": {"hidden_width": 64}}),
+    ],
 }
 
 
