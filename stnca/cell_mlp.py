@@ -9,8 +9,10 @@ measured: ``small_rule``) the MLP has a hand-written backward pass: the products
 inner dimension of at most 4 are written as sums of broadcasts that XLA fuses with the
 activation into one pass over the cells, and the weight gradients are products over the
 cells in the layout the library takes without a copy. Same numbers to float rounding;
-1.3x faster training steps for the 2-channel rule of width 64 (``benchmarks/cpu_step.py``).
-Reverse-mode differentiation only (``jax.grad``, ``jax.vjp``) on that path.
+with the perception's hand-written backward pass (``stnca.stencils``), the demo's training
+epoch (2-channel rule, width 64) is 1.3x faster on 2 CPU cores (BENCHMARKS.md, "Hand-written
+backward passes"). Reverse-mode differentiation only (``jax.grad``, ``jax.vjp``) on that
+path.
 """
 
 from __future__ import annotations

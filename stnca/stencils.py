@@ -219,8 +219,9 @@ def _correlate(
     """``_correlate_stencils`` with the named kernels, differentiated by hand: the backward
     pass of a correlation under periodic or zero padding is the correlation of the
     cotangent with the mirrored stencil, one fused pass over the lattice where automatic
-    differentiation of the padded slices makes a padded copy per stencil weight (1.1-1.2x
-    faster training steps, ``benchmarks/cpu_step.py``)."""
+    differentiation of the padded slices makes a padded copy per stencil weight (on 2 CPU
+    cores the paper's Gray-Scott epoch 1.04x faster; with ``stnca.cell_mlp`` the demo's
+    1.3x: BENCHMARKS.md, "Hand-written backward passes")."""
     family = kernels_for(dims)
     return _correlate_stencils(x, tuple(family[name] for name in names), boundary, dims)
 
