@@ -1,8 +1,6 @@
 """The per-cell MLP's hand-written backward pass (stnca.cell_mlp) against plain automatic
 differentiation, and the perception's (stnca.stencils) against the padded slices'."""
 
-import itertools
-
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -31,18 +29,29 @@ def random_inputs(cells, inputs, width, outputs, seed=0):
     )
 
 
-@pytest.mark.parametrize("activation", ["relu", "tanh", "linear", "silu"])
-@pytest.mark.parametrize("shape", [(4, 64, 2), (8, 32, 4), (1, 3, 1)])
-def test_the_small_path_has_the_gradients_of_the_formula(activation, shape):
+@pytest.mark.parametrize(
+    ("shape", "activations"),
+    [
+        ((4, 64, 2), ("relu", "tanh", "silu")),
+        ((8, 32, 4), ("relu", "linear")),
+        ((1, 3, 1), ("relu",)),
+    ],
+)
+def test_the_small_path_has_the_gradients_of_the_formula(shape, activations):
     inputs, width, outputs = shape
     z, w_in, b_in, w_out, b_out, cotangent = random_inputs(50, inputs, width, outputs)
-    u = ACTIVATIONS[activation]
-    fast, fast_pullback = jax.vjp(lambda *a: _small_mlp(*a, u), z, w_in, b_in, w_out, b_out)
-    plain, plain_pullback = jax.vjp(lambda *a: reference_mlp(*a, u), z, w_in, b_in, w_out, b_out)
-    np.testing.assert_allclose(fast, plain, rtol=1e-5, atol=1e-6)
-    for got, want in zip(fast_pullback(cotangent), plain_pullback(cotangent), strict=True):
-        assert got.shape == want.shape
-        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+    for activation in activations:
+        u = ACTIVATIONS[activation]
+        fast, fast_pullback = jax.vjp(
+            lambda *a, u=u: _small_mlp(*a, u), z, w_in, b_in, w_out, b_out
+        )
+        plain, plain_pullback = jax.vjp(
+            lambda *a, u=u: reference_mlp(*a, u), z, w_in, b_in, w_out, b_out
+        )
+        np.testing.assert_allclose(fast, plain, rtol=1e-5, atol=1e-6)
+        for got, want in zip(fast_pullback(cotangent), plain_pullback(cotangent), strict=True):
+            assert got.shape == want.shape
+            np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
 
 
 def test_the_small_path_batches_over_stacked_weights_as_seeds_train():
@@ -117,7 +126,9 @@ def test_a_models_gradient_through_a_rollout_is_unchanged_by_the_hand_written_pa
 
 
 @pytest.mark.parametrize(
-    ("dims", "boundary"), list(itertools.product((1, 2, 3), ("periodic", "fixed", "reflect")))
+    ("dims", "boundary"),
+    # every dimension and both hand-written boundaries; reflect keeps automatic differentiation
+    [(1, "fixed"), (2, "periodic"), (2, "fixed"), (2, "reflect"), (3, "periodic")],
 )
 def test_the_perceptions_backward_pass_is_the_padded_slices_gradient(dims, boundary):
     names = perceptions_for(dims)  # every kernel, and gradient_magnitude

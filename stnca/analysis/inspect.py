@@ -72,11 +72,10 @@ def step_symbol(
     # reverse mode (the NCA's backward passes are hand-written, forward mode is not
     # supported): row (0, 0, out) of the Jacobian is the response at cell (0, 0) to every
     # input cell, i.e. the impulse response at (0, 0) mirrored through the origin
-    _, pullback = jax.vjp(step, x0)
+    pullback = jax.jit(lambda cotangent: jax.vjp(step, x0)[1](cotangent)[0])
 
     def row(out):
-        (cotangent,) = pullback(jnp.zeros_like(x0).at[0, 0, out].set(1.0))
-        return np.asarray(cotangent, np.float64)  # (size, size, in)
+        return np.asarray(pullback(jnp.zeros_like(x0).at[0, 0, out].set(1.0)), np.float64)
 
     rows = np.stack([row(o) for o in range(channels)], -2)  # (size, size, out, in)
     impulse = np.roll(rows[::-1, ::-1], 1, axis=(0, 1))  # index -i mod size
